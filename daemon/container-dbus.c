@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Translates bus calls on /org/containers/Manager/container/<name> to container.c. */
+#include "container-dbus.h"
+#include "errors.h"
+#include "image.h"
+#include "polkit.h"
+
+#define CONTAINER_IFACE "org.containers.Container"
+#define CONTAINER_PREFIX "/org/containers/Manager/container"
+
+int container_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found, sd_bus_error *error) {
+        Manager *m = userdata;
+        g_autofree char *name = NULL;
+        Container *c;
+        int r;
+
+        r = sd_bus_path_decode(path, CONTAINER_PREFIX, &name);
+        if (r <= 0)
+                return r;
+        c = manager_get_container(m, name);
+        if (!c)
+                return 0;
+        *found = c;
+        return 1;
+}
+
+int container_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        Manager *m = userdata;
+        GStrvBuilder *b = g_strv_builder_new();
+        GHashTableIter it;
+        Container *c;
+
+        g_hash_table_iter_init(&it, m->containers);
+        while (g_hash_table_iter_next(&it, NULL, (void **) &c)) {
+                g_autofree char *p = container_object_path(c);
+                if (p)
+                        g_strv_builder_add(b, p);
+        }
+        /* sd-bus frees the array with free(): GLib uses the system allocator. */
+        *nodes = g_strv_builder_end(b);
+        g_strv_builder_unref(b);
+        return 1;
+}
+
+void container_emit_changed(Container *c) {
+        g_autofree char *path = container_object_path(c);
+
+        if (!c->manager->bus || !path)
+                return;
+        (void) sd_bus_emit_properties_changed(c->manager->bus, path, CONTAINER_IFACE,
+                                              "State", "Leader", "StartedTimestamp", "FinishedTimestamp", "ExitStatus", NULL);
+}
+
+static const char **container_details(Container *c, const char *verb, const char *buf[static 7]) {
+        buf[0] = "container";
+        buf[1] = c->name;
+        buf[2] = "image";
+        buf[3] = c->image;
+        buf[4] = "verb";
+        buf[5] = verb;
+        buf[6] = NULL;
+        return buf;
+}
+
+/* Finishes a deferred Start/Stop/Restart once the container got there. */
+static void reply_when_done(Container *c, int error, const char *message, void *userdata) {
+        sd_bus_message *msg = userdata;
+
+        if (error < 0)
+                (void) sd_bus_reply_method_errorf(msg, error == -ECANCELED ? CM_ERROR_NO_SUCH_CONTAINER : CM_ERROR_START_FAILED,
+                                                  "Container '%s': %s", c->name, message ?: g_strerror(-error));
+        else
+                (void) sd_bus_reply_method_return(msg, NULL);
+        sd_bus_message_unref(msg);
+}
+
+typedef int (*ContainerVerb)(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
+
+static int method_verb(sd_bus_message *msg, Container *c, const char *verb, ContainerVerb fn, sd_bus_error *error) {
+        const char *details[7];
+        int r;
+
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_details(c, verb, details), error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = fn(c, reply_when_done, sd_bus_message_ref(msg), error);
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return r;
+        }
+        return 1;
+}
+
+static int method_start(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_verb(msg, userdata, "start", container_start, error);
+}
+
+static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_verb(msg, userdata, "stop", container_stop, error);
+}
+
+static int method_restart(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_verb(msg, userdata, "restart", container_restart, error);
+}
+
+static int append_strv_variant(sd_bus_message *reply, const char *key, char **v) {
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "as");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(reply, v);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
+int bus_container_method_inspect_append(sd_bus_message *reply, Container *c) {
+        Image *image = manager_get_image(c->manager, c->image);
+        g_autofree char *path = container_object_path(c);
+        g_autofree char *root = g_build_filename(c->manager->state_dir, "containers", c->name, "upper", NULL);
+        char **command = c->command && c->command[0] ? c->command : image ? image->command : NULL;
+        const char *wd = c->working_directory ?: image ? image->working_directory : "/";
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                  "Name", "s", c->name,
+                                  "Image", "s", c->image,
+                                  "State", "s", container_state_to_string(c->state),
+                                  "Unit", "s", c->unit,
+                                  "Leader", "u", (uint32_t) c->leader,
+                                  "ObjectPath", "o", path,
+                                  "WorkingDirectory", "s", wd ?: "/",
+                                  "RootDirectory", "s", root,
+                                  "Ephemeral", "b", c->ephemeral,
+                                  "CreatedTimestamp", "t", c->created_usec,
+                                  "StartedTimestamp", "t", c->started_usec,
+                                  "FinishedTimestamp", "t", c->finished_usec);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}", "ExitStatus", "i", (int32_t) c->exit_status);
+        if (r >= 0 && c->start_error)
+                r = sd_bus_message_append(reply, "{sv}", "Error", "s", c->start_error);
+        if (r >= 0)
+                r = append_strv_variant(reply, "Command", command);
+        if (r >= 0)
+                r = append_strv_variant(reply, "Environment", c->environment);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
+static int method_inspect(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = bus_container_method_inspect_append(reply, userdata);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_reply_method_return(msg, "s", c->image);
+}
+
+static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_message_append(reply, "s", container_state_to_string(c->state));
+}
+
+static int property_get_leader(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_message_append(reply, "u", (uint32_t) c->leader);
+}
+
+static int property_get_strv(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        char ***v = userdata;
+        return sd_bus_message_append_strv(reply, *v);
+}
+
+static int property_get_command(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        Image *image = manager_get_image(c->manager, c->image);
+        return sd_bus_message_append_strv(reply, c->command && c->command[0] ? c->command : image ? image->command : NULL);
+}
+
+static int property_get_ephemeral(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_message_append(reply, "b", c->ephemeral);
+}
+
+const sd_bus_vtable container_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Container, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Image", "s", NULL, offsetof(Container, image), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Unit", "s", NULL, offsetof(Container, unit), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Leader", "u", property_get_leader, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CreatedTimestamp", "t", NULL, offsetof(Container, created_usec), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("StartedTimestamp", "t", NULL, offsetof(Container, started_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("FinishedTimestamp", "t", NULL, offsetof(Container, finished_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ExitStatus", "i", NULL, offsetof(Container, exit_status), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Environment", "as", property_get_strv, offsetof(Container, environment), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Command", "as", property_get_command, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Ephemeral", "b", property_get_ephemeral, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD("Start", NULL, NULL, method_start, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Stop", NULL, NULL, method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Restart", NULL, NULL, method_restart, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Inspect", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", info), method_inspect, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Image", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", image), method_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};

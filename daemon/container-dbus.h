@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "container.h"
+
+extern const sd_bus_vtable container_vtable[];
+
+int container_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found, sd_bus_error *error);
+int container_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
+
+/* Emits PropertiesChanged for everything a state change touches. */
+void container_emit_changed(Container *c);
+
+int bus_container_method_inspect_append(sd_bus_message *reply, Container *c);

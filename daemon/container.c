@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <syslog.h>
+
+#include "container.h"
+#include "container-dbus.h"
+#include "errors.h"
+#include "image.h"
+#include "journal.h"
+#include "runtime.h"
+#include "scope.h"
+#include "store.h"
+
+static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
+        [CONTAINER_CREATED] = "created",
+        [CONTAINER_STARTING] = "starting",
+        [CONTAINER_RUNNING] = "running",
+        [CONTAINER_STOPPING] = "stopping",
+        [CONTAINER_STOPPED] = "stopped",
+        [CONTAINER_FAILED] = "failed",
+};
+DEFINE_STRING_TABLE_LOOKUP(container_state, ContainerState);
+
+typedef enum WaiterGoal {
+        GOAL_RUNNING,
+        GOAL_STOPPED,
+        GOAL_RESTART,   /* stopped, then started again */
+} WaiterGoal;
+
+typedef struct ContainerWaiter {
+        WaiterGoal goal;
+        ContainerDoneCallback callback;
+        void *userdata;
+} ContainerWaiter;
+
+int container_new(Manager *m, const char *name, Container **ret) {
+        Container *c;
+
+        if (!name_is_valid(name))
+                return -EINVAL;
+
+        c = g_new0(Container, 1);
+        c->manager = m;
+        c->name = g_strdup(name);
+        c->unit = container_unit_name(name);
+        c->state = CONTAINER_CREATED;
+        c->exit_status = -1;
+        c->go_fd = -1;
+        c->status_fd = -1;
+        c->waiters = g_ptr_array_new_with_free_func(g_free);
+        *ret = c;
+        return 0;
+}
+
+static void container_release_worker(Container *c) {
+        c->worker_source = sd_event_source_disable_unref(c->worker_source);
+        c->scope_slot = sd_bus_slot_unref(c->scope_slot);
+        if (c->go_fd >= 0)
+                close(TAKE_FD(c->go_fd));
+        if (c->status_fd >= 0)
+                close(TAKE_FD(c->status_fd));
+        g_clear_pointer(&c->scope_job, g_free);
+        c->worker = 0;
+}
+
+Container *container_free(Container *c) {
+        if (!c)
+                return NULL;
+
+        /* Waiters that never got an answer: tell them, so no bus call hangs. */
+        for (guint i = 0; i < c->waiters->len; i++) {
+                ContainerWaiter *w = g_ptr_array_index(c->waiters, i);
+                w->callback(c, -ECANCELED, "Container went away", w->userdata);
+        }
+        g_ptr_array_unref(c->waiters);
+
+        container_release_worker(c);
+        c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
+        g_free(c->start_error);
+        g_free(c->name);
+        g_free(c->image);
+        g_strfreev(c->command);
+        g_strfreev(c->environment);
+        g_free(c->working_directory);
+        g_free(c->unit);
+        g_free(c);
+        return NULL;
+}
+
+char *container_object_path(const Container *c) {
+        char *p = NULL;
+
+        if (sd_bus_path_encode("/org/containers/Manager/container", c->name, &p) < 0)
+                return NULL;
+        return p;
+}
+
+bool container_is_active(const Container *c) {
+        return IN_SET(c->state, CONTAINER_STARTING, CONTAINER_RUNNING, CONTAINER_STOPPING);
+}
+
+void container_set_state(Container *c, ContainerState s) {
+        if (c->state == s)
+                return;
+        c->state = s;
+        container_emit_changed(c);
+}
+
+static void add_waiter(Container *c, WaiterGoal goal, ContainerDoneCallback cb, void *userdata) {
+        ContainerWaiter *w;
+
+        if (!cb)
+                return;
+        w = g_new(ContainerWaiter, 1);
+        *w = (ContainerWaiter) { .goal = goal, .callback = cb, .userdata = userdata };
+        g_ptr_array_add(c->waiters, w);
+}
+
+static int container_start_internal(Container *c, sd_bus_error *error);
+
+/* Answers everyone whose goal the container just reached or can no longer reach. */
+static void notify_waiters(Container *c) {
+        g_autoptr(GPtrArray) pending = c->waiters;
+        bool running = c->state == CONTAINER_RUNNING;
+        bool down = IN_SET(c->state, CONTAINER_STOPPED, CONTAINER_FAILED, CONTAINER_CREATED);
+        bool restart = false;
+
+        c->waiters = g_ptr_array_new_with_free_func(g_free);
+
+        for (guint i = 0; i < pending->len; i++) {
+                ContainerWaiter *w = g_ptr_array_index(pending, i);
+
+                if (w->goal == GOAL_RESTART && down) {
+                        w->goal = GOAL_RUNNING;
+                        restart = true;
+                        add_waiter(c, w->goal, w->callback, w->userdata);
+                } else if (w->goal == GOAL_RUNNING && running)
+                        w->callback(c, 0, NULL, w->userdata);
+                else if (w->goal == GOAL_RUNNING && down)
+                        w->callback(c, -EIO, c->start_error ?: "Container exited while starting", w->userdata);
+                else if (w->goal == GOAL_STOPPED && down)
+                        w->callback(c, 0, NULL, w->userdata);
+                else
+                        add_waiter(c, w->goal, w->callback, w->userdata);
+        }
+
+        if (restart) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                if (container_start_internal(c, &e) < 0) {
+                        g_free(c->start_error);
+                        c->start_error = g_strdup(e.message);
+                        notify_waiters(c);
+                }
+        }
+}
+
+static void container_finish_start(Container *c, pid_t leader, const char *error_message) {
+        Manager *m = c->manager;
+
+        container_release_worker(c);
+        manager_operation_end(m);
+
+        if (!error_message) {
+                c->leader = leader;
+                c->started_usec = now_usec(CLOCK_REALTIME);
+                c->finished_usec = 0;
+                g_clear_pointer(&c->start_error, g_free);
+                container_set_state(c, CONTAINER_RUNNING);
+                (void) store_save_container_runtime(c);
+                journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_INFO,
+                                        "Container %s started in %s, leader PID %d.", c->name, c->unit, (int) leader);
+        } else {
+                g_free(c->start_error);
+                c->start_error = g_strdup(error_message);
+                c->leader = 0;
+                c->finished_usec = now_usec(CLOCK_REALTIME);
+                container_set_state(c, CONTAINER_FAILED);
+                (void) store_save_container_runtime(c);
+                /* Whatever LXC left running in the scope goes with it. */
+                (void) scope_kill(m, c->unit, SIGKILL);
+                journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_ERR,
+                                        "Container %s failed to start: %s", c->name, error_message);
+        }
+        notify_waiters(c);
+}
+
+static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Container *c = userdata;
+        g_autofree char *message = NULL;
+        char buf[512];
+        ssize_t n;
+        pid_t leader = 0;
+        int r;
+
+        n = c->status_fd >= 0 ? read(c->status_fd, buf, sizeof(buf) - 1) : -1;
+        buf[n > 0 ? n : 0] = 0;
+
+        r = runtime_parse_status(n > 0 ? buf : NULL, &leader, &message);
+        if (r < 0 && c->start_error)
+                /* systemd refused the scope: that is the better explanation. */
+                container_finish_start(c, 0, c->start_error);
+        else
+                container_finish_start(c, leader, r < 0 ? (message ?: "start failed") : NULL);
+        return 0;
+}
+
+void container_scope_job_done(Container *c, const char *result) {
+        if (c->go_fd < 0)
+                return;
+        if (streq(result, "done")) {
+                /* The worker now sits in the scope: let it start LXC. */
+                if (write(c->go_fd, "1", 1) != 1) {
+                        g_free(c->start_error);
+                        c->start_error = g_strdup("could not signal the start worker");
+                }
+        } else {
+                g_free(c->start_error);
+                c->start_error = g_strdup_printf("systemd could not create %s (job result '%s')", c->unit, result);
+        }
+        /* Closing after "go" is harmless; without "go" it makes the worker give up. */
+        close(TAKE_FD(c->go_fd));
+}
+
+static int container_start_internal(Container *c, sd_bus_error *error) {
+        Manager *m = c->manager;
+        RuntimeWorker w;
+        Image *image;
+        char **argv;
+        int r;
+
+        image = manager_get_image(m, c->image);
+        if (!image)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "Image '%s' of container '%s' does not exist", c->image, c->name);
+        r = image_assemble(image);
+        if (r < 0)
+                return sd_bus_error_setf(error, CM_ERROR_START_FAILED, "Image '%s' cannot be assembled on this host: %s", image->name, g_strerror(-r));
+
+        argv = c->command && c->command[0] ? c->command : image->command;
+        if (!argv || !argv[0])
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Container '%s' has no command", c->name);
+
+        r = runtime_write_config(c, image);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot write the LXC configuration of '%s': %m", c->name);
+
+        r = runtime_spawn(c, argv, &w);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot fork the start worker: %m");
+        c->worker = w.pid;
+        c->go_fd = w.go_fd;
+        c->status_fd = w.status_fd;
+        g_clear_pointer(&c->start_error, g_free);
+
+        r = sd_event_add_child(m->event, &c->worker_source, w.pid, WEXITED, on_worker_exit, c);
+        if (r >= 0)
+                r = scope_start_transient(m, c, w.pid, &c->scope_slot);
+        if (r < 0) {
+                container_release_worker(c); /* closing go_fd makes the worker exit */
+                (void) waitpid(w.pid, NULL, 0);
+                return sd_bus_error_set_errnof(error, r, "Cannot ask systemd for a scope: %m");
+        }
+
+        manager_operation_begin(m);
+        c->leader = 0;
+        c->exit_status = -1;
+        container_set_state(c, CONTAINER_STARTING);
+        return 0;
+}
+
+int container_start(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
+        int r;
+
+        if (c->state == CONTAINER_STARTING) {
+                add_waiter(c, GOAL_RUNNING, cb, userdata);
+                return 0;
+        }
+        if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+                return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is already %s",
+                                         c->name, container_state_to_string(c->state));
+
+        r = container_start_internal(c, error);
+        if (r < 0)
+                return r;
+        add_waiter(c, GOAL_RUNNING, cb, userdata);
+        return 0;
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Container *c = userdata;
+
+        c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
+        fprintf(stderr, "<5>Container %s did not stop in time, killing it.\n", c->name);
+        if (c->leader > 0)
+                (void) kill(c->leader, SIGKILL);
+        (void) scope_kill(c->manager, c->unit, SIGKILL);
+        return 0;
+}
+
+int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
+        Manager *m = c->manager;
+        int r;
+
+        if (c->state == CONTAINER_STOPPING) {
+                add_waiter(c, GOAL_STOPPED, cb, userdata);
+                return 0;
+        }
+        if (c->state == CONTAINER_STARTING)
+                return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is still starting", c->name);
+        if (c->state != CONTAINER_RUNNING)
+                return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
+                                         c->name, container_state_to_string(c->state));
+
+        /* Graceful first: init.lxc forwards SIGTERM to the payload. */
+        if (c->leader <= 0 || kill(c->leader, SIGTERM) < 0)
+                (void) scope_kill(m, c->unit, SIGTERM);
+
+        r = sd_event_add_time_relative(m->event, &c->stop_timer, CLOCK_MONOTONIC, m->stop_timeout_usec, 0,
+                                       on_stop_timeout, c);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot arm the stop timer: %m");
+
+        manager_operation_begin(m);
+        container_set_state(c, CONTAINER_STOPPING);
+        add_waiter(c, GOAL_STOPPED, cb, userdata);
+        return 0;
+}
+
+int container_restart(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
+        int r;
+
+        if (c->state == CONTAINER_RUNNING || c->state == CONTAINER_STOPPING) {
+                r = container_stop(c, NULL, NULL, error);
+                if (r < 0)
+                        return r;
+                add_waiter(c, GOAL_RESTART, cb, userdata);
+                return 0;
+        }
+        return container_start(c, cb, userdata, error);
+}
+
+/* The scope is gone: the payload ended, by itself or because we stopped it. */
+void container_scope_gone(Container *c) {
+        Manager *m = c->manager;
+        bool requested;
+        int wait_status;
+        uint64_t usec;
+
+        if (!IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+                return;
+        requested = c->state == CONTAINER_STOPPING;
+        if (requested) {
+                c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
+                manager_operation_end(m);
+        }
+
+        if (store_read_exit_status(m->runtime_dir, c->name, &wait_status, &usec) >= 0) {
+                c->exit_status = runtime_exit_status_from_wait(wait_status);
+                c->finished_usec = usec;
+        } else {
+                c->exit_status = -1;
+                c->finished_usec = now_usec(CLOCK_REALTIME);
+        }
+        c->leader = 0;
+
+        if (requested || c->exit_status == 0) {
+                container_set_state(c, CONTAINER_STOPPED);
+                journal_container_event(c, CM_MESSAGE_CONTAINER_STOPPED, LOG_INFO,
+                                        "Container %s stopped (exit status %d).", c->name, c->exit_status);
+        } else {
+                container_set_state(c, CONTAINER_FAILED);
+                journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_WARNING,
+                                        "Container %s failed (exit status %d).", c->name, c->exit_status);
+        }
+        (void) store_save_container_runtime(c);
+
+        notify_waiters(c);
+
+        if (c->ephemeral && !c->removing && IN_SET(c->state, CONTAINER_STOPPED, CONTAINER_FAILED))
+                (void) manager_remove_container(m, c);
+}
+
+int container_adopt(Container *c) {
+        Manager *m = c->manager;
+        g_autofree char *active = NULL;
+        pid_t leader;
+        int r;
+
+        r = store_load_container_runtime(c);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (!IN_SET(c->state, CONTAINER_STARTING, CONTAINER_RUNNING, CONTAINER_STOPPING))
+                return 0;
+
+        r = scope_get_active_state(m, c->unit, &active);
+        if (r >= 0 && STR_IN_SET(active, "active", "activating", "deactivating") &&
+            runtime_get_leader(m, c->name, &leader) >= 0) {
+                c->leader = leader;
+                c->state = CONTAINER_RUNNING;
+                (void) store_save_container_runtime(c);
+                return 1;
+        }
+
+        /* It ended while we were away. */
+        c->state = CONTAINER_RUNNING;
+        container_scope_gone(c);
+        return 0;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "manager.h"
+
+typedef enum ContainerState {
+        CONTAINER_CREATED,
+        CONTAINER_STARTING,
+        CONTAINER_RUNNING,
+        CONTAINER_STOPPING,
+        CONTAINER_STOPPED,
+        CONTAINER_FAILED,
+        _CONTAINER_STATE_MAX,
+        _CONTAINER_STATE_INVALID = -EINVAL,
+} ContainerState;
+
+const char *container_state_to_string(ContainerState s) _pure_;
+ContainerState container_state_from_string(const char *s) _pure_;
+
+typedef void (*ContainerDoneCallback)(Container *c, int error, const char *message, void *userdata);
+
+struct Container {
+        Manager *manager;
+
+        char *name;
+        char *image;
+        char **command;
+        char **environment;     /* the environment given to Create, "K=V" */
+        char *working_directory;
+        bool ephemeral;
+        uint64_t created_usec;
+
+        ContainerState state;
+        char *unit;
+        pid_t leader;
+        uint64_t started_usec;
+        uint64_t finished_usec;
+        int exit_status;        /* -1 while unknown */
+
+        /* Starting: the worker we forked waits on go_fd until its scope exists. */
+        pid_t worker;
+        int go_fd;
+        int status_fd;
+        sd_event_source *worker_source;
+        char *status_buf;
+        char *scope_job;
+        sd_bus_slot *scope_slot;
+        char *start_error;
+        bool removing;          /* Remove() is waiting for the stop */
+
+        sd_event_source *stop_timer;
+        GPtrArray *waiters;     /* ContainerWaiter*: who waits for the next stable state */
+};
+
+int container_new(Manager *m, const char *name, Container **ret);
+Container *container_free(Container *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Container *, container_free);
+
+char *container_object_path(const Container *c);
+bool container_is_active(const Container *c);
+
+/* The callback runs once the container is running (or failed to start) / stopped. */
+int container_start(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
+int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
+int container_restart(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
+
+/* Called by scope.c when systemd reports on the container's scope. */
+void container_scope_job_done(Container *c, const char *result);
+void container_scope_gone(Container *c);
+
+/* Adopts a running container after a daemon restart. */
+int container_adopt(Container *c);
+
+void container_set_state(Container *c, ContainerState s);

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#define CM_ERROR_NO_SUCH_CONTAINER "org.containers.Error.NoSuchContainer"
+#define CM_ERROR_NO_SUCH_IMAGE     "org.containers.Error.NoSuchImage"
+#define CM_ERROR_CONTAINER_EXISTS  "org.containers.Error.ContainerExists"
+#define CM_ERROR_IMAGE_EXISTS      "org.containers.Error.ImageExists"
+#define CM_ERROR_IMAGE_IN_USE      "org.containers.Error.ImageInUse"
+#define CM_ERROR_INVALID_NAME      "org.containers.Error.InvalidName"
+#define CM_ERROR_INVALID_RUN_FILE  "org.containers.Error.InvalidRunFile"
+#define CM_ERROR_BUILD_FAILED      "org.containers.Error.BuildFailed"
+#define CM_ERROR_NOT_RUNNING       "org.containers.Error.NotRunning"
+#define CM_ERROR_ALREADY_RUNNING   "org.containers.Error.AlreadyRunning"
+#define CM_ERROR_NO_SUCH_BASE      "org.containers.Error.NoSuchBase"
+#define CM_ERROR_START_FAILED      "org.containers.Error.StartFailed"
+
+extern const sd_bus_error_map cm_error_map[];

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config.h"
+#include "errors.h"
+#include "manager-dbus.h"
+#include "manager.h"
+#include "scope.h"
+
+static int parse_seconds_env(const char *name, uint64_t *usec) {
+        const char *v = getenv(name);
+        char *end;
+        double d;
+
+        if (!v)
+                return 0;
+        d = g_ascii_strtod(v, &end);
+        if (end == v || *end || d < 0) {
+                fprintf(stderr, "<4>Ignoring invalid %s=%s\n", name, v);
+                return -EINVAL;
+        }
+        *usec = (uint64_t) (d * USEC_PER_SEC);
+        return 0;
+}
+
+static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        manager_note_activity(userdata);
+        return 0;
+}
+
+/* Exits once nothing has happened for idle_timeout and nothing is in flight. Running
+ * containers don't count: systemd holds them, and we adopt them again on the next call. */
+static int on_idle_check(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        int r;
+
+        if (!manager_is_idle(m) || now < m->last_activity_usec + m->idle_timeout_usec) {
+                uint64_t next = MAX(now, m->last_activity_usec) + m->idle_timeout_usec;
+                (void) sd_event_source_set_time(s, next);
+                return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
+
+        fprintf(stderr, "<6>Idle for %" G_GUINT64_FORMAT "s, exiting.\n", m->idle_timeout_usec / USEC_PER_SEC);
+        /* Give the name back first: calls that are already queued for us are still answered
+         * below, later ones activate a fresh instance. */
+        r = sd_bus_release_name(m->bus, MANAGER_BUS_NAME);
+        if (r < 0)
+                fprintf(stderr, "<4>Cannot release the bus name: %s\n", g_strerror(-r));
+        while (sd_bus_process(m->bus, NULL) > 0)
+                ;
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static void help(void) {
+        printf("containers-managerd [--help] [--version]\n\n"
+               "Builds and runs containers for the local machine, driven over the system bus\n"
+               "as org.containers.Manager. Usually started by D-Bus activation.\n\n"
+               "Environment:\n"
+               "  CONTAINERS_MANAGER_IDLE_TIMEOUT_SEC  exit after this long without activity (default 30, 0: never)\n"
+               "  CONTAINERS_MANAGER_STOP_TIMEOUT_SEC  grace period before a stop is forced (default 10)\n");
+}
+
+int main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        sigset_t mask;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "hV", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                case 'V':
+                        puts(PACKAGE_VERSION);
+                        return EXIT_SUCCESS;
+                default:
+                        return EXIT_FAILURE;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "This program takes no arguments.\n");
+                return EXIT_FAILURE;
+        }
+
+        umask(0022);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_default(&event);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                goto fail;
+
+        r = manager_new(event, STATE_DIR, RUNTIME_DIR, getenv("CONTAINERS_MANAGER_BASES_DIR") ?: BASES_DIR, &m);
+        if (r < 0)
+                goto fail;
+        (void) parse_seconds_env("CONTAINERS_MANAGER_IDLE_TIMEOUT_SEC", &m->idle_timeout_usec);
+        (void) parse_seconds_env("CONTAINERS_MANAGER_STOP_TIMEOUT_SEC", &m->stop_timeout_usec);
+
+        r = mkdir_p(m->state_dir, 0700);
+        if (r >= 0)
+                r = mkdir_p(m->runtime_dir, 0700);
+        if (r < 0) {
+                fprintf(stderr, "<3>Cannot create state directories: %s\n", g_strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        r = manager_load(m);
+        if (r < 0)
+                goto fail;
+
+        r = sd_bus_default_system(&m->bus);
+        if (r < 0) {
+                fprintf(stderr, "<3>Cannot connect to the system bus: %s\n", g_strerror(-r));
+                return EXIT_FAILURE;
+        }
+        r = sd_bus_error_add_map(cm_error_map);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_attach_event(m->bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_add_filter(m->bus, NULL, bus_filter, m);
+        if (r < 0)
+                goto fail;
+
+        /* Hear about our scopes before looking at them, so no change slips between. */
+        r = scope_subscribe(m);
+        if (r < 0)
+                goto fail;
+        r = manager_adopt(m);
+        if (r < 0)
+                goto fail;
+
+        r = manager_bus_register(m);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_request_name(m->bus, MANAGER_BUS_NAME, 0);
+        if (r < 0) {
+                fprintf(stderr, "<3>Cannot own %s: %s\n", MANAGER_BUS_NAME, g_strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        manager_note_activity(m);
+        if (m->idle_timeout_usec > 0) {
+                r = sd_event_add_time(event, &m->idle_source, CLOCK_MONOTONIC,
+                                      now_usec(CLOCK_MONOTONIC) + m->idle_timeout_usec, 0, on_idle_check, m);
+                if (r < 0)
+                        goto fail;
+        }
+
+        fprintf(stderr, "<6>containers-manager %s running: %u containers, %u images.\n", PACKAGE_VERSION,
+                g_hash_table_size(m->containers), g_hash_table_size(m->images));
+        r = sd_event_loop(event);
+        if (r < 0)
+                goto fail;
+        return EXIT_SUCCESS;
+
+fail:
+        fprintf(stderr, "<3>Failed: %s\n", g_strerror(-r));
+        return EXIT_FAILURE;
+}

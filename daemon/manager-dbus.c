@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Translates bus calls on /org/containers/Manager to manager.c and container.c. */
+#include "container-dbus.h"
+#include "container.h"
+#include "errors.h"
+#include "image-dbus.h"
+#include "image.h"
+#include "manager-dbus.h"
+#include "options.h"
+#include "polkit.h"
+
+static void reply_create_done(Container *c, int error, const char *message, void *userdata) {
+        sd_bus_message *msg = userdata;
+        Manager *m = c->manager;
+
+        if (error < 0) {
+                /* A Create that fails changes nothing: take the container back. */
+                (void) sd_bus_reply_method_errorf(msg, CM_ERROR_START_FAILED, "Container '%s' failed to start: %s",
+                                                  c->name, message ?: g_strerror(-error));
+                sd_bus_message_unref(msg);
+                if (error != -ECANCELED && !c->removing)
+                        (void) manager_remove_container(m, c);
+                return;
+        }
+        g_autofree char *path = container_object_path(c);
+        (void) sd_bus_reply_method_return(msg, "o", path);
+        sd_bus_message_unref(msg);
+}
+
+static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        g_auto(GStrv) environment = NULL, command = NULL;
+        const char *image, *name;
+        bool start = true, ephemeral = false;
+        Container *c;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &image, &name);
+        if (r < 0)
+                return r;
+        r = bus_read_environment(msg, &environment, error);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, (const OptionSpec[]) {
+                { "start", "b", &start },
+                { "command", "as", &command },
+                { "ephemeral", "b", &ephemeral },
+                {}
+        }, error);
+        if (r < 0)
+                return r;
+
+        if (!name_is_valid(name))
+                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME,
+                                         "Invalid container name '%s': use 1-%d letters, digits, '-', '_' or '.', starting with a letter or digit",
+                                         name, NAME_MAX_LEN);
+        if (manager_get_container(m, name))
+                return sd_bus_error_setf(error, CM_ERROR_CONTAINER_EXISTS, "Container '%s' already exists", name);
+        Image *img = manager_get_image(m, image);
+        if (!img)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "No image '%s'", image);
+        if (command && !command[0])
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'command' must not be empty");
+        for (char **a = command; a && *a; a++)
+                if (!g_utf8_validate(*a, -1, NULL))
+                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'command' is not valid UTF-8");
+        if ((!command || !command[0]) && (!img->command || !img->command[0]))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Image '%s' has no command: pass option 'command'", image);
+
+        const char *details[] = { "container", name, "image", image, "verb", "create", NULL };
+        r = polkit_check(m, msg, CM_ACTION_MANAGE, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = manager_create_container(m, image, name, environment, command, ephemeral, &c, error);
+        if (r < 0)
+                return r;
+
+        if (start) {
+                r = container_start(c, reply_create_done, sd_bus_message_ref(msg), error);
+                if (r < 0) {
+                        sd_bus_message_unref(msg);
+                        (void) manager_remove_container(m, c);
+                        return r;
+                }
+                return 1;
+        }
+
+        g_autofree char *path = container_object_path(c);
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
+static int method_list(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        g_autoptr(GList) values = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssso)");
+        if (r < 0)
+                return r;
+        values = g_hash_table_get_values(m->containers);
+        for (GList *l = values; l; l = l->next) {
+                Container *c = l->data;
+                g_autofree char *path = container_object_path(c);
+
+                r = sd_bus_message_append(reply, "(ssso)", c->name, c->image, container_state_to_string(c->state), path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int lookup_container(Manager *m, sd_bus_message *msg, Container **ret, sd_bus_error *error) {
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        if (!name_is_valid(name))
+                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME, "Invalid container name '%s'", name);
+        *ret = manager_get_container(m, name);
+        if (!*ret)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_CONTAINER, "No container '%s'", name);
+        return 0;
+}
+
+static int method_get_container(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Container *c;
+        int r;
+
+        r = lookup_container(userdata, msg, &c, error);
+        if (r < 0)
+                return r;
+        g_autofree char *path = container_object_path(c);
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
+static void reply_remove_done(Container *c, int error, const char *message, void *userdata) {
+        sd_bus_message *msg = userdata;
+        int r;
+
+        if (error < 0) {
+                c->removing = false;
+                (void) sd_bus_reply_method_errorf(msg, CM_ERROR_START_FAILED, "Cannot stop container '%s': %s",
+                                                  c->name, message ?: g_strerror(-error));
+                sd_bus_message_unref(msg);
+                return;
+        }
+        r = manager_remove_container(c->manager, c);
+        if (r < 0)
+                (void) sd_bus_reply_method_errnof(msg, r, "Cannot remove container: %m");
+        else
+                (void) sd_bus_reply_method_return(msg, NULL);
+        sd_bus_message_unref(msg);
+}
+
+static int method_remove(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        Container *c;
+        int r;
+
+        r = lookup_container(m, msg, &c, error);
+        if (r < 0)
+                return r;
+
+        const char *details[] = { "container", c->name, "image", c->image, "verb", "remove", NULL };
+        r = polkit_check(m, msg, CM_ACTION_MANAGE, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        if (c->removing)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_CONTAINER, "Container '%s' is being removed", c->name);
+        if (c->state == CONTAINER_STARTING)
+                return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is starting; try again when it runs", c->name);
+
+        if (container_is_active(c)) {
+                r = container_stop(c, reply_remove_done, sd_bus_message_ref(msg), error);
+                if (r < 0) {
+                        sd_bus_message_unref(msg);
+                        return r;
+                }
+                c->removing = true;
+                return 1;
+        }
+
+        r = manager_remove_container(m, c);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot remove container: %m");
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_images(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        g_autoptr(GList) values = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssssto)");
+        if (r < 0)
+                return r;
+        values = g_hash_table_get_values(m->images);
+        for (GList *l = values; l; l = l->next) {
+                Image *i = l->data;
+                g_autofree char *path = image_object_path(i);
+
+                r = sd_bus_message_append(reply, "(ssssto)", i->name, i->base ?: "", i->url ?: "", i->commit ?: "",
+                                          i->created_usec, path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *name;
+        Image *i;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        if (!name_is_valid(name))
+                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME, "Invalid image name '%s'", name);
+        i = manager_get_image(m, name);
+        if (!i)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "No image '%s'", name);
+        g_autofree char *path = image_object_path(i);
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("Create",
+                                SD_BUS_ARGS("s", image, "s", name, "a{ss}", environment, "a{sv}", options),
+                                SD_BUS_RESULT("o", container),
+                                method_create, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("List", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssso)", containers),
+                                method_list, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+                                method_remove, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetContainer", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", container),
+                                method_get_container, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Images", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssssto)", images),
+                                method_images, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetImage", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", image),
+                                method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("ContainerNew", SD_BUS_ARGS("s", name, "o", path), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("ContainerRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("ImageNew", SD_BUS_ARGS("s", name, "o", path), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("ImageRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
+        SD_BUS_VTABLE_END
+};
+
+void manager_send_container_new(Manager *m, Container *c) {
+        g_autofree char *path = container_object_path(c);
+
+        if (!m->bus || !path)
+                return;
+        (void) sd_bus_emit_signal(m->bus, MANAGER_PATH, MANAGER_IFACE, "ContainerNew", "so", c->name, path);
+        (void) sd_bus_emit_object_added(m->bus, path);
+}
+
+void manager_send_container_removed(Manager *m, Container *c) {
+        g_autofree char *path = container_object_path(c);
+
+        if (!m->bus || !path)
+                return;
+        (void) sd_bus_emit_object_removed(m->bus, path);
+        (void) sd_bus_emit_signal(m->bus, MANAGER_PATH, MANAGER_IFACE, "ContainerRemoved", "so", c->name, path);
+}
+
+int manager_bus_register(Manager *m) {
+        int r;
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_PATH, MANAGER_IFACE, manager_vtable, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_PATH);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, MANAGER_PATH "/container", "org.containers.Container",
+                                       container_vtable, container_object_find, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_node_enumerator(m->bus, NULL, MANAGER_PATH "/container", container_node_enumerator, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, MANAGER_PATH "/image", "org.containers.Image",
+                                       image_vtable, image_object_find, m);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(m->bus, NULL, MANAGER_PATH "/image", image_node_enumerator, m);
+}

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <signal.h>
+#include <stdio.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "container.h"
+#include "errors.h"
+#include "image.h"
+#include "journal.h"
+#include "manager-dbus.h"
+#include "polkit.h"
+#include "store.h"
+
+static void container_destroy(gpointer p) {
+        container_free(p);
+}
+
+static void image_destroy(gpointer p) {
+        image_free(p);
+}
+
+int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, const char *bases_dir, Manager **ret) {
+        Manager *m = g_new0(Manager, 1);
+
+        m->event = event ? sd_event_ref(event) : NULL;
+        m->state_dir = g_strdup(state_dir);
+        m->runtime_dir = g_strdup(runtime_dir);
+        m->bases_dir = g_strdup(bases_dir);
+        m->containers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, container_destroy);
+        m->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, image_destroy);
+        m->polkit_registry = polkit_registry_new();
+        m->idle_timeout_usec = 30 * USEC_PER_SEC;
+        m->stop_timeout_usec = 10 * USEC_PER_SEC;
+        *ret = m;
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        polkit_registry_free(m->polkit_registry);
+        g_hash_table_unref(m->containers);
+        g_hash_table_unref(m->images);
+        sd_bus_slot_unref(m->match_job_removed);
+        sd_bus_slot_unref(m->match_unit_removed);
+        sd_bus_slot_unref(m->match_properties_changed);
+        sd_event_source_disable_unref(m->idle_source);
+        sd_bus_flush_close_unref(m->bus);
+        sd_event_unref(m->event);
+        g_free(m->state_dir);
+        g_free(m->runtime_dir);
+        g_free(m->bases_dir);
+        g_free(m);
+        return NULL;
+}
+
+char *manager_container_dir(Manager *m, const char *name) {
+        return g_build_filename(m->state_dir, "containers", name, NULL);
+}
+
+char *manager_lxc_path(Manager *m) {
+        return g_build_filename(m->runtime_dir, "lxc", NULL);
+}
+
+Container *manager_get_container(Manager *m, const char *name) {
+        return name ? g_hash_table_lookup(m->containers, name) : NULL;
+}
+
+Image *manager_get_image(Manager *m, const char *name) {
+        return name ? g_hash_table_lookup(m->images, name) : NULL;
+}
+
+Container *manager_find_container_by_unit(Manager *m, const char *unit) {
+        GHashTableIter it;
+        Container *c;
+
+        if (!unit || !g_str_has_prefix(unit, "container-"))
+                return NULL;
+        g_hash_table_iter_init(&it, m->containers);
+        while (g_hash_table_iter_next(&it, NULL, (void **) &c))
+                if (streq(c->unit, unit))
+                        return c;
+        return NULL;
+}
+
+static int load_containers(Manager *m) {
+        g_autofree char *dir = g_build_filename(m->state_dir, "containers", NULL);
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *fn;
+
+        if (!d)
+                return 0;
+        while ((fn = g_dir_read_name(d))) {
+                Container *c = NULL;
+                int r;
+
+                if (fn[0] == '.') {
+                        /* A Create that was interrupted before it was complete. */
+                        g_autofree char *p = g_build_filename(dir, fn, NULL);
+                        (void) rm_rf(p);
+                        continue;
+                }
+                if (!name_is_valid(fn))
+                        continue;
+                r = store_load_container(m, fn, &c);
+                if (r < 0) {
+                        fprintf(stderr, "<4>Ignoring container %s: cannot read its state: %s\n", fn, g_strerror(-r));
+                        continue;
+                }
+                g_hash_table_insert(m->containers, c->name, c);
+        }
+        return 0;
+}
+
+int manager_load(Manager *m) {
+        int r;
+
+        r = manager_load_bases(m);
+        if (r < 0)
+                fprintf(stderr, "<4>Cannot read base definitions from %s: %s\n", m->bases_dir, g_strerror(-r));
+        return load_containers(m);
+}
+
+int manager_adopt(Manager *m) {
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        GHashTableIter it;
+        const char *name;
+
+        /* Adoption may remove ephemeral containers that ended meanwhile: iterate over a copy. */
+        g_hash_table_iter_init(&it, m->containers);
+        while (g_hash_table_iter_next(&it, (void **) &name, NULL))
+                g_ptr_array_add(names, g_strdup(name));
+
+        for (guint i = 0; i < names->len; i++) {
+                Container *c = manager_get_container(m, names->pdata[i]);
+                int r;
+
+                if (!c)
+                        continue;
+                r = container_adopt(c);
+                if (r < 0)
+                        fprintf(stderr, "<4>Cannot adopt container %s: %s\n", c->name, g_strerror(-r));
+                else if (r > 0)
+                        fprintf(stderr, "<6>Adopted running container %s (leader %d).\n", c->name, (int) c->leader);
+        }
+        return 0;
+}
+
+int manager_create_container(
+                Manager *m,
+                const char *image,
+                const char *name,
+                char **environment,
+                char **command,
+                bool ephemeral,
+                Container **ret,
+                sd_bus_error *error) {
+
+        _cleanup_(container_freep) Container *c = NULL;
+        g_autofree char *dir = NULL, *tmp = NULL, *parent = NULL;
+        int r;
+
+        if (!name_is_valid(name))
+                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME, "Invalid container name '%s'", name);
+        if (manager_get_container(m, name))
+                return sd_bus_error_setf(error, CM_ERROR_CONTAINER_EXISTS, "Container '%s' already exists", name);
+        if (!manager_get_image(m, image))
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "No image '%s'", image);
+
+        r = container_new(m, name, &c);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot create container '%s': %m", name);
+        c->image = g_strdup(image);
+        c->environment = g_strdupv(environment);
+        c->command = g_strdupv(command);
+        c->ephemeral = ephemeral;
+        c->created_usec = now_usec(CLOCK_REALTIME);
+
+        /* Write the whole container under a hidden name, then rename it into place: a crash
+         * in between leaves nothing that load_containers() would pick up. */
+        dir = manager_container_dir(m, name);
+        parent = g_path_get_dirname(dir);
+        r = mkdir_p(parent, 0700);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot create %s: %m", parent);
+        (void) rm_rf(dir); /* leftovers of a container of that name we no longer know */
+        tmp = g_strdup_printf("%s/.%s.XXXXXX", parent, name);
+        if (!g_mkdtemp_full(tmp, 0700))
+                return sd_bus_error_set_errnof(error, errno, "Cannot create %s: %m", tmp);
+        r = store_save_container_in(c, tmp);
+        if (r >= 0 && rename(tmp, dir) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) rm_rf(tmp);
+                return sd_bus_error_set_errnof(error, r, "Cannot save container '%s': %m", name);
+        }
+
+        (void) store_remove_container_runtime(c);
+        g_hash_table_insert(m->containers, c->name, c);
+        manager_send_container_new(m, c);
+        journal_container_event(c, CM_MESSAGE_CONTAINER_CREATED, LOG_INFO,
+                                "Container %s created from image %s.", c->name, c->image);
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int manager_remove_container(Manager *m, Container *c) {
+        g_autofree char *dir = manager_container_dir(m, c->name);
+        g_autofree char *lxcdir = NULL, *lxcpath = manager_lxc_path(m);
+        int r;
+
+        lxcdir = g_build_filename(lxcpath, c->name, NULL);
+        journal_container_event(c, CM_MESSAGE_CONTAINER_REMOVED, LOG_INFO, "Container %s removed.", c->name);
+
+        /* Config first: once it is gone the container is gone, even if the rest fails. */
+        {
+                g_autofree char *config = store_container_config_path(m, c->name);
+                if (unlink(config) < 0 && errno != ENOENT)
+                        return -errno;
+        }
+        manager_send_container_removed(m, c);
+        r = rm_rf(dir);
+        if (r < 0)
+                fprintf(stderr, "<4>Cannot remove %s: %s\n", dir, g_strerror(-r));
+        (void) store_remove_container_runtime(c);
+        (void) rm_rf(lxcdir);
+        g_hash_table_remove(m->containers, c->name);
+        return 0;
+}
+
+void manager_operation_begin(Manager *m) {
+        m->n_operations++;
+}
+
+void manager_operation_end(Manager *m) {
+        if (m->n_operations > 0)
+                m->n_operations--;
+        manager_note_activity(m);
+}
+
+bool manager_is_idle(Manager *m) {
+        return m->n_operations == 0 && g_hash_table_size(m->polkit_registry) == 0;
+}
+
+void manager_note_activity(Manager *m) {
+        m->last_activity_usec = now_usec(CLOCK_MONOTONIC);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+#include <glib.h>
+
+#include "util.h"
+
+typedef struct Manager Manager;
+typedef struct Container Container;
+typedef struct Image Image;
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+
+        char *state_dir;    /* persistent: containers, assembled bases */
+        char *runtime_dir;  /* volatile: what runs now, LXC's own files */
+        char *bases_dir;    /* read-only base definitions shipped with the package */
+
+        GHashTable *containers; /* name -> Container*, owned */
+        GHashTable *images;     /* name -> Image*, owned */
+        GHashTable *polkit_registry; /* sd_bus_message* -> AsyncPolkitQuery* */
+
+        uint64_t idle_timeout_usec; /* 0: never exit on idle */
+        uint64_t stop_timeout_usec;
+        uint64_t last_activity_usec;
+        sd_event_source *idle_source;
+        unsigned n_operations; /* in flight: starts, stops, polkit queries */
+
+        sd_bus_slot *match_job_removed;
+        sd_bus_slot *match_unit_removed;
+        sd_bus_slot *match_properties_changed;
+};
+
+int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, const char *bases_dir, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Loads bases, images and containers from disk; does not need a bus. */
+int manager_load(Manager *m);
+/* Needs m->bus: asks systemd which containers still run and adopts them. */
+int manager_adopt(Manager *m);
+
+Container *manager_get_container(Manager *m, const char *name);
+Image *manager_get_image(Manager *m, const char *name);
+Container *manager_find_container_by_unit(Manager *m, const char *unit);
+
+int manager_create_container(
+                Manager *m,
+                const char *image,
+                const char *name,
+                char **environment,
+                char **command,
+                bool ephemeral,
+                Container **ret,
+                sd_bus_error *error);
+int manager_remove_container(Manager *m, Container *c);
+
+void manager_operation_begin(Manager *m);
+void manager_operation_end(Manager *m);
+bool manager_is_idle(Manager *m);
+void manager_note_activity(Manager *m);
+
+char *manager_container_dir(Manager *m, const char *name);
+char *manager_lxc_path(Manager *m);

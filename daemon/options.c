@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "options.h"
+#include "util.h"
+
+typedef union OptionValue {
+        int b;
+        char *s;
+        char **as;
+        uint32_t u;
+        uint64_t t;
+} OptionValue;
+
+static void option_value_clear(const char *type, OptionValue *v) {
+        if (streq(type, "s"))
+                g_free(v->s);
+        else if (streq(type, "as"))
+                g_strfreev(v->as);
+}
+
+int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error *error) {
+        size_t n = 0;
+        int r;
+
+        while (specs[n].key)
+                n++;
+
+        g_autofree OptionValue *values = g_new0(OptionValue, n ?: 1);
+        g_autofree bool *seen = g_new0(bool, n ?: 1);
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                goto fail_read;
+
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key, *contents;
+                size_t i;
+                char type;
+
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        goto fail_read;
+                for (i = 0; i < n; i++)
+                        if (streq(specs[i].key, key))
+                                break;
+                if (i >= n) {
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
+                        goto fail;
+                }
+                if (seen[i]) {
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option '%s' given more than once", key);
+                        goto fail;
+                }
+                r = sd_bus_message_peek_type(msg, &type, &contents);
+                if (r < 0)
+                        goto fail_read;
+                if (!streq(contents, specs[i].type)) {
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                              "Option '%s' must be of type '%s', not '%s'", key, specs[i].type, contents);
+                        goto fail;
+                }
+                r = sd_bus_message_enter_container(msg, 'v', contents);
+                if (r < 0)
+                        goto fail_read;
+                if (streq(contents, "as"))
+                        r = sd_bus_message_read_strv(msg, &values[i].as);
+                else if (streq(contents, "s")) {
+                        const char *s;
+                        r = sd_bus_message_read(msg, "s", &s);
+                        if (r >= 0)
+                                values[i].s = g_strdup(s);
+                } else
+                        r = sd_bus_message_read_basic(msg, contents[0], &values[i]);
+                if (r < 0)
+                        goto fail_read;
+                seen[i] = true;
+                r = sd_bus_message_exit_container(msg);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        goto fail_read;
+        }
+        if (r < 0)
+                goto fail_read;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                goto fail_read;
+
+        for (size_t i = 0; i < n; i++) {
+                if (!seen[i])
+                        continue;
+                if (streq(specs[i].type, "b"))
+                        *(bool *) specs[i].out = values[i].b;
+                else if (streq(specs[i].type, "s")) {
+                        g_free(*(char **) specs[i].out);
+                        *(char **) specs[i].out = values[i].s;
+                } else if (streq(specs[i].type, "as")) {
+                        g_strfreev(*(char ***) specs[i].out);
+                        *(char ***) specs[i].out = values[i].as;
+                } else if (streq(specs[i].type, "u"))
+                        *(uint32_t *) specs[i].out = values[i].u;
+                else if (streq(specs[i].type, "t"))
+                        *(uint64_t *) specs[i].out = values[i].t;
+        }
+        return 0;
+
+fail_read:
+        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Malformed option dictionary: %s", g_strerror(-r));
+fail:
+        for (size_t i = 0; i < n; i++)
+                option_value_clear(specs[i].type, &values[i]);
+        return r;
+}
+
+int bus_read_environment(sd_bus_message *msg, char ***ret, sd_bus_error *error) {
+        GStrvBuilder *b = g_strv_builder_new();
+        g_autoptr(GHashTable) keys = g_hash_table_new(g_str_hash, g_str_equal);
+        const char *k, *v;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{ss}");
+        while (r >= 0 && (r = sd_bus_message_read(msg, "{ss}", &k, &v)) > 0) {
+                g_autofree char *assignment = g_strdup_printf("%s=%s", k, v);
+
+                if (!env_assignment_is_valid(assignment) || strchr(k, '=')) {
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid environment variable name '%s'", k);
+                        break;
+                }
+                if (!g_hash_table_add(keys, (char *) k)) {
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Environment variable '%s' given more than once", k);
+                        break;
+                }
+                g_strv_builder_add(b, assignment);
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(msg);
+        if (r < 0) {
+                g_strv_builder_unref(b);
+                if (!sd_bus_error_is_set(error))
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Malformed environment: %s", g_strerror(-r));
+                return r;
+        }
+        *ret = g_strv_builder_end(b);
+        g_strv_builder_unref(b);
+        return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <sys/types.h>
+
+#include "container.h"
+#include "image.h"
+
+typedef struct RuntimeWorker {
+        pid_t pid;
+        int go_fd;      /* write one byte once the worker sits in its scope; close to abort */
+        int status_fd;  /* the worker answers "OK <leader pid>" or "ERR <errno> <message>" */
+} RuntimeWorker;
+
+/* Writes the LXC configuration for the container's next start. */
+int runtime_write_config(Container *c, Image *image);
+
+/* Forks the worker that will start the container once it has been moved into its scope. */
+int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret);
+
+/* Parses a worker's answer. */
+int runtime_parse_status(const char *text, pid_t *ret_leader, char **ret_message);
+
+/* For adoption: the payload's init pid if LXC says the container runs. */
+int runtime_get_leader(Manager *m, const char *name, pid_t *ret_leader);
+
+/* Converts a wait status into the exit status users see (128+signal when killed). */
+int runtime_exit_status_from_wait(int wait_status);

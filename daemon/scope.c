@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+
+#include "container.h"
+#include "scope.h"
+
+#define SD_DEST  "org.freedesktop.systemd1"
+#define SD_PATH  "/org/freedesktop/systemd1"
+#define SD_IFACE "org.freedesktop.systemd1.Manager"
+#define SLICE    "containers.slice"
+
+static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *job, *unit, *result;
+        Container *c;
+        uint32_t id;
+
+        if (sd_bus_message_read(msg, "uoss", &id, &job, &unit, &result) < 0)
+                return 0;
+        c = manager_find_container_by_unit(m, unit);
+        if (!c || c->state != CONTAINER_STARTING || c->worker <= 0)
+                return 0;
+        /* The reply to StartTransientUnit may still be on its way; the unit name identifies the job. */
+        if (c->scope_job && !streq(c->scope_job, job))
+                return 0;
+        container_scope_job_done(c, result);
+        return 0;
+}
+
+static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *unit, *path;
+        Container *c;
+
+        if (sd_bus_message_read(msg, "so", &unit, &path) < 0)
+                return 0;
+        c = manager_find_container_by_unit(m, unit);
+        if (c && c->worker <= 0)
+                container_scope_gone(c);
+        return 0;
+}
+
+static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        g_autofree char *unit = NULL;
+        const char *iface, *prop, *value = NULL;
+        Container *c;
+        int r;
+
+        if (sd_bus_path_decode(sd_bus_message_get_path(msg), SD_PATH "/unit", &unit) <= 0)
+                return 0;
+        c = manager_find_container_by_unit(m, unit);
+        if (!c || c->worker > 0)
+                return 0;
+
+        r = sd_bus_message_read(msg, "s", &iface);
+        if (r < 0)
+                return 0;
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return 0;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                if (sd_bus_message_read(msg, "s", &prop) < 0)
+                        return 0;
+                if (streq(prop, "ActiveState")) {
+                        if (sd_bus_message_read(msg, "v", "s", &value) < 0)
+                                return 0;
+                } else if (sd_bus_message_skip(msg, "v") < 0)
+                        return 0;
+                if (sd_bus_message_exit_container(msg) < 0)
+                        return 0;
+        }
+        if (value && (streq(value, "inactive") || streq(value, "failed")))
+                container_scope_gone(c);
+        return 0;
+}
+
+int scope_subscribe(Manager *m) {
+        int r;
+
+        r = sd_bus_match_signal_async(m->bus, &m->match_job_removed, SD_DEST, SD_PATH, SD_IFACE,
+                                      "JobRemoved", on_job_removed, NULL, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal_async(m->bus, &m->match_unit_removed, SD_DEST, SD_PATH, SD_IFACE,
+                                      "UnitRemoved", on_unit_removed, NULL, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_match_async(m->bus, &m->match_properties_changed,
+                                   "type='signal',sender='" SD_DEST "',"
+                                   "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                                   "path_namespace='" SD_PATH "/unit',arg0='org.freedesktop.systemd1.Unit'",
+                                   on_properties_changed, NULL, m);
+        if (r < 0)
+                return r;
+        /* Without a subscriber systemd does not send JobRemoved and UnitRemoved. */
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "Subscribe", NULL, NULL, NULL);
+}
+
+static int on_start_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Container *c = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *job;
+
+        if (e) {
+                fprintf(stderr, "<3>Failed to start scope %s: %s\n", c->unit, e->message);
+                container_scope_job_done(c, "failed");
+                return 0;
+        }
+        if (sd_bus_message_read(reply, "o", &job) >= 0 && c->state == CONTAINER_STARTING && c->worker > 0) {
+                g_free(c->scope_job);
+                c->scope_job = g_strdup(job);
+        }
+        return 0;
+}
+
+int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret_slot) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        g_autofree char *description = g_strdup_printf("Container %s", c->name);
+        int r;
+
+        r = sd_bus_message_new_method_call(m->bus, &msg, SD_DEST, SD_PATH, SD_IFACE, "StartTransientUnit");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(msg, "ss", c->unit, "fail");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(msg, 'a', "(sv)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(msg, "(sv)(sv)(sv)(sv)(sv)",
+                                  "Description", "s", description,
+                                  "Slice", "s", SLICE,
+                                  "Delegate", "b", 1,
+                                  "CollectMode", "s", "inactive-or-failed",
+                                  "PIDs", "au", 1, (uint32_t) pid);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(msg);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(msg, "a(sa(sv))", 0);
+        if (r < 0)
+                return r;
+
+        return sd_bus_call_async(m->bus, ret_slot, msg, on_start_reply, c, 0);
+}
+
+int scope_kill(Manager *m, const char *unit, int signo) {
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "KillUnit", NULL, NULL,
+                                        "ssi", unit, "all", (int32_t) signo);
+}
+
+int scope_get_active_state(Manager *m, const char *unit, char **ret_state) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autofree char *path = NULL;
+        char *state = NULL;
+        const char *p;
+        int r;
+
+        r = sd_bus_call_method(m->bus, SD_DEST, SD_PATH, SD_IFACE, "GetUnit", &e, &reply, "s", unit);
+        if (r < 0)
+                return sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit") ? -ENOENT : r;
+        r = sd_bus_message_read(reply, "o", &p);
+        if (r < 0)
+                return r;
+        path = g_strdup(p);
+        r = sd_bus_get_property_string(m->bus, SD_DEST, path, "org.freedesktop.systemd1.Unit", "ActiveState", &e, &state);
+        if (r < 0)
+                return r;
+        *ret_state = state;
+        return 0;
+}

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <sys/types.h>
+
+#include "manager.h"
+
+/* The only module that talks to systemd. */
+int scope_subscribe(Manager *m);
+int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret_slot);
+int scope_kill(Manager *m, const char *unit, int signo);
+/* Synchronous, for start-up only: the unit's ActiveState, or -ENOENT if systemd has no such unit. */
+int scope_get_active_state(Manager *m, const char *unit, char **ret_state);

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "store.h"
+
+static int fsync_directory_of(const char *path) {
+        g_autofree char *dir = g_path_get_dirname(path);
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        if (fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+int store_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+        g_autofree char *tmp = g_strdup_printf("%s.tmpXXXXXX", path);
+        _cleanup_close_ int fd = -1;
+        const char *p = data;
+        int r;
+
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+
+        while (size > 0) {
+                ssize_t n = write(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+                p += n;
+                size -= (size_t) n;
+        }
+        if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        return fsync_directory_of(path);
+
+fail:
+        (void) unlink(tmp);
+        return r;
+}
+
+int store_write_json(const char *path, JsonNode *node) {
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autofree char *text = NULL;
+        gsize len;
+
+        json_generator_set_root(gen, node);
+        json_generator_set_pretty(gen, true);
+        text = json_generator_to_data(gen, &len);
+        return store_write_file_atomic(path, text, len, 0644);
+}
+
+int store_read_json(const char *path, JsonNode **ret) {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(GError) e = NULL;
+
+        if (!json_parser_load_from_file(parser, path, &e)) {
+                if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return -ENOENT;
+                return -EBADMSG;
+        }
+        if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+                return -EBADMSG;
+        *ret = json_node_copy(json_parser_get_root(parser));
+        return 0;
+}
+
+char *store_container_config_path(Manager *m, const char *name) {
+        return g_build_filename(m->state_dir, "containers", name, "config.json", NULL);
+}
+
+char *store_container_runtime_path(Manager *m, const char *name) {
+        return g_build_filename(m->runtime_dir, "containers", name, "state.json", NULL);
+}
+
+static void add_strv(JsonBuilder *b, const char *key, char **v) {
+        json_builder_set_member_name(b, key);
+        json_builder_begin_array(b);
+        for (char **s = v; s && *s; s++)
+                json_builder_add_string_value(b, *s);
+        json_builder_end_array(b);
+}
+
+static char **get_strv(JsonObject *o, const char *key) {
+        JsonArray *a = json_object_has_member(o, key) ? json_object_get_array_member(o, key) : NULL;
+        GStrvBuilder *b = g_strv_builder_new();
+
+        for (guint k = 0; a && k < json_array_get_length(a); k++) {
+                const char *s = json_node_get_string(json_array_get_element(a, k));
+                if (s)
+                        g_strv_builder_add(b, s);
+        }
+        return g_strv_builder_end(b);
+}
+
+int store_save_container(Container *c) {
+        g_autofree char *dir = manager_container_dir(c->manager, c->name);
+        return store_save_container_in(c, dir);
+}
+
+int store_save_container_in(Container *c, const char *dir) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *path = g_build_filename(dir, "config.json", NULL);
+        int r;
+
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "Name");
+        json_builder_add_string_value(b, c->name);
+        json_builder_set_member_name(b, "Image");
+        json_builder_add_string_value(b, c->image);
+        add_strv(b, "Command", c->command);
+        add_strv(b, "Environment", c->environment);
+        json_builder_set_member_name(b, "WorkingDirectory");
+        json_builder_add_string_value(b, c->working_directory);
+        json_builder_set_member_name(b, "Ephemeral");
+        json_builder_add_boolean_value(b, c->ephemeral);
+        json_builder_set_member_name(b, "Created");
+        json_builder_add_int_value(b, (gint64) c->created_usec);
+        json_builder_end_object(b);
+
+        root = json_builder_get_root(b);
+        return store_write_json(path, root);
+}
+
+int store_load_container(Manager *m, const char *name, Container **ret) {
+        g_autofree char *path = store_container_config_path(m, name);
+        g_autoptr(JsonNode) root = NULL;
+        _cleanup_(container_freep) Container *c = NULL;
+        JsonObject *o;
+        int r;
+
+        r = store_read_json(path, &root);
+        if (r < 0)
+                return r;
+        o = json_node_get_object(root);
+        if (!streq_ptr(json_object_get_string_member_with_default(o, "Name", NULL), name))
+                return -EBADMSG;
+
+        r = container_new(m, name, &c);
+        if (r < 0)
+                return r;
+        c->image = g_strdup(json_object_get_string_member_with_default(o, "Image", NULL));
+        if (!c->image)
+                return -EBADMSG;
+        c->command = get_strv(o, "Command");
+        c->environment = get_strv(o, "Environment");
+        c->working_directory = g_strdup(json_object_get_string_member_with_default(o, "WorkingDirectory", NULL));
+        c->ephemeral = json_object_get_boolean_member_with_default(o, "Ephemeral", false);
+        c->created_usec = (uint64_t) json_object_get_int_member_with_default(o, "Created", 0);
+        c->state = CONTAINER_CREATED;
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int store_save_container_runtime(Container *c) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *path = store_container_runtime_path(c->manager, c->name);
+        g_autofree char *dir = g_path_get_dirname(path);
+        int r;
+
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "State");
+        json_builder_add_string_value(b, container_state_to_string(c->state));
+        json_builder_set_member_name(b, "Unit");
+        json_builder_add_string_value(b, c->unit);
+        json_builder_set_member_name(b, "Leader");
+        json_builder_add_int_value(b, c->leader);
+        json_builder_set_member_name(b, "Started");
+        json_builder_add_int_value(b, (gint64) c->started_usec);
+        json_builder_set_member_name(b, "Finished");
+        json_builder_add_int_value(b, (gint64) c->finished_usec);
+        json_builder_set_member_name(b, "ExitStatus");
+        json_builder_add_int_value(b, c->exit_status);
+        json_builder_end_object(b);
+
+        root = json_builder_get_root(b);
+        return store_write_json(path, root);
+}
+
+int store_load_container_runtime(Container *c) {
+        g_autofree char *path = store_container_runtime_path(c->manager, c->name);
+        g_autoptr(JsonNode) root = NULL;
+        JsonObject *o;
+        ContainerState s;
+        int r;
+
+        r = store_read_json(path, &root);
+        if (r < 0)
+                return r;
+        o = json_node_get_object(root);
+        s = container_state_from_string(json_object_get_string_member_with_default(o, "State", NULL));
+        if (s < 0)
+                return -EBADMSG;
+        c->state = s;
+        g_free(c->unit);
+        c->unit = g_strdup(json_object_get_string_member_with_default(o, "Unit", NULL));
+        c->leader = (pid_t) json_object_get_int_member_with_default(o, "Leader", 0);
+        c->started_usec = (uint64_t) json_object_get_int_member_with_default(o, "Started", 0);
+        c->finished_usec = (uint64_t) json_object_get_int_member_with_default(o, "Finished", 0);
+        c->exit_status = (int) json_object_get_int_member_with_default(o, "ExitStatus", -1);
+        return 0;
+}
+
+int store_remove_container_runtime(Container *c) {
+        g_autofree char *path = store_container_runtime_path(c->manager, c->name);
+        g_autofree char *dir = g_path_get_dirname(path);
+
+        return rm_rf(dir);
+}
+
+static char *exit_status_path(const char *runtime_dir, const char *name) {
+        return g_build_filename(runtime_dir, "containers", name, "exit-status", NULL);
+}
+
+int store_write_exit_status(const char *runtime_dir, const char *name, int wait_status) {
+        g_autofree char *path = exit_status_path(runtime_dir, name);
+        g_autofree char *dir = g_path_get_dirname(path);
+        g_autofree char *text = NULL;
+        int r;
+
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+        text = g_strdup_printf("%d %" G_GUINT64_FORMAT "\n", wait_status, now_usec(CLOCK_REALTIME));
+        return store_write_file_atomic(path, text, strlen(text), 0644);
+}
+
+int store_read_exit_status(const char *runtime_dir, const char *name, int *ret_wait_status, uint64_t *ret_usec) {
+        g_autofree char *path = exit_status_path(runtime_dir, name);
+        g_autofree char *text = NULL;
+        guint64 usec;
+        int status;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return -ENOENT;
+        if (sscanf(text, "%d %" G_GUINT64_FORMAT, &status, &usec) != 2)
+                return -EBADMSG;
+        *ret_wait_status = status;
+        if (ret_usec)
+                *ret_usec = usec;
+        return 0;
+}
+
+int store_remove_exit_status(const char *runtime_dir, const char *name) {
+        g_autofree char *path = exit_status_path(runtime_dir, name);
+
+        if (unlink(path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util.h"
+
+uint64_t now_usec(int clock) {
+        struct timespec ts;
+
+        if (clock_gettime(clock, &ts) < 0)
+                return 0;
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Container and image names end up in file names, unit names, LXC names and
+ * object paths, so keep them to a conservative, portable set. */
+bool name_is_valid(const char *name) {
+        size_t n;
+
+        if (isempty(name))
+                return false;
+        n = strlen(name);
+        if (n > NAME_MAX_LEN)
+                return false;
+        if (!g_ascii_isalnum(name[0]))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = name[i];
+                if (!g_ascii_isalnum(c) && !strchr("-_.", c))
+                        return false;
+        }
+        return true;
+}
+
+bool env_assignment_is_valid(const char *s) {
+        const char *eq;
+
+        if (!s || !g_utf8_validate(s, -1, NULL))
+                return false;
+        eq = strchr(s, '=');
+        if (!eq || eq == s)
+                return false;
+        for (const char *p = s; p < eq; p++)
+                if (!g_ascii_isalnum(*p) && *p != '_')
+                        return false;
+        if (g_ascii_isdigit(s[0]))
+                return false;
+        return true;
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        if (g_mkdir_with_parents(path, mode) < 0)
+                return -errno;
+        return 0;
+}
+
+static int rm_rf_one(const char *fpath, const struct stat *sb, int typeflag, struct FTW *ftwbuf) {
+        if (remove(fpath) < 0 && errno != ENOENT)
+                return -1;
+        return 0;
+}
+
+int rm_rf(const char *path) {
+        struct stat st;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        /* FTW_PHYS: never follow symlinks out of the tree, FTW_MOUNT: stay on one file system. */
+        if (nftw(path, rm_rf_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+                return errno > 0 ? -errno : -EIO;
+        return 0;
+}
+
+/* systemd's unit name escaping for one component: '/' -> '-', other specials -> \xNN. */
+char *unit_name_escape_component(const char *s) {
+        GString *out = g_string_new(NULL);
+
+        for (const char *p = s; *p; p++) {
+                char c = *p;
+                if (c == '/')
+                        g_string_append_c(out, '-');
+                else if (g_ascii_isalnum(c) || c == '_' || c == ':' || (c == '.' && p != s))
+                        g_string_append_c(out, c);
+                else
+                        g_string_append_printf(out, "\\x%02x", (unsigned char) c);
+        }
+        return g_string_free(out, false);
+}
+
+char *container_unit_name(const char *container_name) {
+        g_autofree char *e = unit_name_escape_component(container_name);
+        return g_strdup_printf("container-%s.scope", e);
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+
+/* Cleanup helpers in the style of systemd's, built on public headers only. */
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _pure_ __attribute__((pure))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+
+#define TAKE_PTR(p)                              \
+        ({                                       \
+                __typeof__(p) _ptr_ = (p);       \
+                (p) = NULL;                      \
+                _ptr_;                           \
+        })
+
+#define TAKE_FD(fd)                              \
+        ({                                       \
+                int _fd_ = (fd);                 \
+                (fd) = -1;                       \
+                _fd_;                            \
+        })
+
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)            \
+        static inline void func##p(type *p) {              \
+                if (*p)                                    \
+                        func(*p);                          \
+        }
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define USEC_PER_SEC ((uint64_t) 1000000ULL)
+#define USEC_PER_MSEC ((uint64_t) 1000ULL)
+
+#define IN_SET(x, ...)                                                          \
+        ({                                                                      \
+                bool _found = false;                                            \
+                const __typeof__(x) _v = (x);                                   \
+                const __typeof__(x) _a[] = { __VA_ARGS__ };                     \
+                for (size_t _i = 0; _i < ELEMENTSOF(_a); _i++)                  \
+                        if (_a[_i] == _v) {                                     \
+                                _found = true;                                  \
+                                break;                                          \
+                        }                                                       \
+                _found;                                                         \
+        })
+
+#define STR_IN_SET(x, ...) g_strv_contains((const char *const[]) { __VA_ARGS__, NULL }, (x))
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+
+static inline void closep(int *fd) {
+        if (*fd >= 0) {
+                int saved = errno;
+                close(*fd);
+                errno = saved;
+        }
+}
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+static inline void strv_freep(char ***p) {
+        g_strfreev(*p);
+}
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+static inline bool isempty(const char *s) {
+        return !s || !*s;
+}
+
+/* String tables per enum, with lookup both ways. */
+#define DEFINE_STRING_TABLE_LOOKUP(name, type)                                  \
+        const char *name##_to_string(type i) {                                  \
+                if (i < 0 || (size_t) i >= ELEMENTSOF(name##_table))             \
+                        return NULL;                                            \
+                return name##_table[i];                                         \
+        }                                                                       \
+        type name##_from_string(const char *s) {                                \
+                if (!s)                                                         \
+                        return (type) -EINVAL;                                  \
+                for (size_t i = 0; i < ELEMENTSOF(name##_table); i++)          \
+                        if (name##_table[i] && streq(name##_table[i], s))       \
+                                return (type) i;                                \
+                return (type) -EINVAL;                                          \
+        }
+
+uint64_t now_usec(int clock);
+
+#define NAME_MAX_LEN 64
+bool name_is_valid(const char *name);
+bool env_assignment_is_valid(const char *s);
+
+int mkdir_p(const char *path, mode_t mode);
+int rm_rf(const char *path);
+char *unit_name_escape_component(const char *s);
+char *container_unit_name(const char *container_name);

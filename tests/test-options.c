@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <sys/socket.h>
+#include <systemd/sd-bus.h>
+
+#include "options.h"
+#include "util.h"
+
+/* Builds a sealed message carrying one a{sv} (and an a{ss} before it when env is set),
+ * without any connection: the parser only reads messages. */
+static sd_bus_message *make_message(sd_bus *bus, const char *types, ...) {
+        sd_bus_message *m = NULL;
+        va_list ap;
+
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, "org.example", "/", "org.example", "X"), >=, 0);
+        va_start(ap, types);
+        g_assert_cmpint(sd_bus_message_appendv(m, types, ap), >=, 0);
+        va_end(ap);
+        g_assert_cmpint(sd_bus_message_seal(m, 1, 0), >=, 0);
+        g_assert_cmpint(sd_bus_message_rewind(m, true), >=, 0);
+        return m;
+}
+
+/* A bus over one end of a socketpair: enough to make messages, no daemon needed. */
+static sd_bus *new_bus(void) {
+        sd_bus *bus = NULL;
+        int fds[2];
+
+        g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+        g_assert_cmpint(sd_bus_new(&bus), >=, 0);
+        g_assert_cmpint(sd_bus_set_fd(bus, fds[0], fds[0]), >=, 0);
+        g_assert_cmpint(sd_bus_start(bus), >=, 0);
+        close(fds[1]);
+        return bus;
+}
+
+static void test_options_ok(void) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = new_bus();
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(GStrv) command = NULL;
+        bool start = true, ephemeral = false;
+
+        m = make_message(bus, "a{sv}", 2, "start", "b", 0, "command", "as", 2, "echo", "hi");
+        g_assert_cmpint(bus_read_options(m, (const OptionSpec[]) {
+                { "start", "b", &start },
+                { "command", "as", &command },
+                { "ephemeral", "b", &ephemeral },
+                {}
+        }, &e), ==, 0);
+        g_assert_false(start);
+        g_assert_false(ephemeral);
+        g_assert_cmpuint(g_strv_length(command), ==, 2);
+        g_assert_cmpstr(command[1], ==, "hi");
+}
+
+static void expect_invalid(const char *types, const char *expect_in_message, ...) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = new_bus();
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(GStrv) command = NULL;
+        bool start = true;
+        va_list ap;
+
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, "org.example", "/", "org.example", "X"), >=, 0);
+        va_start(ap, expect_in_message);
+        g_assert_cmpint(sd_bus_message_appendv(m, types, ap), >=, 0);
+        va_end(ap);
+        g_assert_cmpint(sd_bus_message_seal(m, 1, 0), >=, 0);
+        g_assert_cmpint(sd_bus_message_rewind(m, true), >=, 0);
+
+        g_assert_cmpint(bus_read_options(m, (const OptionSpec[]) {
+                { "start", "b", &start },
+                { "command", "as", &command },
+                {}
+        }, &e), ==, -EINVAL);
+        g_assert_true(sd_bus_error_has_name(&e, SD_BUS_ERROR_INVALID_ARGS));
+        g_assert_nonnull(strstr(e.message, expect_in_message));
+        /* nothing was written */
+        g_assert_true(start);
+        g_assert_null(command);
+}
+
+static void test_options_invalid(void) {
+        expect_invalid("a{sv}", "Unknown option 'bogus'", 1, "bogus", "b", 1);
+        expect_invalid("a{sv}", "Option 'start' must be of type 'b', not 's'", 1, "start", "s", "yes");
+        expect_invalid("a{sv}", "Option 'command' must be of type 'as', not 's'", 1, "command", "s", "echo");
+        expect_invalid("a{sv}", "given more than once", 2, "start", "b", 0, "start", "b", 0);
+        /* a valid key followed by a bad one: the first is not applied either */
+        expect_invalid("a{sv}", "Unknown option", 2, "start", "b", 0, "x", "u", 1);
+}
+
+static void test_environment(void) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = new_bus();
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *bad = NULL, *dup = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(GStrv) env = NULL;
+
+        m = make_message(bus, "a{ss}", 2, "A", "1", "GREETING", "hello world");
+        g_assert_cmpint(bus_read_environment(m, &env, &e), ==, 0);
+        g_assert_cmpstr(env[0], ==, "A=1");
+        g_assert_cmpstr(env[1], ==, "GREETING=hello world");
+        g_assert_null(env[2]);
+
+        bad = make_message(bus, "a{ss}", 1, "BAD-NAME", "x");
+        g_clear_pointer(&env, g_strfreev);
+        g_assert_cmpint(bus_read_environment(bad, &env, &e), ==, -EINVAL);
+        g_assert_nonnull(strstr(e.message, "BAD-NAME"));
+        g_assert_null(env);
+        sd_bus_error_free(&e);
+
+        dup = make_message(bus, "a{ss}", 2, "A", "1", "A", "2");
+        g_assert_cmpint(bus_read_environment(dup, &env, &e), ==, -EINVAL);
+        g_assert_nonnull(strstr(e.message, "more than once"));
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/options/ok", test_options_ok);
+        g_test_add_func("/options/invalid", test_options_invalid);
+        g_test_add_func("/options/environment", test_environment);
+        return g_test_run();
+}

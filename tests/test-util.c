@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <systemd/sd-bus.h>
+
+#include "container.h"
+#include "runtime.h"
+#include "util.h"
+
+static void test_name_is_valid(void) {
+        static const char *const good[] = { "web", "a", "web-1", "my_app.v2", "0abc", NULL };
+        static const char *const bad[] = { "", ".", "..", "/", "a/b", "-x", "_x", ".hidden", "a b", "a\n", "wéb", "a:b", "a\\b", NULL };
+        char longest[NAME_MAX_LEN + 2];
+
+        for (const char *const *s = good; *s; s++)
+                g_assert_true(name_is_valid(*s));
+        for (const char *const *s = bad; *s; s++)
+                g_assert_false(name_is_valid(*s));
+        g_assert_false(name_is_valid(NULL));
+        g_assert_false(name_is_valid("\xff\xfe"));
+
+        memset(longest, 'a', sizeof(longest));
+        longest[NAME_MAX_LEN] = 0;
+        g_assert_true(name_is_valid(longest));
+        longest[NAME_MAX_LEN] = 'a';
+        longest[NAME_MAX_LEN + 1] = 0;
+        g_assert_false(name_is_valid(longest));
+}
+
+static void test_env_assignment(void) {
+        g_assert_true(env_assignment_is_valid("A=b"));
+        g_assert_true(env_assignment_is_valid("_X1="));
+        g_assert_true(env_assignment_is_valid("A=b=c"));
+        g_assert_false(env_assignment_is_valid("=b"));
+        g_assert_false(env_assignment_is_valid("1A=b"));
+        g_assert_false(env_assignment_is_valid("A-B=c"));
+        g_assert_false(env_assignment_is_valid("AB"));
+        g_assert_false(env_assignment_is_valid("A=\xff"));
+}
+
+static void test_unit_name(void) {
+        g_autofree char *a = container_unit_name("web");
+        g_autofree char *b = container_unit_name("my-web.1");
+        g_autofree char *c = container_unit_name("a_b");
+
+        g_assert_cmpstr(a, ==, "container-web.scope");
+        /* systemd escapes '-' inside a component, as machined does for machine-*.scope */
+        g_assert_cmpstr(b, ==, "container-my\\x2dweb.1.scope");
+        g_assert_cmpstr(c, ==, "container-a_b.scope");
+}
+
+static void test_path_encoding(void) {
+        static const char *const names[] = { "web", "my-web.1", "0abc", "a_b", NULL };
+
+        for (const char *const *n = names; *n; n++) {
+                g_autofree char *path = NULL, *back = NULL;
+
+                g_assert_cmpint(sd_bus_path_encode("/org/containers/Manager/container", *n, &path), >=, 0);
+                g_assert_true(sd_bus_object_path_is_valid(path));
+                g_assert_cmpint(sd_bus_path_decode(path, "/org/containers/Manager/container", &back), >, 0);
+                g_assert_cmpstr(back, ==, *n);
+        }
+}
+
+static void test_container_state_table(void) {
+        for (ContainerState s = 0; s < _CONTAINER_STATE_MAX; s++) {
+                const char *name = container_state_to_string(s);
+                g_assert_nonnull(name);
+                g_assert_cmpint(container_state_from_string(name), ==, s);
+        }
+        g_assert_cmpstr(container_state_to_string(CONTAINER_RUNNING), ==, "running");
+        g_assert_cmpint(container_state_from_string("bogus"), ==, -EINVAL);
+        g_assert_cmpint(container_state_from_string(NULL), ==, -EINVAL);
+        g_assert_null(container_state_to_string(_CONTAINER_STATE_MAX));
+        g_assert_null(container_state_to_string(-1));
+}
+
+static void test_runtime_status(void) {
+        g_autofree char *msg = NULL;
+        pid_t pid = 0;
+
+        g_assert_cmpint(runtime_parse_status("OK 1234\n", &pid, NULL), ==, 0);
+        g_assert_cmpint(pid, ==, 1234);
+        g_assert_cmpint(runtime_parse_status("ERR 5 LXC failed\n", &pid, &msg), ==, -5);
+        g_assert_cmpstr(msg, ==, "LXC failed");
+        g_clear_pointer(&msg, g_free);
+        g_assert_cmpint(runtime_parse_status(NULL, &pid, &msg), ==, -EPROTO);
+        g_clear_pointer(&msg, g_free);
+        g_assert_cmpint(runtime_parse_status("garbage", &pid, &msg), ==, -EPROTO);
+        g_clear_pointer(&msg, g_free);
+        g_assert_cmpint(runtime_parse_status("OK -3", &pid, &msg), ==, -EPROTO);
+
+        g_assert_cmpint(runtime_exit_status_from_wait(3 << 8), ==, 3);
+        g_assert_cmpint(runtime_exit_status_from_wait(0), ==, 0);
+        g_assert_cmpint(runtime_exit_status_from_wait(9), ==, 128 + 9);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/util/name-is-valid", test_name_is_valid);
+        g_test_add_func("/util/env-assignment", test_env_assignment);
+        g_test_add_func("/util/unit-name", test_unit_name);
+        g_test_add_func("/util/path-encoding", test_path_encoding);
+        g_test_add_func("/container/state-table", test_container_state_table);
+        g_test_add_func("/runtime/status", test_runtime_status);
+        return g_test_run();
+}
