@@ -172,6 +172,10 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 (void) store_save_container_runtime(c);
                 journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_INFO,
                                         "Container %s started in %s, leader PID %d.", c->name, c->unit, (int) leader);
+                notify_waiters(c);
+                if (c->scope_gone_early)
+                        container_scope_gone(c);
+                return;
         } else {
                 g_free(c->start_error);
                 c->start_error = g_strdup(error_message);
@@ -199,6 +203,9 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         buf[n > 0 ? n : 0] = 0;
 
         r = runtime_parse_status(n > 0 ? buf : NULL, &leader, &message);
+        if (r == 1)
+                /* It ran and ended already: running, then at once whatever it ended as. */
+                c->scope_gone_early = true;
         if (r < 0 && c->start_error)
                 /* systemd refused the scope: that is the better explanation. */
                 container_finish_start(c, 0, c->start_error);
@@ -266,6 +273,7 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         manager_operation_begin(m);
         c->leader = 0;
         c->exit_status = -1;
+        c->scope_gone_early = false;
         container_set_state(c, CONTAINER_STARTING);
         return 0;
 }
@@ -348,6 +356,11 @@ void container_scope_gone(Container *c) {
         int wait_status;
         uint64_t usec;
 
+        if (c->state == CONTAINER_STARTING && c->go_fd < 0 && !c->start_error) {
+                /* The payload ended before the worker's answer was read: finish that first. */
+                c->scope_gone_early = true;
+                return;
+        }
         if (!IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
                 return;
         requested = c->state == CONTAINER_STOPPING;

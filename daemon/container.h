@@ -50,6 +50,7 @@ struct Container {
         char *scope_job;
         sd_bus_slot *scope_slot;
         char *start_error;
+        bool scope_gone_early;  /* the scope ended before the worker reported */
         bool removing;          /* Remove() is waiting for the stop */
 
         sd_event_source *stop_timer;

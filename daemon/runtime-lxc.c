@@ -164,8 +164,12 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
                 int status;
 
                 if (waitpid(monitor, &status, WNOHANG) == monitor) {
-                        report(status_fd, "ERR %d LXC failed to start the container, see %s/%s/lxc.log\n",
-                               EIO, lxcpath, name);
+                        /* A payload that ends at once may be gone before we saw it run. */
+                        if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SUCCESS)
+                                report(status_fd, "EXITED\n");
+                        else
+                                report(status_fd, "ERR %d LXC failed to start the container, see %s/%s/lxc.log\n",
+                                       EIO, lxcpath, name);
                         _exit(EXIT_FAILURE);
                 }
                 if (lc->is_running(lc) && streq_ptr(lc->state(lc), "RUNNING")) {
@@ -247,6 +251,12 @@ int runtime_parse_status(const char *text, pid_t *ret_leader, char **ret_message
                 if (ret_message)
                         *ret_message = NULL;
                 return 0;
+        }
+        if (g_str_has_prefix(text, "EXITED")) {
+                *ret_leader = 0;
+                if (ret_message)
+                        *ret_message = NULL;
+                return 1;
         }
         if (sscanf(text, "ERR %d %n", &err, &n) == 1 && err > 0 && n > 0) {
                 if (ret_message)

@@ -9,7 +9,7 @@
 typedef struct RuntimeWorker {
         pid_t pid;
         int go_fd;      /* write one byte once the worker sits in its scope; close to abort */
-        int status_fd;  /* the worker answers "OK <leader pid>" or "ERR <errno> <message>" */
+        int status_fd;  /* the worker answers "OK <leader pid>", "EXITED" or "ERR <errno> <message>" */
 } RuntimeWorker;
 
 /* Writes the LXC configuration for the container's next start. */
@@ -18,7 +18,8 @@ int runtime_write_config(Container *c, Image *image);
 /* Forks the worker that will start the container once it has been moved into its scope. */
 int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret);
 
-/* Parses a worker's answer. */
+/* Parses a worker's answer: 0 when the container runs (leader set), 1 when it ran and
+ * already ended, negative errno (and a message) when it could not be started. */
 int runtime_parse_status(const char *text, pid_t *ret_leader, char **ret_message);
 
 /* For adoption: the payload's init pid if LXC says the container runs. */

@@ -35,7 +35,7 @@ static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *re
         if (sd_bus_message_read(msg, "so", &unit, &path) < 0)
                 return 0;
         c = manager_find_container_by_unit(m, unit);
-        if (c && c->worker <= 0)
+        if (c)
                 container_scope_gone(c);
         return 0;
 }
@@ -50,7 +50,7 @@ static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_err
         if (sd_bus_path_decode(sd_bus_message_get_path(msg), SD_PATH "/unit", &unit) <= 0)
                 return 0;
         c = manager_find_container_by_unit(m, unit);
-        if (!c || c->worker > 0)
+        if (!c)
                 return 0;
 
         r = sd_bus_message_read(msg, "s", &iface);

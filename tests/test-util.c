@@ -79,6 +79,9 @@ static void test_runtime_status(void) {
 
         g_assert_cmpint(runtime_parse_status("OK 1234\n", &pid, NULL), ==, 0);
         g_assert_cmpint(pid, ==, 1234);
+        pid = 77;
+        g_assert_cmpint(runtime_parse_status("EXITED\n", &pid, NULL), ==, 1);
+        g_assert_cmpint(pid, ==, 0);
         g_assert_cmpint(runtime_parse_status("ERR 5 LXC failed\n", &pid, &msg), ==, -5);
         g_assert_cmpstr(msg, ==, "LXC failed");
         g_clear_pointer(&msg, g_free);
