@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""Bad input gets a named error and changes nothing (List() is the same after each failure)."""
+
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sandbox  # noqa: E402
+from sandbox import (MANAGER_PATH, MANAGER_IFACE, CONTAINER_IFACE, BUS, LOOP,  # noqa: E402
+                     busctl_create_args, gv_env, gv_str, gv_opts, gdbus_error, container_path, wait_for)
+
+tap = sandbox.Tap()
+sb = sandbox.setup(tap, stop_timeout=5)
+C = CONTAINER_IFACE
+E = "org.containers.Error."
+INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
+
+# a running one and a stopped one to aim at
+try:
+    sb.mcall(*(["Create"] + busctl_create_args("busybox", "run1", {"GREETING": "x"},
+                                                {"command": ["sh", "-c", LOOP]})))
+    sb.mcall(*(["Create"] + busctl_create_args("busybox", "idle1", {},
+                                                {"start": False,
+                                                 "command": ["sh", "-c", LOOP]})))
+    baseline = sb.list_containers()
+    assert baseline["run1"]["state"] == "running" and baseline["idle1"]["state"] == "created", \
+        baseline
+    tap.ok(True, "setup: run1 running, idle1 created")
+except Exception as e:
+    tap.bail("setup failed: %s" % e)
+    sb.stop()
+    sys.exit(1)
+
+
+def unchanged():
+    now = sb.list_containers()
+    return now == baseline or ("List changed: %s" % now)
+
+
+def gdbus_manager(method, *args):
+    return sb.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + "." + method,
+                    *args, check=False)
+
+
+def expect_create_error(name, image="busybox", env=None, opts=None, want=E + "InvalidName"):
+    """gdbus gives the error name; busctl only its message, so check it fails too."""
+    opts = {"start": False} if opts is None else opts
+    r = gdbus_manager("Create", gv_str(image), gv_str(name), gv_env(env or {}), gv_opts(opts))
+    if r.ok or gdbus_error(r) != want:
+        return "gdbus: want %s, got rc=%d %s" % (want, r.returncode, r.stderr.strip())
+    b = sb.busctl("call", BUS, MANAGER_PATH, MANAGER_IFACE, "Create",
+                  *busctl_create_args(image, name, env, opts), check=False)
+    if b.ok:
+        return "busctl call succeeded: %s" % b.stdout
+    return unchanged()
+
+
+BAD_NAMES = [("empty", ""), ("'.'", "."), ("'..'", ".."), ("'a/b'", "a/b"),
+             ("'-x'", "-x"), ("65 bytes", "a" * 65), ("space", "a b"), ("newline", "a\nb")]
+for label, n in BAD_NAMES:
+    tap.check("Create with name %s -> InvalidName, nothing changed" % label,
+              expect_create_error, n)
+
+
+def t_invalid_utf8():
+    # busctl and gdbus (GVariant) refuse to build a message with non-UTF-8 in an 's'; a raw
+    # client can send one, and dbus-daemon itself then drops the sender's connection before
+    # the daemon sees anything.  Either that or an error reply is fine; nothing may change.
+    r = sb.run(["/usr/bin/python3", sandbox.HELPER_DIR + "/rawbus.py",
+                b"bad\xff\xfename".hex()])
+    out = json.loads(r.stdout)
+    tap.diag("invalid UTF-8 name: %s" % out)
+    if out["result"] == "return":
+        return "Create with invalid UTF-8 succeeded"
+    if out["result"] == "error" and out["error"] not in (E + "InvalidName", INVALID_ARGS):
+        return "unexpected error %s" % out
+    # the same raw client with a valid name must get through (proves the client is right)
+    ok = json.loads(sb.run(["/usr/bin/python3", sandbox.HELPER_DIR + "/rawbus.py",
+                            b"a/b".hex()]).stdout)
+    if ok != {"result": "error", "error": E + "InvalidName"}:
+        return "raw client control call: %s" % ok
+    return unchanged()
+
+
+tap.check("Create with an invalid UTF-8 name is refused, nothing changed", t_invalid_utf8)
+
+tap.check("Create with an existing name -> ContainerExists",
+          expect_create_error, "run1", want=E + "ContainerExists")
+tap.check("Create from an unknown image -> NoSuchImage",
+          expect_create_error, "newone", "no-such-image", want=E + "NoSuchImage")
+tap.check("Create with an unknown option key -> InvalidArgs",
+          expect_create_error, "newone", opts={"start": False, "colour": "blue"},
+          want=INVALID_ARGS)
+tap.check("Create with start of the wrong type (s) -> InvalidArgs",
+          expect_create_error, "newone", opts={"start": "yes"}, want=INVALID_ARGS)
+tap.check("Create with command of the wrong type (s) -> InvalidArgs",
+          expect_create_error, "newone", opts={"start": False, "command": "sh"},
+          want=INVALID_ARGS)
+tap.check("Create with ephemeral of the wrong type (u) -> InvalidArgs",
+          expect_create_error, "newone", opts={"start": False, "ephemeral": 1},
+          want=INVALID_ARGS)
+
+
+def expect_container_error(name, method, want):
+    r = sb.gdbus("--object-path", container_path(name), "--method", C + "." + method,
+                 check=False)
+    if r.ok or gdbus_error(r) != want:
+        return "gdbus %s on %s: want %s, got rc=%d %s" % (method, name, want, r.returncode,
+                                                          r.stderr.strip())
+    b = sb.busctl("call", BUS, container_path(name), C, method, check=False)
+    if b.ok:
+        return "busctl %s succeeded" % method
+    return unchanged()
+
+
+tap.check("Start on a running container -> AlreadyRunning",
+          expect_container_error, "run1", "Start", E + "AlreadyRunning")
+tap.check("Stop on a never-started container -> NotRunning",
+          expect_container_error, "idle1", "Stop", E + "NotRunning")
+
+
+def t_stop_stopped():
+    sb.mcall(*(["Create"] + busctl_create_args("busybox", "stp", {},
+                                                {"command": ["sh", "-c", LOOP]})))
+    sb.call(container_path("stp"), C, "Stop")
+    wait_for(lambda: sb.get_property(container_path("stp"), C, "State") == "stopped", 20,
+             what="stopped")
+    global baseline
+    baseline = sb.list_containers()
+    return expect_container_error("stp", "Stop", E + "NotRunning")
+
+
+tap.check("Stop on a stopped container -> NotRunning", t_stop_stopped)
+
+
+def t_unknown_names():
+    for method in ("GetContainer", "Remove"):
+        r = gdbus_manager(method, "nope")
+        if gdbus_error(r) != E + "NoSuchContainer":
+            return "%s: %s" % (method, r.stderr)
+    r = gdbus_manager("GetImage", "nope")
+    if gdbus_error(r) != E + "NoSuchImage":
+        return "GetImage: %s" % r.stderr
+    return unchanged()
+
+
+tap.check("GetContainer/Remove of an unknown name -> NoSuchContainer, GetImage -> NoSuchImage",
+          t_unknown_names)
+
+
+def t_unknown_object():
+    # no such object at all: the fallback must not invent one
+    b = sb.busctl("call", BUS, container_path("ghost"), C, "Start", check=False)
+    if b.ok:
+        return "Start on a missing container succeeded"
+    r = sb.gdbus("--object-path", container_path("ghost"), "--method", C + ".Start",
+                 check=False)
+    if gdbus_error(r) not in (E + "NoSuchContainer", "org.freedesktop.DBus.Error.UnknownObject",
+                              "org.freedesktop.DBus.Error.UnknownMethod"):
+        return r.stderr
+    return unchanged()
+
+
+tap.check("a method on a container object that does not exist fails", t_unknown_object)
+
+
+def t_wrong_signature():
+    b = sb.busctl("call", BUS, MANAGER_PATH, MANAGER_IFACE, "Create", "ss", "busybox", "x",
+                  check=False)
+    if b.ok:
+        return "Create with signature ss succeeded"
+    return unchanged()
+
+
+tap.check("Create with the wrong signature fails, nothing changed", t_wrong_signature)
+
+
+def t_still_serving():
+    return sb.get_property(container_path("run1"), C, "State") == "running" and unchanged()
+
+
+tap.check("after all that the daemon still serves and run1 still runs", t_still_serving)
+
+for n in ("run1", "idle1", "stp"):
+    sb.mcall("Remove", "s", n, check=False)
+sb.stop()
+sys.exit(tap.done())
