@@ -3,7 +3,12 @@
 #include "container-dbus.h"
 #include "errors.h"
 #include "image.h"
+#include "journal.h"
+#include "options.h"
 #include "polkit.h"
+#include "scope.h"
+#include "top.h"
+#include "worker.h"
 
 #define CONTAINER_IFACE "org.containers.Container"
 #define CONTAINER_PREFIX "/org/containers/Manager/container"
@@ -170,6 +175,125 @@ static int method_inspect(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int logs_worker(int fd, void *data) {
+        const LogQuery *q = data;
+        g_autoptr(GString) out = g_string_new(NULL), err = g_string_new(NULL);
+        int r;
+
+        r = journal_read_logs(q, out, err);
+        if (r < 0)
+                return EXIT_FAILURE;
+        return journal_logs_serialize(fd, out, err) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static void logs_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = userdata;
+        g_autofree char *out = NULL, *err = NULL;
+
+        if (status != 0 || journal_logs_deserialize(output, size, &out, &err) < 0) {
+                (void) sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_FAILED, "Cannot read the journal");
+                return;
+        }
+        if (!g_utf8_validate(out, -1, NULL))
+                SWAP_FREE(out, g_utf8_make_valid(out, -1));
+        if (!g_utf8_validate(err, -1, NULL))
+                SWAP_FREE(err, g_utf8_make_valid(err, -1));
+        (void) sd_bus_reply_method_return(msg, "a{ss}", 2, "stdout", out, "stderr", err);
+}
+
+static int method_logs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        const char *details[7];
+        uint32_t lines = 0;
+        uint64_t since = 0;
+        LogQuery q;
+        int r;
+
+        r = bus_read_options(msg, (const OptionSpec[]) {
+                { "lines", "u", &lines },
+                { "since", "t", &since },
+                {}
+        }, error);
+        if (r < 0)
+                return r;
+
+        r = polkit_check(c->manager, msg, CM_ACTION_LOGS, container_details(c, "logs", details), error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        /* Never show what an earlier container of the same name wrote. */
+        q = (LogQuery) {
+                .unit = c->unit,
+                .since_usec = MAX(since, c->created_usec),
+                .lines = lines,
+        };
+        r = worker_spawn(c->manager, "containers-manager logs", logs_worker, &q, logs_done, sd_bus_message_ref(msg), NULL);
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return sd_bus_error_set_errnof(error, r, "Cannot read logs: %m");
+        }
+        return 1;
+}
+
+static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Container *c = userdata;
+        ScopeAccounting a = {};
+        TopInfo t = {};
+        const char *source = "proc";
+        int r;
+
+        if (c->state != CONTAINER_RUNNING && c->state != CONTAINER_STOPPING)
+                return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
+                                         c->name, container_state_to_string(c->state));
+
+        r = scope_get_accounting(c->manager, c->unit, &a);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot look up %s: %m", c->unit);
+        r = top_collect(a.control_group ?: "", &t);
+        g_free(a.control_group);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot read the processes of %s: %m", c->unit);
+
+        /* systemd's accounting when the host has it; the sums over /proc otherwise. */
+        if (a.cpu_nsec != UINT64_MAX && a.memory_bytes != UINT64_MAX) {
+                t.cpu_nsec = a.cpu_nsec;
+                t.memory_bytes = a.memory_bytes;
+                source = "systemd";
+        }
+        if (a.tasks != UINT64_MAX)
+                t.tasks = a.tasks;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
+                                          "cpu_usage_nsec", "t", t.cpu_nsec,
+                                          "memory_bytes", "t", t.memory_bytes,
+                                          "tasks", "t", t.tasks,
+                                          "source", "s", source);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "processes");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "a(uusttts)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(uusttts)");
+        for (guint i = 0; r >= 0 && i < t.processes->len; i++) {
+                TopProcess *p = g_ptr_array_index(t.processes, i);
+                r = sd_bus_message_append(reply, "(uusttts)", (uint32_t) p->pid, (uint32_t) p->ns_pid, p->user,
+                                          p->cpu_nsec, p->rss_bytes, p->threads, p->cmdline);
+        }
+        for (int k = 0; r >= 0 && k < 4; k++)
+                r = sd_bus_message_close_container(reply);
+        top_info_clear(&t);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Container *c = userdata;
         return sd_bus_reply_method_return(msg, "s", c->image);
@@ -224,6 +348,8 @@ const sd_bus_vtable container_vtable[] = {
         SD_BUS_METHOD("Stop", NULL, NULL, method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Restart", NULL, NULL, method_restart, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Inspect", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", info), method_inspect, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Logs", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("a{ss}", logs), method_logs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Top", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", info), method_top, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Image", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", image), method_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

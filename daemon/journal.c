@@ -21,3 +21,130 @@ void journal_container_event(const Container *c, const char *message_id, int pri
                                "CONTAINER_UNIT=%s", c->unit ?: "",
                                NULL);
 }
+
+static int entry_field(sd_journal *j, const char *field, const char **ret, size_t *ret_len) {
+        const void *data;
+        size_t len, flen = strlen(field);
+        int r;
+
+        r = sd_journal_get_data(j, field, &data, &len);
+        if (r < 0)
+                return r;
+        if (len < flen + 1)
+                return -EBADMSG;
+        *ret = (const char *) data + flen + 1;
+        *ret_len = len - flen - 1;
+        return 0;
+}
+
+int journal_read_logs(const LogQuery *q, GString *out, GString *err) {
+        _cleanup_(sd_journal_closep) sd_journal *j = NULL;
+        g_autofree char *match = g_strdup_printf("_SYSTEMD_UNIT=%s", q->unit);
+        int r;
+
+        r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+        if (r < 0)
+                return r;
+        /* Only what the payload wrote through its streams: not systemd's or our own messages
+         * about the unit. */
+        r = sd_journal_add_match(j, match, 0);
+        if (r >= 0)
+                r = sd_journal_add_match(j, "_TRANSPORT=stdout", 0);
+        if (r < 0)
+                return r;
+        sd_journal_set_data_threshold(j, 0);
+
+        if (q->lines > 0) {
+                uint64_t n = 0;
+
+                r = sd_journal_seek_tail(j);
+                if (r < 0)
+                        return r;
+                /* Walk back N entries (still newer than since), then read forward from there. */
+                while (n < q->lines && (r = sd_journal_previous(j)) > 0) {
+                        uint64_t t;
+                        if (sd_journal_get_realtime_usec(j, &t) >= 0 && t < q->since_usec) {
+                                r = sd_journal_next(j);
+                                break;
+                        }
+                        n++;
+                }
+                if (r < 0)
+                        return r;
+                if (n == 0)
+                        return 0;
+                /* We stand on the oldest entry we want: read it, then go forward. */
+                r = 1;
+        } else {
+                r = sd_journal_seek_realtime_usec(j, q->since_usec);
+                if (r < 0)
+                        return r;
+                r = sd_journal_next(j);
+        }
+
+        for (; r > 0; r = sd_journal_next(j)) {
+                const char *msg, *prio;
+                size_t msg_len, prio_len;
+                uint64_t t;
+
+                if (sd_journal_get_realtime_usec(j, &t) < 0 || t < q->since_usec)
+                        continue;
+                if (entry_field(j, "MESSAGE", &msg, &msg_len) < 0)
+                        continue;
+                if (entry_field(j, "PRIORITY", &prio, &prio_len) < 0)
+                        continue;
+                /* stderr is opened with PRIORITY 3, stdout with 6. */
+                GString *s = prio_len == 1 && prio[0] <= '3' ? err : out;
+                g_string_append_len(s, msg, (gssize) msg_len);
+                g_string_append_c(s, '\n');
+        }
+        return r;
+}
+
+static int write_all(int fd, const void *data, size_t size) {
+        const char *p = data;
+
+        while (size > 0) {
+                ssize_t n = write(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                size -= (size_t) n;
+        }
+        return 0;
+}
+
+int journal_logs_serialize(int fd, const GString *out, const GString *err) {
+        uint64_t n;
+        int r;
+
+        n = out->len;
+        r = write_all(fd, &n, sizeof(n));
+        if (r >= 0)
+                r = write_all(fd, out->str, out->len);
+        n = err->len;
+        if (r >= 0)
+                r = write_all(fd, &n, sizeof(n));
+        if (r >= 0)
+                r = write_all(fd, err->str, err->len);
+        return r;
+}
+
+int journal_logs_deserialize(const char *data, size_t size, char **ret_out, char **ret_err) {
+        uint64_t a, b;
+
+        if (size < sizeof(a))
+                return -EBADMSG;
+        memcpy(&a, data, sizeof(a));
+        if (a > size - sizeof(a) || size - sizeof(a) - a < sizeof(b))
+                return -EBADMSG;
+        memcpy(&b, data + sizeof(a) + a, sizeof(b));
+        if (b != size - 2 * sizeof(a) - a)
+                return -EBADMSG;
+        *ret_out = g_strndup(data + sizeof(a), a);
+        *ret_err = g_strndup(data + 2 * sizeof(a) + a, b);
+        return 0;
+}

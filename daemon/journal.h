@@ -12,3 +12,17 @@
 
 void journal_container_event(const Container *c, const char *message_id, int priority, const char *format, ...)
         _printf_(4, 5);
+
+typedef struct LogQuery {
+        char *unit;             /* _SYSTEMD_UNIT of the container's scope */
+        uint64_t since_usec;    /* realtime; entries before are not shown */
+        uint64_t lines;         /* the last N lines of stdout and stderr together; 0: all */
+} LogQuery;
+
+/* Reads a container's output back from the journal: lines its payload wrote to stdout
+ * (PRIORITY 6) and stderr (PRIORITY 3) through the scope's journal streams, in order. */
+int journal_read_logs(const LogQuery *q, GString *out, GString *err);
+
+/* The wire format a log worker writes: two length-prefixed blobs. */
+int journal_logs_serialize(int fd, const GString *out, const GString *err);
+int journal_logs_deserialize(const char *data, size_t size, char **ret_out, char **ret_err);

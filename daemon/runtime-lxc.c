@@ -99,6 +99,10 @@ static _Noreturn void monitor_main(const char *name, const char *lxcpath, const 
         bool ok;
 
         (void) setsid();
+        {
+                g_autofree char *title = g_strdup_printf("containers-manager monitor %s", name);
+                (void) rename_process(title);
+        }
         devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0 && devnull != STDIN_FILENO) {
                 dup2(devnull, STDIN_FILENO);
@@ -227,7 +231,10 @@ int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret) {
                         _exit(EXIT_FAILURE);
                 (void) close_range(5, ~0U, 0);
                 (void) fcntl(4, F_SETFL, 0);
-                (void) prctl(PR_SET_NAME, "cm-start");
+                {
+                        g_autofree char *title = g_strdup_printf("containers-manager start %s", c->name);
+                        (void) rename_process(title);
+                }
                 worker_main(3, 4, c->name, lxcpath, c->manager->runtime_dir, argv);
         }
 

@@ -172,3 +172,60 @@ int scope_get_active_state(Manager *m, const char *unit, char **ret_state) {
         *ret_state = state;
         return 0;
 }
+
+int scope_get_accounting(Manager *m, const char *unit, ScopeAccounting *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        ScopeAccounting a = { .cpu_nsec = UINT64_MAX, .memory_bytes = UINT64_MAX, .tasks = UINT64_MAX };
+        g_autofree char *path = NULL;
+        const char *p;
+        int r;
+
+        r = sd_bus_call_method(m->bus, SD_DEST, SD_PATH, SD_IFACE, "GetUnit", &e, &reply, "s", unit);
+        if (r < 0)
+                return sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit") ? -ENOENT : r;
+        r = sd_bus_message_read(reply, "o", &p);
+        if (r < 0)
+                return r;
+        path = g_strdup(p);
+        reply = sd_bus_message_unref(reply);
+
+        r = sd_bus_call_method(m->bus, SD_DEST, path, "org.freedesktop.DBus.Properties", "GetAll", &e, &reply,
+                               "s", "org.freedesktop.systemd1.Scope");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *name, *s;
+
+                r = sd_bus_message_read(reply, "s", &name);
+                if (r < 0)
+                        goto fail;
+                if (streq(name, "ControlGroup")) {
+                        r = sd_bus_message_read(reply, "v", "s", &s);
+                        if (r >= 0)
+                                a.control_group = g_strdup(s);
+                } else if (streq(name, "CPUUsageNSec"))
+                        r = sd_bus_message_read(reply, "v", "t", &a.cpu_nsec);
+                else if (streq(name, "MemoryCurrent"))
+                        r = sd_bus_message_read(reply, "v", "t", &a.memory_bytes);
+                else if (streq(name, "TasksCurrent"))
+                        r = sd_bus_message_read(reply, "v", "t", &a.tasks);
+                else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        goto fail;
+        }
+        if (r < 0)
+                goto fail;
+        *ret = a;
+        return 0;
+
+fail:
+        g_free(a.control_group);
+        return r;
+}

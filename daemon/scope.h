@@ -11,3 +11,13 @@ int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret
 int scope_kill(Manager *m, const char *unit, int signo);
 /* Synchronous, for start-up only: the unit's ActiveState, or -ENOENT if systemd has no such unit. */
 int scope_get_active_state(Manager *m, const char *unit, char **ret_state);
+
+typedef struct ScopeAccounting {
+        char *control_group;    /* e.g. "/containers.slice/container-web.scope" */
+        uint64_t cpu_nsec;      /* UINT64_MAX where systemd has no accounting */
+        uint64_t memory_bytes;
+        uint64_t tasks;
+} ScopeAccounting;
+
+/* Synchronous: what systemd knows of the scope. -ENOENT if there is no such unit. */
+int scope_get_accounting(Manager *m, const char *unit, ScopeAccounting *ret);

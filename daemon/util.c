@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -93,4 +95,21 @@ char *unit_name_escape_component(const char *s) {
 char *container_unit_name(const char *container_name) {
         g_autofree char *e = unit_name_escape_component(container_name);
         return g_strdup_printf("container-%s.scope", e);
+}
+
+/* What `ps` and Top show for our forked helpers, instead of the daemon's own command line.
+ * The same trick as systemd's rename_process(): point the kernel at a new argument area. */
+int rename_process(const char *name) {
+        size_t l = strlen(name);
+        char *p;
+
+        (void) prctl(PR_SET_NAME, name);
+        p = mmap(NULL, l + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        memcpy(p, name, l + 1);
+        if (prctl(PR_SET_MM, PR_SET_MM_ARG_START, (unsigned long) p, 0, 0) < 0 ||
+            prctl(PR_SET_MM, PR_SET_MM_ARG_END, (unsigned long) p + l + 1, 0, 0) < 0)
+                return -errno;
+        return 0;
 }

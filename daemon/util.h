@@ -54,6 +54,13 @@
 
 #define STR_IN_SET(x, ...) g_strv_contains((const char *const[]) { __VA_ARGS__, NULL }, (x))
 
+#define SWAP_FREE(p, v)                          \
+        do {                                     \
+                char *_new_ = (v);               \
+                g_free(p);                       \
+                (p) = _new_;                     \
+        } while (0)
+
 static inline void freep(void *p) {
         free(*(void **) p);
 }
@@ -106,6 +113,7 @@ uint64_t now_usec(int clock);
 bool name_is_valid(const char *name);
 bool env_assignment_is_valid(const char *s);
 
+int rename_process(const char *name);
 int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 char *unit_name_escape_component(const char *s);

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pwd.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "top.h"
+#include "util.h"
+
+static void top_process_free(gpointer p) {
+        TopProcess *t = p;
+
+        if (!t)
+                return;
+        g_free(t->user);
+        g_free(t->cmdline);
+        g_free(t);
+}
+
+void top_info_clear(TopInfo *t) {
+        if (t->processes)
+                g_ptr_array_unref(t->processes);
+        *t = (TopInfo) {};
+}
+
+/* The hierarchy that tracks processes: unified (v2), the hybrid's unified, or name=systemd. */
+static const char *cgroup_root(void) {
+        if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+                return "/sys/fs/cgroup";
+        if (access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) == 0)
+                return "/sys/fs/cgroup/unified";
+        return "/sys/fs/cgroup/systemd";
+}
+
+static void collect_pids(const char *dir, GArray *pids, unsigned depth) {
+        g_autofree char *procs = g_build_filename(dir, "cgroup.procs", NULL);
+        g_autofree char *text = NULL;
+        g_autoptr(GDir) d = NULL;
+        const char *fn;
+
+        if (g_file_get_contents(procs, &text, NULL, NULL)) {
+                g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+                for (char **l = lines; *l; l++) {
+                        pid_t pid = (pid_t) g_ascii_strtoll(*l, NULL, 10);
+                        if (pid > 0)
+                                g_array_append_val(pids, pid);
+                }
+        }
+        if (depth >= 16)
+                return;
+        d = g_dir_open(dir, 0, NULL);
+        while (d && (fn = g_dir_read_name(d))) {
+                g_autofree char *sub = g_build_filename(dir, fn, NULL);
+                if (g_file_test(sub, G_FILE_TEST_IS_DIR))
+                        collect_pids(sub, pids, depth + 1);
+        }
+}
+
+int top_parse_stat(const char *stat, uint64_t *ret_ticks) {
+        unsigned long long utime, stime;
+        const char *p;
+
+        /* The command name may contain anything, including ') ': skip to the last ')'. */
+        p = stat ? strrchr(stat, ')') : NULL;
+        if (!p)
+                return -EBADMSG;
+        /* fields after comm: state(3) ... utime(14) stime(15) */
+        if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+                return -EBADMSG;
+        *ret_ticks = utime + stime;
+        return 0;
+}
+
+static char *read_cmdline(pid_t pid) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int) pid);
+        g_autofree char *data = NULL;
+        gsize len = 0;
+
+        if (!g_file_get_contents(path, &data, &len, NULL) || len == 0) {
+                g_autofree char *comm_path = g_strdup_printf("/proc/%d/comm", (int) pid);
+                g_autofree char *comm = NULL;
+                if (!g_file_get_contents(comm_path, &comm, NULL, NULL))
+                        return g_strdup("");
+                return g_strdup_printf("[%s]", g_strchomp(comm));
+        }
+        for (gsize i = 0; i + 1 < len; i++)
+                if (data[i] == 0)
+                        data[i] = ' ';
+        return g_utf8_make_valid(data, -1);
+}
+
+static int read_process(pid_t pid, long ticks_per_sec, TopProcess **ret) {
+        g_autofree char *stat_path = g_strdup_printf("/proc/%d/stat", (int) pid);
+        g_autofree char *status_path = g_strdup_printf("/proc/%d/status", (int) pid);
+        g_autofree char *stat = NULL, *status = NULL;
+        g_auto(GStrv) lines = NULL;
+        TopProcess *t;
+        uint64_t ticks;
+
+        /* A process may exit while we look: that's not an error, just one process fewer. */
+        if (!g_file_get_contents(stat_path, &stat, NULL, NULL) ||
+            !g_file_get_contents(status_path, &status, NULL, NULL))
+                return -ESRCH;
+        if (top_parse_stat(stat, &ticks) < 0)
+                return -EBADMSG;
+
+        t = g_new0(TopProcess, 1);
+        t->pid = pid;
+        t->ns_pid = pid;
+        t->cpu_nsec = ticks * (1000000000ULL / (uint64_t) ticks_per_sec);
+        lines = g_strsplit(status, "\n", -1);
+        for (char **l = lines; *l; l++) {
+                if (g_str_has_prefix(*l, "Uid:"))
+                        t->uid = (uid_t) g_ascii_strtoull(*l + 4, NULL, 10);
+                else if (g_str_has_prefix(*l, "Threads:"))
+                        t->threads = g_ascii_strtoull(*l + 8, NULL, 10);
+                else if (g_str_has_prefix(*l, "VmRSS:"))
+                        t->rss_bytes = g_ascii_strtoull(*l + 6, NULL, 10) * 1024;
+                else if (g_str_has_prefix(*l, "NSpid:")) {
+                        /* The last field is the pid in the innermost namespace. */
+                        g_auto(GStrv) f = g_strsplit_set(g_strstrip(*l + 6), " \t", -1);
+                        guint n = g_strv_length(f);
+                        if (n > 0)
+                                t->ns_pid = (pid_t) g_ascii_strtoll(f[n - 1], NULL, 10);
+                }
+        }
+        {
+                struct passwd pw, *result = NULL;
+                char buf[1024];
+                if (getpwuid_r(t->uid, &pw, buf, sizeof(buf), &result) == 0 && result)
+                        t->user = g_strdup(pw.pw_name);
+                else
+                        t->user = g_strdup_printf("%u", (unsigned) t->uid);
+        }
+        t->cmdline = read_cmdline(pid);
+        *ret = t;
+        return 0;
+}
+
+static gint compare_pid(gconstpointer a, gconstpointer b) {
+        const TopProcess *x = *(const TopProcess *const *) a, *y = *(const TopProcess *const *) b;
+        return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+int top_collect(const char *cgroup, TopInfo *ret) {
+        g_autoptr(GArray) pids = g_array_new(false, false, sizeof(pid_t));
+        g_autofree char *dir = NULL;
+        long ticks = sysconf(_SC_CLK_TCK);
+        TopInfo t = {};
+
+        if (isempty(cgroup) || cgroup[0] != '/' || strstr(cgroup, ".."))
+                return -EINVAL;
+        dir = g_build_filename(cgroup_root(), cgroup, NULL);
+        if (access(dir, F_OK) < 0)
+                return -errno;
+        if (ticks <= 0)
+                ticks = 100;
+
+        collect_pids(dir, pids, 0);
+        t.processes = g_ptr_array_new_with_free_func(top_process_free);
+        for (guint i = 0; i < pids->len; i++) {
+                TopProcess *p;
+                if (read_process(g_array_index(pids, pid_t, i), ticks, &p) < 0)
+                        continue;
+                t.cpu_nsec += p->cpu_nsec;
+                t.memory_bytes += p->rss_bytes;
+                t.tasks += MAX(p->threads, 1);
+                g_ptr_array_add(t.processes, p);
+        }
+        g_ptr_array_sort(t.processes, compare_pid);
+        *ret = t;
+        return 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <glib.h>
+
+typedef struct TopProcess {
+        pid_t pid;              /* on the host */
+        pid_t ns_pid;           /* inside the container's PID namespace */
+        uid_t uid;
+        char *user;
+        uint64_t cpu_nsec;
+        uint64_t rss_bytes;
+        uint64_t threads;
+        char *cmdline;
+} TopProcess;
+
+typedef struct TopInfo {
+        uint64_t cpu_nsec;
+        uint64_t memory_bytes;
+        uint64_t tasks;
+        GPtrArray *processes;   /* TopProcess*, sorted by pid */
+} TopInfo;
+
+void top_info_clear(TopInfo *t);
+
+/* Reads the processes of a cgroup (e.g. "/containers.slice/container-web.scope") and all
+ * its children from the cgroup file system and /proc; totals are the sums over them. */
+int top_collect(const char *cgroup, TopInfo *ret);
+
+/* Parses one /proc/<pid>/stat line: utime + stime in clock ticks. */
+int top_parse_stat(const char *stat, uint64_t *ret_ticks);

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "manager.h"
+
+/* Slow work (reading the journal, fetching sources) runs in a forked child so the bus loop
+ * never waits. The child writes its result to a pipe; the parent collects it without
+ * blocking and hands it over once the child has exited. */
+typedef struct Worker Worker;
+
+/* Runs in the child: write the result to fd, return an exit status. */
+typedef int (*WorkerFunc)(int fd, void *data);
+/* Runs in the parent: output is everything the child wrote, status its exit status
+ * (or 128+signal). Called once; the Worker is freed right after. */
+typedef void (*WorkerDone)(Worker *w, const char *output, size_t size, int status, void *userdata);
+
+int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, WorkerDone done, void *userdata, Worker **ret);
+/* Kills the child (if still running) and frees the worker without calling done. */
+Worker *worker_cancel(Worker *w);
+pid_t worker_get_pid(Worker *w);
