@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libFuzzer target for the Run.yaml parser. Built with -DFUZZ_STANDALONE it is a plain
+ * program that runs every file named on the command line (directories: every file in
+ * them) through the same checks, so the corpus and the regressions run in `meson test`. */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "recipe.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(x)                                                                \
+        do {                                                                    \
+                if (!(x)) {                                                     \
+                        fprintf(stderr, "%s:%d: check failed: %s\n",            \
+                                __FILE__, __LINE__, #x);                        \
+                        abort();                                                \
+                }                                                               \
+        } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        _cleanup_(recipe_freep) Recipe *recipe = NULL;
+        g_autofree char *error = NULL;
+        int r;
+
+        r = recipe_parse((const char *) data, size, "fuzz.yaml", &recipe, &error);
+        if (r < 0) {
+                CHECK(IN_SET(r, -EBADMSG, -EFBIG, -ELOOP, -E2BIG, -ENOMEM));
+                CHECK(!recipe);
+                CHECK(error);
+                CHECK(g_str_has_prefix(error, "fuzz.yaml:"));
+                CHECK(g_utf8_validate(error, -1, NULL));
+                return 0;
+        }
+
+        /* What the rest of the daemon relies on. */
+        CHECK(r == 0);
+        CHECK(!error);
+        CHECK(recipe);
+        CHECK(name_is_valid(recipe->base));
+        CHECK(recipe->command && recipe->command[0] && recipe->command[0][0]);
+        for (char **s = recipe->command; *s; s++)
+                CHECK(g_utf8_validate(*s, -1, NULL));
+        CHECK(recipe->environment);
+        for (char **s = recipe->environment; *s; s++)
+                CHECK(env_assignment_is_valid(*s));
+        CHECK(recipe->working_directory && recipe->working_directory[0] == '/');
+        CHECK(!strstr(recipe->working_directory, "/../") && !g_str_has_suffix(recipe->working_directory, "/.."));
+        return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+static int run_file(const char *path) {
+        g_autofree char *data = NULL;
+        g_autoptr(GError) e = NULL;
+        gsize size;
+
+        if (!g_file_get_contents(path, &data, &size, &e)) {
+                fprintf(stderr, "%s: %s\n", path, e->message);
+                return -EIO;
+        }
+        (void) LLVMFuzzerTestOneInput((const uint8_t *) data, size);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        unsigned n = 0;
+        int r = 0;
+
+        for (int i = 1; i < argc; i++) {
+                g_autoptr(GDir) d = NULL;
+                const char *name;
+
+                if (!g_file_test(argv[i], G_FILE_TEST_IS_DIR)) {
+                        if (run_file(argv[i]) < 0)
+                                r = -EIO;
+                        n++;
+                        continue;
+                }
+                d = g_dir_open(argv[i], 0, NULL);
+                if (!d) {
+                        fprintf(stderr, "%s: cannot open directory\n", argv[i]);
+                        r = -EIO;
+                        continue;
+                }
+                while ((name = g_dir_read_name(d))) {
+                        g_autofree char *path = NULL;
+
+                        if (name[0] == '.')
+                                continue;
+                        path = g_build_filename(argv[i], name, NULL);
+                        if (run_file(path) < 0)
+                                r = -EIO;
+                        n++;
+                }
+        }
+
+        printf("%u inputs checked\n", n);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+#endif
