@@ -249,6 +249,11 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         if (!argv || !argv[0])
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Container '%s' has no command", c->name);
 
+        /* Before the payload's streams connect, so journald's first look at them sees it. */
+        r = journal_unit_rate_limit_set(c->unit, 0, 0);
+        if (r < 0)
+                fprintf(stderr, "<4>Cannot lift journald's rate limit for %s: %s\n", c->unit, g_strerror(-r));
+
         r = runtime_write_config(c, image);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot write the LXC configuration of '%s': %m", c->name);
@@ -377,6 +382,7 @@ void container_scope_gone(Container *c) {
                 c->finished_usec = now_usec(CLOCK_REALTIME);
         }
         c->leader = 0;
+        (void) journal_unit_rate_limit_clear(c->unit);
 
         if (requested || c->exit_status == 0) {
                 container_set_state(c, CONTAINER_STOPPED);

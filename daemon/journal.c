@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
+#include <stdio.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 
@@ -147,4 +148,48 @@ int journal_logs_deserialize(const char *data, size_t size, char **ret_out, char
         *ret_out = g_strndup(data + sizeof(a), a);
         *ret_err = g_strndup(data + 2 * sizeof(a) + a, b);
         return 0;
+}
+
+#define UNITS_STATE_DIR "/run/systemd/units"
+
+static int symlink_atomic(const char *target, const char *path) {
+        g_autofree char *tmp = g_strdup_printf("%s.cm-%u", path, g_random_int());
+
+        if (symlink(target, tmp) < 0)
+                return -errno;
+        if (rename(tmp, path) < 0) {
+                int r = -errno;
+                (void) unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+int journal_unit_rate_limit_set(const char *unit, uint64_t interval_usec, unsigned burst) {
+        g_autofree char *interval_path = g_strdup_printf(UNITS_STATE_DIR "/log-rate-limit-interval:%s", unit);
+        g_autofree char *burst_path = g_strdup_printf(UNITS_STATE_DIR "/log-rate-limit-burst:%s", unit);
+        char value[32];
+        int r;
+
+        r = mkdir_p(UNITS_STATE_DIR, 0755);
+        if (r < 0)
+                return r;
+        snprintf(value, sizeof(value), "%" G_GUINT64_FORMAT, interval_usec);
+        r = symlink_atomic(value, interval_path);
+        if (r < 0)
+                return r;
+        snprintf(value, sizeof(value), "%u", burst);
+        return symlink_atomic(value, burst_path);
+}
+
+int journal_unit_rate_limit_clear(const char *unit) {
+        g_autofree char *interval_path = g_strdup_printf(UNITS_STATE_DIR "/log-rate-limit-interval:%s", unit);
+        g_autofree char *burst_path = g_strdup_printf(UNITS_STATE_DIR "/log-rate-limit-burst:%s", unit);
+        int r = 0;
+
+        if (unlink(interval_path) < 0 && errno != ENOENT)
+                r = -errno;
+        if (unlink(burst_path) < 0 && errno != ENOENT)
+                r = -errno;
+        return r;
 }

@@ -26,3 +26,10 @@ int journal_read_logs(const LogQuery *q, GString *out, GString *err);
 /* The wire format a log worker writes: two length-prefixed blobs. */
 int journal_logs_serialize(int fd, const GString *out, const GString *err);
 int journal_logs_deserialize(const char *data, size_t size, char **ret_out, char **ret_err);
+
+/* journald rate-limits each unit (10000 lines in 30 s by default, scaled by free disk space).
+ * Services lift that with LogRateLimitIntervalSec=, which PID 1 hands to journald as symlinks in
+ * /run/systemd/units/; scopes have no such setting, so we write the same files for a
+ * container's scope: everything a container writes reaches the journal. */
+int journal_unit_rate_limit_set(const char *unit, uint64_t interval_usec, unsigned burst);
+int journal_unit_rate_limit_clear(const char *unit);

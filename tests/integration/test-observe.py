@@ -140,6 +140,26 @@ def t_logs_after_stop():
 tap.check("Logs() works after the container stopped", t_logs_after_stop)
 
 
+def t_fast_writer():
+    n = 60000
+    create("flood", ["sh", "-c", "i=0; while [ $i -lt %d ]; do echo \"flood $i\"; i=$((i+1)); "
+                     "done; echo done >&2; exec sleep 1000" % n])
+    wait_for(lambda: "done" in logs("flood")["stderr"], 60, interval=0.5, what="the last line")
+    out = logs("flood")["stdout"].splitlines()
+    if out != ["flood %d" % i for i in range(n)]:
+        return "Logs has %d of %d lines (first missing: %r)" % (
+            len(out), n, next((i for i in range(n) if i >= len(out) or out[i] != "flood %d" % i), None))
+    have = int(sb.run("journalctl -q -o cat -u container-flood.scope _TRANSPORT=stdout | wc -l").stdout)
+    if have != n + 1:
+        return "journalctl -u has %d lines" % have
+    sb.mcall("Remove", "s", "flood")
+    return True
+
+
+tap.check("a container that writes 60,000 lines at once loses none to journald's rate limit",
+          t_fast_writer)
+
+
 def t_logs_bad_option():
     res = sb.gdbus("--object-path", container_path("chatty"), "--method", C + ".Logs",
                    "{'lines': <'ten'>}", check=False)
