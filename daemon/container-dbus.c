@@ -152,6 +152,12 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c) {
                                   "FinishedTimestamp", "t", c->finished_usec);
         if (r >= 0)
                 r = sd_bus_message_append(reply, "{sv}", "ExitStatus", "i", (int32_t) c->exit_status);
+        if (r >= 0 && image && !image->is_base)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
+                                          "ImageUrl", "s", image->url ?: "",
+                                          "ImageBranch", "s", image->branch ?: "",
+                                          "ImageCommit", "s", image->commit ?: "",
+                                          "ImageBase", "s", image->base ?: "");
         if (r >= 0 && c->start_error)
                 r = sd_bus_message_append(reply, "{sv}", "Error", "s", c->start_error);
         if (r >= 0)

@@ -61,13 +61,36 @@ static int property_get_is_base(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append(reply, "b", i->is_base);
 }
 
+void image_send_new(Image *i) {
+        g_autofree char *path = image_object_path(i);
+        sd_bus *bus = i->manager->bus;
+
+        if (!bus || !path)
+                return;
+        (void) sd_bus_emit_signal(bus, "/org/containers/Manager", "org.containers.Manager", "ImageNew", "so", i->name, path);
+        (void) sd_bus_emit_object_added(bus, path);
+}
+
+void image_send_removed(Image *i) {
+        g_autofree char *path = image_object_path(i);
+        sd_bus *bus = i->manager->bus;
+
+        if (!bus || !path)
+                return;
+        (void) sd_bus_emit_object_removed(bus, path);
+        (void) sd_bus_emit_signal(bus, "/org/containers/Manager", "org.containers.Manager", "ImageRemoved", "so", i->name, path);
+}
+
 const sd_bus_vtable image_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Image, name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Description", "s", property_get_string_or_empty, offsetof(Image, description), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Base", "s", property_get_string_or_empty, offsetof(Image, base), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Url", "s", property_get_string_or_empty, offsetof(Image, url), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Branch", "s", property_get_string_or_empty, offsetof(Image, branch), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Subdir", "s", property_get_string_or_empty, offsetof(Image, subdir), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Commit", "s", property_get_string_or_empty, offsetof(Image, commit), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("RunFileDigest", "s", property_get_string_or_empty, offsetof(Image, run_digest), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("CreatedTimestamp", "t", NULL, offsetof(Image, created_usec), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("IsBase", "b", property_get_is_base, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Usable", "b", property_get_usable, 0, 0),

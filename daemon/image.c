@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 #include <systemd/sd-bus.h>
 
+#include "container.h"
 #include "image.h"
 #include "store.h"
 
@@ -17,9 +18,14 @@ Image *image_free(Image *i) {
         g_free(i->url);
         g_free(i->commit);
         g_free(i->busybox);
+        g_free(i->extends);
         g_strfreev(i->symlinks);
         g_strfreev(i->requires);
         g_free(i->rootfs);
+        g_free(i->layer);
+        g_free(i->branch);
+        g_free(i->subdir);
+        g_free(i->run_digest);
         g_strfreev(i->mounts);
         g_strfreev(i->command);
         g_strfreev(i->environment);
@@ -62,7 +68,8 @@ static char **json_strv(JsonObject *o, const char *key, GError **error) {
 
 int image_load_base(Manager *m, const char *path, Image **ret, GError **error) {
         static const char *const known[] = {
-                "Name", "Description", "Busybox", "Symlinks", "Requires", "Mounts", "Environment", "WorkingDirectory", NULL,
+                "Name", "Description", "Extends", "Busybox", "Symlinks", "Requires", "Mounts", "Environment",
+                "WorkingDirectory", NULL,
         };
         g_autoptr(JsonParser) parser = json_parser_new();
         _cleanup_(image_freep) Image *i = NULL;
@@ -94,6 +101,7 @@ int image_load_base(Manager *m, const char *path, Image **ret, GError **error) {
         }
         i->description = g_strdup(json_object_get_string_member_with_default(o, "Description", ""));
         i->busybox = g_strdup(json_object_get_string_member_with_default(o, "Busybox", NULL));
+        i->extends = g_strdup(json_object_get_string_member_with_default(o, "Extends", NULL));
         i->working_directory = g_strdup(json_object_get_string_member_with_default(o, "WorkingDirectory", "/"));
 
         i->symlinks = json_strv(o, "Symlinks", &e);
@@ -140,10 +148,113 @@ int manager_load_bases(Manager *m) {
                 }
                 g_hash_table_insert(m->images, i->name, i);
         }
+        return manager_resolve_base_extends(m);
+}
+
+static char **strv_concat(char **a, char **b) {
+        GStrvBuilder *sb = g_strv_builder_new();
+        char **r;
+
+        if (a)
+                g_strv_builder_addv(sb, (const char **) a);
+        if (b)
+                g_strv_builder_addv(sb, (const char **) b);
+        r = g_strv_builder_end(sb);
+        g_strv_builder_unref(sb);
+        return r;
+}
+
+/* A base that extends another gets the other's definitions first, then its own (so its
+ * environment wins). One level only: a base extends a base that extends nothing. */
+int manager_resolve_base_extends(Manager *m) {
+        g_autoptr(GPtrArray) bad = g_ptr_array_new();
+        GHashTableIter it;
+        Image *i;
+
+        g_hash_table_iter_init(&it, m->images);
+        while (g_hash_table_iter_next(&it, NULL, (void **) &i)) {
+                Image *p;
+
+                if (!i->is_base || !i->extends)
+                        continue;
+                p = manager_get_image(m, i->extends);
+                if (!p || !p->is_base || p->extends || p == i) {
+                        fprintf(stderr, "<4>Ignoring base %s: it extends '%s', which is not a plain base\n", i->name, i->extends);
+                        g_ptr_array_add(bad, i->name);
+                        continue;
+                }
+#define MERGE(field) do { char **merged = strv_concat(p->field, i->field); g_strfreev(i->field); i->field = merged; } while (0)
+                MERGE(symlinks);
+                MERGE(requires);
+                MERGE(mounts);
+                MERGE(environment);
+#undef MERGE
+                if (!i->busybox)
+                        i->busybox = g_strdup(p->busybox);
+                g_clear_pointer(&i->extends, g_free);
+        }
+        for (guint k = 0; k < bad->len; k++)
+                g_hash_table_remove(m->images, bad->pdata[k]);
         return 0;
 }
 
+char *manager_image_dir(Manager *m, const char *name) {
+        return g_build_filename(m->state_dir, "images", name, NULL);
+}
+
+int manager_load_images(Manager *m) {
+        g_autofree char *dir = g_build_filename(m->state_dir, "images", NULL);
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *fn;
+
+        if (!d)
+                return 0;
+        while ((fn = g_dir_read_name(d))) {
+                g_autofree char *path = g_build_filename(dir, fn, NULL);
+                Image *i = NULL;
+                int r;
+
+                if (fn[0] == '.') {
+                        /* A build or removal that was interrupted: never a complete image. */
+                        (void) rm_rf(path);
+                        continue;
+                }
+                if (!name_is_valid(fn))
+                        continue;
+                r = store_load_image(m, path, &i);
+                if (r < 0 || !streq(i->name, fn) || g_hash_table_contains(m->images, i->name)) {
+                        fprintf(stderr, "<4>Ignoring image in %s: %s\n", path, r < 0 ? g_strerror(-r) : "name clash");
+                        image_free(i);
+                        continue;
+                }
+                g_hash_table_insert(m->images, i->name, i);
+        }
+        return 0;
+}
+
+Image *image_get_base(Image *i) {
+        if (i->is_base)
+                return i;
+        Image *b = manager_get_image(i->manager, i->base);
+        return b && b->is_base ? b : NULL;
+}
+
+bool image_in_use(Image *i) {
+        GHashTableIter it;
+        Container *c;
+
+        g_hash_table_iter_init(&it, i->manager->containers);
+        while (g_hash_table_iter_next(&it, NULL, (void **) &c))
+                if (streq(c->image, i->name))
+                        return true;
+        return false;
+}
+
 bool image_is_usable(const Image *i) {
+        if (!i->is_base) {
+                Image *base = image_get_base((Image *) i);
+                return base && image_is_usable(base);
+        }
         for (char **r = i->requires; r && *r; r++)
                 if (access(*r, F_OK) < 0)
                         return false;
@@ -223,8 +334,10 @@ int image_assemble(Image *i) {
         g_autofree char *parent = NULL, *tmp = NULL;
         int r;
 
-        if (!i->is_base)
-                return 0;
+        if (!i->is_base) {
+                Image *base = image_get_base(i);
+                return base ? image_assemble(base) : -ENOENT;
+        }
         if (access(i->rootfs, F_OK) == 0)
                 return 0;
         if (!image_is_usable(i))
@@ -251,7 +364,11 @@ int image_assemble(Image *i) {
                 }
                 link = g_build_filename(tmp, kv[0], NULL);
                 (void) rm_rf(link);
-                if (symlink(kv[1], link) < 0)
+                {
+                        g_autofree char *parent_dir = g_path_get_dirname(link);
+                        r = mkdir_p(parent_dir, 0755);
+                }
+                if (r >= 0 && symlink(kv[1], link) < 0)
                         r = -errno;
         }
         if (r >= 0 && rename(tmp, i->rootfs) < 0)

@@ -14,12 +14,18 @@ struct Image {
         uint64_t created_usec;
         bool is_base;
 
+        char *extends;          /* a base this one builds on (its definitions come first) */
+
         /* How to assemble a base's root file system. */
         char *busybox;          /* assemble from this static busybox */
         char **symlinks;        /* "path=target" pairs created in the root */
         char **requires;        /* host paths that must exist for the base to be usable */
 
-        char *rootfs;           /* assembled lower layer, NULL until assembled */
+        char *rootfs;           /* a base's assembled root file system */
+        char *layer;            /* a built image's application layer (the checkout at its working directory) */
+        char *branch;
+        char *subdir;
+        char *run_digest;       /* sha256 of the Run.yaml it was built from */
         char **mounts;          /* extra lxc.mount.entry lines */
         char **command;         /* default command (NULL for a base) */
         char **environment;     /* default environment, "K=V" */
@@ -34,6 +40,15 @@ char *image_object_path(const Image *i);
 /* Parses one base definition (a JSON file shipped in BASES_DIR). */
 int image_load_base(Manager *m, const char *path, Image **ret, GError **error);
 int manager_load_bases(Manager *m);
+int manager_resolve_base_extends(Manager *m);
+
+/* Built images live in state_dir/images/<name>/ (image.json and layer/). */
+char *manager_image_dir(Manager *m, const char *name);
+int manager_load_images(Manager *m);
+/* The base a built image sits on (or the image itself for a base). */
+Image *image_get_base(Image *i);
+/* Whether any container was created from this image. */
+bool image_in_use(Image *i);
 
 /* Makes sure the base's root file system exists under the state directory. */
 int image_assemble(Image *i);

@@ -27,6 +27,20 @@ static int parse_seconds_env(const char *name, uint64_t *usec) {
         return 0;
 }
 
+static int parse_uint_env(const char *name, uint64_t *ret) {
+        const char *v = getenv(name);
+        guint64 u;
+
+        if (!v)
+                return 0;
+        if (!g_ascii_string_to_unsigned(v, 10, 0, G_MAXUINT64, &u, NULL)) {
+                fprintf(stderr, "<4>Ignoring invalid %s=%s\n", name, v);
+                return -EINVAL;
+        }
+        *ret = u;
+        return 0;
+}
+
 static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
         manager_note_activity(userdata);
         return 0;
@@ -62,7 +76,11 @@ static void help(void) {
                "as org.containers.Manager. Usually started by D-Bus activation.\n\n"
                "Environment:\n"
                "  CONTAINERS_MANAGER_IDLE_TIMEOUT_SEC  exit after this long without activity (default 30, 0: never)\n"
-               "  CONTAINERS_MANAGER_STOP_TIMEOUT_SEC  grace period before a stop is forced (default 10)\n");
+               "  CONTAINERS_MANAGER_STOP_TIMEOUT_SEC  grace period before a stop is forced (default 10)\n"
+               "  CONTAINERS_MANAGER_BUILD_TIMEOUT_SEC  longest a build may fetch (default 600)\n"
+               "  CONTAINERS_MANAGER_BUILD_MAX_BYTES   most a build may download (default 256 MiB)\n"
+               "  CONTAINERS_MANAGER_BUILD_MAX_FILES   most files a checkout may have (default 100000)\n"
+               "  CONTAINERS_MANAGER_BUILD_RETENTION_SEC  how long finished builds stay visible (default 600)\n");
 }
 
 int main(int argc, char *argv[]) {
@@ -114,6 +132,10 @@ int main(int argc, char *argv[]) {
                 goto fail;
         (void) parse_seconds_env("CONTAINERS_MANAGER_IDLE_TIMEOUT_SEC", &m->idle_timeout_usec);
         (void) parse_seconds_env("CONTAINERS_MANAGER_STOP_TIMEOUT_SEC", &m->stop_timeout_usec);
+        (void) parse_seconds_env("CONTAINERS_MANAGER_BUILD_TIMEOUT_SEC", &m->build_timeout_usec);
+        (void) parse_seconds_env("CONTAINERS_MANAGER_BUILD_RETENTION_SEC", &m->build_retention_usec);
+        (void) parse_uint_env("CONTAINERS_MANAGER_BUILD_MAX_BYTES", &m->build_max_bytes);
+        (void) parse_uint_env("CONTAINERS_MANAGER_BUILD_MAX_FILES", &m->build_max_files);
 
         r = mkdir_p(m->state_dir, 0700);
         if (r >= 0)

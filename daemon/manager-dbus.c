@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Translates bus calls on /org/containers/Manager to manager.c and container.c. */
+#include "build-dbus.h"
+#include "build.h"
 #include "container-dbus.h"
 #include "container.h"
+#include "source-git.h"
+#include "store.h"
+#include "worker.h"
 #include "errors.h"
 #include "image-dbus.h"
 #include "image.h"
@@ -244,6 +249,128 @@ static int method_get_image(sd_bus_message *msg, void *userdata, sd_bus_error *e
         return sd_bus_reply_method_return(msg, "o", path);
 }
 
+static bool sender_is_root(sd_bus_message *msg) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uid_t uid;
+
+        return sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds) >= 0 &&
+               sd_bus_creds_get_euid(creds, &uid) >= 0 && uid == 0;
+}
+
+static int method_build(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        g_autofree char *branch = NULL, *subdir = NULL, *run_file = NULL, *url_error = NULL;
+        const char *name, *url;
+        bool root;
+        Build *b;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &name, &url);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, (const OptionSpec[]) {
+                { "branch", "s", &branch },
+                { "subdir", "s", &subdir },
+                { "run_file", "s", &run_file },
+                {}
+        }, error);
+        if (r < 0)
+                return r;
+
+        if (!name_is_valid(name))
+                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME,
+                                         "Invalid image name '%s': use 1-%d letters, digits, '-', '_' or '.', starting with a letter or digit",
+                                         name, NAME_MAX_LEN);
+        if (manager_get_image(m, name) || manager_build_pending_for(m, name))
+                return sd_bus_error_setf(error, CM_ERROR_IMAGE_EXISTS, "Image '%s' already exists or is being built", name);
+
+        /* A root service must not read a private repository on a user's behalf. */
+        root = sender_is_root(msg);
+        if (source_git_validate_url(url, root, &url_error) < 0) {
+                if (!root && source_git_validate_url(url, true, NULL) >= 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                 "Only root may build from file:// URLs and local paths ('%s')", url);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid URL: %s", url_error);
+        }
+        if (!isempty(branch)) {
+                g_autofree char *e = NULL;
+                if (source_git_validate_branch(branch, &e) < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid branch: %s", e);
+        }
+        if (subdir && !build_relative_path_is_valid(subdir))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option 'subdir' must be a relative path inside the repository without '..', not '%s'", subdir);
+        if (run_file && !build_relative_path_is_valid(run_file))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option 'run_file' must be a relative path inside the project without '..', not '%s'", run_file);
+
+        const char *details[] = { "image", name, "verb", "build", NULL };
+        r = polkit_check(m, msg, CM_ACTION_BUILD, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = build_start(m, &(BuildOptions) {
+                .name = name,
+                .url = url,
+                .branch = branch,
+                .subdir = subdir,
+                .run_file = run_file,
+                .allow_local = root,
+        }, &b);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot start the build: %m");
+
+        g_autofree char *path = build_object_path(b);
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
+static int rm_rf_worker(int fd, void *data) {
+        return rm_rf(data) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static void rm_rf_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        g_free(userdata);
+}
+
+static int method_remove_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        g_autofree char *dir = NULL, *trash = NULL;
+        const char *name;
+        Image *i;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        if (!name_is_valid(name))
+                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME, "Invalid image name '%s'", name);
+        i = manager_get_image(m, name);
+        if (!i)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "No image '%s'", name);
+        if (i->is_base)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Image '%s' is a base shipped with the package", name);
+
+        const char *details[] = { "image", name, "verb", "remove", NULL };
+        r = polkit_check(m, msg, CM_ACTION_BUILD, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        if (image_in_use(i))
+                return sd_bus_error_setf(error, CM_ERROR_IMAGE_IN_USE, "Image '%s' is used by a container", name);
+
+        /* Renamed away at once (then it is gone, even after a crash), deleted in the background. */
+        dir = manager_image_dir(m, name);
+        trash = g_strdup_printf("%s/.removed-%s-%u", m->state_dir, name, g_random_int());
+        if (rename(dir, trash) < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot remove image '%s': %m", name);
+
+        image_send_removed(i);
+        g_hash_table_remove(m->images, name);
+        if (worker_spawn(m, "containers-manager rm", rm_rf_worker, trash, rm_rf_done, trash, NULL) >= 0)
+                TAKE_PTR(trash);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Create",
@@ -260,6 +387,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 method_images, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetImage", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", image),
                                 method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Build", SD_BUS_ARGS("s", name, "s", url, "a{sv}", options), SD_BUS_RESULT("o", build),
+                                method_build, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveImage", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+                                method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("ContainerNew", SD_BUS_ARGS("s", name, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ContainerRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ImageNew", SD_BUS_ARGS("s", name, "o", path), 0),
@@ -305,5 +436,12 @@ int manager_bus_register(Manager *m) {
                                        image_vtable, image_object_find, m);
         if (r < 0)
                 return r;
-        return sd_bus_add_node_enumerator(m->bus, NULL, MANAGER_PATH "/image", image_node_enumerator, m);
+        r = sd_bus_add_node_enumerator(m->bus, NULL, MANAGER_PATH "/image", image_node_enumerator, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, MANAGER_PATH "/build", "org.containers.Build",
+                                       build_vtable, build_object_find, m);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(m->bus, NULL, MANAGER_PATH "/build", build_node_enumerator, m);
 }

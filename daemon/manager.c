@@ -4,6 +4,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "build.h"
 #include "container.h"
 #include "errors.h"
 #include "image.h"
@@ -20,6 +21,10 @@ static void image_destroy(gpointer p) {
         image_free(p);
 }
 
+static void build_destroy(gpointer p) {
+        build_free(p);
+}
+
 int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, const char *bases_dir, Manager **ret) {
         Manager *m = g_new0(Manager, 1);
 
@@ -30,6 +35,8 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->containers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, container_destroy);
         m->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, image_destroy);
         m->polkit_registry = polkit_registry_new();
+        m->builds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, build_destroy);
+        m->build_retention_usec = 10 * 60 * USEC_PER_SEC;
         m->idle_timeout_usec = 30 * USEC_PER_SEC;
         m->stop_timeout_usec = 10 * USEC_PER_SEC;
         *ret = m;
@@ -39,6 +46,8 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* Builds first: a running one removes its temporary directory. */
+        g_hash_table_unref(m->builds);
         polkit_registry_free(m->polkit_registry);
         g_hash_table_unref(m->containers);
         g_hash_table_unref(m->images);
@@ -119,6 +128,17 @@ int manager_load(Manager *m) {
         r = manager_load_bases(m);
         if (r < 0)
                 fprintf(stderr, "<4>Cannot read base definitions from %s: %s\n", m->bases_dir, g_strerror(-r));
+        (void) manager_load_images(m);
+        {
+                /* Images removed just before a crash. */
+                g_autoptr(GDir) d = g_dir_open(m->state_dir, 0, NULL);
+                const char *fn;
+                while (d && (fn = g_dir_read_name(d)))
+                        if (g_str_has_prefix(fn, ".removed-")) {
+                                g_autofree char *p = g_build_filename(m->state_dir, fn, NULL);
+                                (void) rm_rf(p);
+                        }
+        }
         return load_containers(m);
 }
 

@@ -22,6 +22,13 @@ struct Manager {
         GHashTable *containers; /* name -> Container*, owned */
         GHashTable *images;     /* name -> Image*, owned */
         GHashTable *polkit_registry; /* sd_bus_message* -> AsyncPolkitQuery* */
+        GHashTable *builds;     /* id -> Build*, owned */
+        unsigned last_build_id;
+
+        uint64_t build_max_bytes;       /* 0: the fetcher's defaults */
+        uint64_t build_timeout_usec;
+        uint64_t build_max_files;
+        uint64_t build_retention_usec;  /* how long finished builds stay visible */
 
         uint64_t idle_timeout_usec; /* 0: never exit on idle */
         uint64_t stop_timeout_usec;

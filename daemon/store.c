@@ -273,3 +273,71 @@ int store_remove_exit_status(const char *runtime_dir, const char *name) {
                 return -errno;
         return 0;
 }
+
+static void add_string(JsonBuilder *b, const char *key, const char *value) {
+        json_builder_set_member_name(b, key);
+        json_builder_add_string_value(b, value ?: "");
+}
+
+int store_save_image(const Image *i, const char *dir) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *path = g_build_filename(dir, "image.json", NULL);
+
+        json_builder_begin_object(b);
+        add_string(b, "Name", i->name);
+        add_string(b, "Base", i->base);
+        add_strv(b, "Command", i->command);
+        add_strv(b, "Environment", i->environment);
+        add_string(b, "WorkingDirectory", i->working_directory);
+        add_string(b, "Url", i->url);
+        add_string(b, "Branch", i->branch);
+        add_string(b, "Subdir", i->subdir);
+        add_string(b, "Commit", i->commit);
+        add_string(b, "RunDigest", i->run_digest);
+        json_builder_set_member_name(b, "Created");
+        json_builder_add_int_value(b, (gint64) i->created_usec);
+        json_builder_end_object(b);
+
+        root = json_builder_get_root(b);
+        return store_write_json(path, root);
+}
+
+static char *get_string(JsonObject *o, const char *key) {
+        const char *s = json_object_get_string_member_with_default(o, key, "");
+        return isempty(s) ? NULL : g_strdup(s);
+}
+
+int store_load_image(Manager *m, const char *dir, Image **ret) {
+        g_autofree char *path = g_build_filename(dir, "image.json", NULL);
+        g_autoptr(JsonNode) root = NULL;
+        _cleanup_(image_freep) Image *i = NULL;
+        JsonObject *o;
+        int r;
+
+        r = store_read_json(path, &root);
+        if (r < 0)
+                return r;
+        o = json_node_get_object(root);
+
+        i = g_new0(Image, 1);
+        i->manager = m;
+        i->name = get_string(o, "Name");
+        i->base = get_string(o, "Base");
+        i->command = get_strv(o, "Command");
+        i->environment = get_strv(o, "Environment");
+        i->working_directory = get_string(o, "WorkingDirectory");
+        i->url = get_string(o, "Url");
+        i->branch = get_string(o, "Branch");
+        i->subdir = get_string(o, "Subdir");
+        i->commit = get_string(o, "Commit");
+        i->run_digest = get_string(o, "RunDigest");
+        i->created_usec = (uint64_t) json_object_get_int_member_with_default(o, "Created", 0);
+        i->layer = g_build_filename(dir, "layer", NULL);
+        if (!name_is_valid(i->name) || !name_is_valid(i->base) || !i->command || !i->command[0] ||
+            !i->working_directory || i->working_directory[0] != '/')
+                return -EBADMSG;
+
+        *ret = TAKE_PTR(i);
+        return 0;
+}

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "container.h"
+#include "image.h"
 
 /* Every write is atomic: temporary file, fsync, rename, fsync of the directory. */
 int store_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
@@ -24,6 +25,10 @@ int store_load_container_runtime(Container *c);
 int store_write_exit_status(const char *runtime_dir, const char *name, int wait_status);
 int store_read_exit_status(const char *runtime_dir, const char *name, int *ret_wait_status, uint64_t *ret_usec);
 int store_remove_exit_status(const char *runtime_dir, const char *name);
+
+/* A built image's metadata: dir/image.json. */
+int store_save_image(const Image *i, const char *dir);
+int store_load_image(Manager *m, const char *dir, Image **ret);
 
 char *store_container_config_path(Manager *m, const char *name);
 char *store_container_runtime_path(Manager *m, const char *name);

@@ -17,6 +17,7 @@ struct Worker {
         bool eof;
         bool exited;
         int status;
+        WorkerLine line;
         WorkerDone done;
         void *userdata;
 };
@@ -41,6 +42,23 @@ static void worker_maybe_done(Worker *w) {
         worker_free(w);
 }
 
+static void worker_flush_lines(Worker *w, bool eof) {
+        guint start = 0;
+
+        for (guint i = 0; i < w->output->len; i++)
+                if (w->output->data[i] == '\n') {
+                        g_autofree char *l = g_strndup((const char *) w->output->data + start, i - start);
+                        w->line(w, l, w->userdata);
+                        start = i + 1;
+                }
+        if (eof && start < w->output->len) {
+                g_autofree char *l = g_strndup((const char *) w->output->data + start, w->output->len - start);
+                w->line(w, l, w->userdata);
+                start = w->output->len;
+        }
+        g_byte_array_remove_range(w->output, 0, start);
+}
+
 static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
         uint8_t buf[65536];
@@ -49,6 +67,8 @@ static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 ssize_t n = read(fd, buf, sizeof(buf));
                 if (n > 0) {
                         g_byte_array_append(w->output, buf, (guint) n);
+                        if (w->line)
+                                worker_flush_lines(w, false);
                         continue;
                 }
                 if (n < 0 && errno == EINTR)
@@ -58,6 +78,8 @@ static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 break; /* EOF or error */
         }
         w->io_source = sd_event_source_disable_unref(w->io_source);
+        if (w->line)
+                worker_flush_lines(w, true);
         w->eof = true;
         worker_maybe_done(w);
         return 0;
@@ -74,6 +96,11 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
 }
 
 int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, WorkerDone done, void *userdata, Worker **ret) {
+        return worker_spawn_lines(m, name, func, data, NULL, done, userdata, ret);
+}
+
+int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data, WorkerLine line,
+                       WorkerDone done, void *userdata, Worker **ret) {
         Worker *w;
         int p[2], r;
         pid_t pid;
@@ -106,6 +133,7 @@ int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, Work
         w->pid = pid;
         w->fd = p[0];
         w->output = g_byte_array_new();
+        w->line = line;
         w->done = done;
         w->userdata = userdata;
         manager_operation_begin(m);
@@ -134,6 +162,11 @@ Worker *worker_cancel(Worker *w) {
                 (void) waitpid(w->pid, NULL, 0);
         }
         return worker_free(w);
+}
+
+void worker_terminate(Worker *w) {
+        if (w && !w->exited)
+                (void) kill(w->pid, SIGTERM);
 }
 
 pid_t worker_get_pid(Worker *w) {

@@ -17,7 +17,15 @@ typedef int (*WorkerFunc)(int fd, void *data);
  * (or 128+signal). Called once; the Worker is freed right after. */
 typedef void (*WorkerDone)(Worker *w, const char *output, size_t size, int status, void *userdata);
 
+/* Runs in the parent for each complete line the child writes, as it arrives (without the
+ * newline). Workers with a line callback don't collect their output for done. */
+typedef void (*WorkerLine)(Worker *w, const char *line, void *userdata);
+
 int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, WorkerDone done, void *userdata, Worker **ret);
+int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data, WorkerLine line,
+                       WorkerDone done, void *userdata, Worker **ret);
+/* Asks the child to stop (SIGTERM) without waiting; done is called when it has exited. */
+void worker_terminate(Worker *w);
 /* Kills the child (if still running) and frees the worker without calling done. */
 Worker *worker_cancel(Worker *w);
 pid_t worker_get_pid(Worker *w);

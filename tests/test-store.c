@@ -137,6 +137,41 @@ static void test_load_skips_partial_creates(Fixture *f, gconstpointer data) {
         /* the shipped bases are there */
         g_assert_nonnull(manager_get_image(f->m, "busybox"));
         g_assert_nonnull(manager_get_image(f->m, "host"));
+
+        /* exis-python extends host: host's mounts and symlinks first, then its own */
+        Image *py = manager_get_image(f->m, "exis-python");
+        g_assert_nonnull(py);
+        g_assert_null(py->extends);
+        g_assert_true(g_strv_contains((const char *const *) py->mounts, "/usr usr none ro,bind 0 0"));
+        g_assert_true(g_strv_contains((const char *const *) py->symlinks, "bin=usr/bin"));
+        g_assert_true(g_strv_contains((const char *const *) py->symlinks, "opt/exis-python/bin/python=/usr/bin/python3"));
+        g_assert_true(g_strv_contains((const char *const *) py->requires, "/usr/bin/python3"));
+        g_assert_true(g_str_has_prefix(py->environment[g_strv_length(py->environment) - 2], "PATH=/opt/exis-python/bin:"));
+}
+
+static void test_image_roundtrip(Fixture *f, gconstpointer data) {
+        char *cmd[] = { "python", "-m", "app", NULL };
+        char *env[] = { "A=1", NULL };
+        Image i = {
+                .name = "hello", .base = "busybox", .command = cmd, .environment = env,
+                .working_directory = "/app", .url = "https://example.org/x.git", .branch = "main",
+                .commit = "0123456789abcdef0123456789abcdef01234567", .run_digest = "ab", .created_usec = 42,
+        };
+        _cleanup_(image_freep) Image *back = NULL;
+        g_autofree char *layer = NULL;
+
+        g_assert_cmpint(store_save_image(&i, f->dir), ==, 0);
+        g_assert_cmpint(store_load_image(f->m, f->dir, &back), ==, 0);
+        g_assert_cmpstr(back->name, ==, "hello");
+        g_assert_cmpstr(back->base, ==, "busybox");
+        g_assert_true(g_strv_equal((const char *const *) back->command, (const char *const *) cmd));
+        g_assert_cmpstr(back->branch, ==, "main");
+        g_assert_null(back->subdir);
+        g_assert_cmpstr(back->commit, ==, i.commit);
+        g_assert_cmpuint(back->created_usec, ==, 42);
+        g_assert_false(back->is_base);
+        layer = g_build_filename(f->dir, "layer", NULL);
+        g_assert_cmpstr(back->layer, ==, layer);
 }
 
 static void test_base_definitions(Fixture *f, gconstpointer data) {
@@ -183,6 +218,7 @@ int main(int argc, char *argv[]) {
         ADD("/store/exit-status", test_exit_status);
         ADD("/store/load-skips-partial-creates", test_load_skips_partial_creates);
         ADD("/image/base-definitions", test_base_definitions);
+        ADD("/image/roundtrip", test_image_roundtrip);
         ADD("/image/busybox-assembly", test_busybox_assembly);
         return g_test_run();
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <systemd/sd-bus.h>
 
+#include "build.h"
 #include "container.h"
 #include "runtime.h"
 #include "util.h"
@@ -96,6 +97,24 @@ static void test_runtime_status(void) {
         g_assert_cmpint(runtime_exit_status_from_wait(9), ==, 128 + 9);
 }
 
+static void test_build_state_table(void) {
+        for (BuildState s = 0; s < _BUILD_STATE_MAX; s++)
+                g_assert_cmpint(build_state_from_string(build_state_to_string(s)), ==, s);
+        g_assert_cmpstr(build_state_to_string(BUILD_CANCELLED), ==, "cancelled");
+        g_assert_cmpint(build_state_from_string("done"), ==, -EINVAL);
+}
+
+static void test_build_relative_path(void) {
+        static const char *const good[] = { "app", "a/b", "Run.yaml", "deploy/Run.prod.yaml", "a..b", NULL };
+        static const char *const bad[] = { "", "/etc", "..", "../x", "a/../b", "a/..", "a\nb", NULL };
+
+        for (const char *const *p = good; *p; p++)
+                g_assert_true(build_relative_path_is_valid(*p));
+        for (const char *const *p = bad; *p; p++)
+                g_assert_false(build_relative_path_is_valid(*p));
+        g_assert_false(build_relative_path_is_valid(NULL));
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/util/name-is-valid", test_name_is_valid);
@@ -104,5 +123,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/util/path-encoding", test_path_encoding);
         g_test_add_func("/container/state-table", test_container_state_table);
         g_test_add_func("/runtime/status", test_runtime_status);
+        g_test_add_func("/build/state-table", test_build_state_table);
+        g_test_add_func("/build/relative-path", test_build_relative_path);
         return g_test_run();
 }
