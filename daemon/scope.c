@@ -151,11 +151,10 @@ int scope_kill(Manager *m, const char *unit, int signo) {
                                         "ssi", unit, "all", (int32_t) signo);
 }
 
-int scope_get_active_state(Manager *m, const char *unit, char **ret_state) {
+/* The object path of a loaded unit, or -ENOENT. */
+static int get_unit_path(Manager *m, const char *unit, char **ret_path) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        g_autofree char *path = NULL;
-        char *state = NULL;
         const char *p;
         int r;
 
@@ -165,7 +164,19 @@ int scope_get_active_state(Manager *m, const char *unit, char **ret_state) {
         r = sd_bus_message_read(reply, "o", &p);
         if (r < 0)
                 return r;
-        path = g_strdup(p);
+        *ret_path = g_strdup(p);
+        return 0;
+}
+
+int scope_get_active_state(Manager *m, const char *unit, char **ret_state) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_autofree char *path = NULL;
+        char *state = NULL;
+        int r;
+
+        r = get_unit_path(m, unit, &path);
+        if (r < 0)
+                return r;
         r = sd_bus_get_property_string(m->bus, SD_DEST, path, "org.freedesktop.systemd1.Unit", "ActiveState", &e, &state);
         if (r < 0)
                 return r;
@@ -178,17 +189,11 @@ int scope_get_accounting(Manager *m, const char *unit, ScopeAccounting *ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         ScopeAccounting a = { .cpu_nsec = UINT64_MAX, .memory_bytes = UINT64_MAX, .tasks = UINT64_MAX };
         g_autofree char *path = NULL;
-        const char *p;
         int r;
 
-        r = sd_bus_call_method(m->bus, SD_DEST, SD_PATH, SD_IFACE, "GetUnit", &e, &reply, "s", unit);
-        if (r < 0)
-                return sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit") ? -ENOENT : r;
-        r = sd_bus_message_read(reply, "o", &p);
+        r = get_unit_path(m, unit, &path);
         if (r < 0)
                 return r;
-        path = g_strdup(p);
-        reply = sd_bus_message_unref(reply);
 
         r = sd_bus_call_method(m->bus, SD_DEST, path, "org.freedesktop.DBus.Properties", "GetAll", &e, &reply,
                                "s", "org.freedesktop.systemd1.Scope");
