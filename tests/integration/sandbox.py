@@ -352,11 +352,10 @@ class Sandbox:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
             res = Result(argv, p.returncode, p.stdout, p.stderr)
         except subprocess.TimeoutExpired as ex:
-            res = Result(argv, 124, ex.stdout or "", (ex.stderr or "") + "\n[timeout]")
-            if isinstance(res.stdout, bytes):
-                res.stdout = res.stdout.decode(errors="replace")
-            if isinstance(res.stderr, bytes):
-                res.stderr = res.stderr.decode(errors="replace")
+            # the exception carries bytes even when the run was in text mode
+            def text(v):
+                return v.decode(errors="replace") if isinstance(v, bytes) else (v or "")
+            res = Result(argv, 124, text(ex.stdout), text(ex.stderr) + "\n[timeout]")
         if check and res.returncode != 0:
             raise CommandFailed("%s failed (rc %d):\n%s%s" % (
                 shlex.join(argv), res.returncode, res.stdout[-2000:], res.stderr[-2000:]))
