@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 
@@ -192,4 +194,40 @@ int journal_unit_rate_limit_clear(const char *unit) {
         if (unlink(burst_path) < 0 && errno != ENOENT)
                 r = -errno;
         return r;
+}
+
+int journal_stream_open(const char *identifier, const char *unit, int priority) {
+        static const struct sockaddr_un sa = {
+                .sun_family = AF_UNIX,
+                .sun_path = "/run/systemd/journal/stdout",
+        };
+        g_autofree char *header = NULL;
+        _cleanup_close_ int fd = -1;
+        int sndbuf = 8 * 1024 * 1024;
+        size_t len;
+
+        if (priority < 0 || priority > 7 || strchr(identifier, '\n') || strchr(unit, '\n'))
+                return -EINVAL;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        if (shutdown(fd, SHUT_RD) < 0)
+                return -errno;
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+
+        /* identifier, unit, priority, level prefix, forward to syslog, kmsg, console */
+        header = g_strdup_printf("%s\n%s\n%i\n0\n0\n0\n0\n", identifier, unit, priority);
+        len = strlen(header);
+        for (size_t done = 0; done < len;) {
+                ssize_t n = write(fd, header + done, len - done);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t) n;
+        }
+        return TAKE_FD(fd);
 }

@@ -33,3 +33,8 @@ int journal_logs_deserialize(const char *data, size_t size, char **ret_out, char
  * container's scope: everything a container writes reaches the journal. */
 int journal_unit_rate_limit_set(const char *unit, uint64_t interval_usec, unsigned burst);
 int journal_unit_rate_limit_clear(const char *unit);
+
+/* Opens a journal stream, as PID 1 does for a service's stdout: the header names the unit, so
+ * journald attributes lines to it even when the process that wrote them has already exited
+ * (it then cannot look up the writer's cgroup). Returns the fd or a negative errno. */
+int journal_stream_open(const char *identifier, const char *unit, int priority);

@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <syslog.h>
 #include <lxc/lxccontainer.h>
-#include <systemd/sd-journal.h>
 
+#include "journal.h"
 #include "runtime.h"
 #include "store.h"
 
@@ -85,8 +85,8 @@ int runtime_write_config(Container *c, Image *image) {
         return store_write_file_atomic(config, s->str, s->len, 0600);
 }
 
-static int journal_stream(const char *identifier, int priority, int target) {
-        int fd = sd_journal_stream_fd(identifier, priority, false);
+static int journal_stream(const char *identifier, const char *unit, int priority, int target) {
+        int fd = journal_stream_open(identifier, unit, priority);
 
         if (fd < 0) {
                 /* No journal: keep the output rather than fail the start. */
@@ -104,7 +104,7 @@ static int journal_stream(const char *identifier, int priority, int target) {
 
 /* Runs in the scope. Becomes LXC's monitor and stays until the payload ends,
  * then records its exit status for the daemon (which may have restarted meanwhile). */
-static _Noreturn void monitor_main(const char *name, const char *lxcpath, const char *runtime_dir, char **argv) {
+static _Noreturn void monitor_main(const char *name, const char *unit, const char *lxcpath, const char *runtime_dir, char **argv) {
         _cleanup_(lxc_container_putp) struct lxc_container *lc = NULL;
         int devnull;
         bool ok;
@@ -121,8 +121,8 @@ static _Noreturn void monitor_main(const char *name, const char *lxcpath, const 
         }
         /* stdout and stderr become journal streams opened from inside the scope, so
          * journald attributes every line to container-<name>.scope. */
-        if (journal_stream(name, LOG_INFO, STDOUT_FILENO) < 0 ||
-            journal_stream(name, LOG_ERR, STDERR_FILENO) < 0)
+        if (journal_stream(name, unit, LOG_INFO, STDOUT_FILENO) < 0 ||
+            journal_stream(name, unit, LOG_ERR, STDERR_FILENO) < 0)
                 _exit(EXIT_FAILURE);
 
         lc = lxc_container_new(name, lxcpath);
@@ -133,6 +133,27 @@ static _Noreturn void monitor_main(const char *name, const char *lxcpath, const 
         ok = lc->start(lc, 1, argv);
         (void) store_write_exit_status(runtime_dir, name, ok ? lc->error_num : (255 << 8));
         _exit(ok ? EXIT_SUCCESS : EXIT_FAILURE);
+}
+
+/* The first ERROR line of LXC's log for the container, without LXC's prefix. */
+static char *lxc_log_last_error(const char *lxcpath, const char *name) {
+        g_autofree char *path = g_build_filename(lxcpath, name, "lxc.log", NULL);
+        g_autofree char *text = NULL;
+        g_auto(GStrv) lines = NULL;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return NULL;
+        lines = g_strsplit(text, "\n", -1);
+        /* The first error is the cause; the ones after it are LXC unwinding. */
+        for (guint i = 1; i <= g_strv_length(lines); i++) {
+                const char *l = lines[i - 1], *m;
+                if (!strstr(l, " ERROR "))
+                        continue;
+                /* "lxc NAME DATE ERROR module - file:func:line - message" */
+                m = g_strrstr(l, " - ");
+                return g_utf8_make_valid(m ? m + 3 : l, -1);
+        }
+        return NULL;
 }
 
 static void report(int fd, const char *fmt, ...) _printf_(2, 3);
@@ -146,7 +167,7 @@ static void report(int fd, const char *fmt, ...) {
         (void) !write(fd, text, strlen(text));
 }
 
-static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, const char *lxcpath,
+static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, const char *unit, const char *lxcpath,
                                   const char *runtime_dir, char **argv) {
         _cleanup_(lxc_container_putp) struct lxc_container *lc = NULL;
         uint64_t deadline;
@@ -165,7 +186,7 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
         if (monitor == 0) {
                 close(status_fd);
                 close(go_fd);
-                monitor_main(name, lxcpath, runtime_dir, argv);
+                monitor_main(name, unit, lxcpath, runtime_dir, argv);
         }
 
         lc = lxc_container_new(name, lxcpath);
@@ -182,9 +203,12 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
                         /* A payload that ends at once may be gone before we saw it run. */
                         if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SUCCESS)
                                 report(status_fd, "EXITED\n");
-                        else
-                                report(status_fd, "ERR %d LXC failed to start the container, see %s/%s/lxc.log\n",
-                                       EIO, lxcpath, name);
+                        else {
+                                /* The log goes with a container whose Create fails: say what it says. */
+                                g_autofree char *why = lxc_log_last_error(lxcpath, name);
+                                report(status_fd, "ERR %d LXC failed to start the container%s%s\n",
+                                       EIO, why ? ": " : "", why ?: "");
+                        }
                         _exit(EXIT_FAILURE);
                 }
                 if (lc->is_running(lc) && streq_ptr(lc->state(lc), "RUNNING")) {
@@ -246,7 +270,7 @@ int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret) {
                         g_autofree char *title = g_strdup_printf("containers-manager start %s", c->name);
                         (void) rename_process(title);
                 }
-                worker_main(3, 4, c->name, lxcpath, c->manager->runtime_dir, argv);
+                worker_main(3, 4, c->name, c->unit, lxcpath, c->manager->runtime_dir, argv);
         }
 
         close(go[0]);

@@ -177,6 +177,40 @@ def t_wrong_signature():
 tap.check("Create with the wrong signature fails, nothing changed", t_wrong_signature)
 
 
+BROKEN_BASE = """{
+  "Name": "broken",
+  "Description": "a base whose mount source does not exist: LXC cannot start it",
+  "Busybox": "/bin/busybox",
+  "Mounts": ["/nonexistent-cm-test mnt none ro,bind 0 0"]
+}
+"""
+
+
+def t_start_failure():
+    # a base LXC cannot start: the daemon reads base definitions when it starts
+    sb.write_file("/usr/share/containers-manager/bases/broken.json", BROKEN_BASE)
+    sb.run(["systemctl", "restart", "containers-manager.service"])
+    try:
+        r = gdbus_manager("Create", gv_str("broken"), gv_str("brk"), gv_env({}),
+                          gv_opts({"command": ["true"]}))
+        if r.ok or gdbus_error(r) != E + "StartFailed":
+            return "want StartFailed, got rc=%d %s" % (r.returncode, r.stderr.strip())
+        # the reason LXC gave is in the message (its log goes with the container)
+        if "nonexistent-cm-test" not in r.stderr and "No such file" not in r.stderr:
+            return "the error does not say why: %s" % r.stderr.strip()
+        if sb.unit_active("container-brk.scope") == "active":
+            return "the scope is still there"
+        if sb.run(["test", "-e", "/var/lib/containers-manager/containers/brk"], check=False).ok:
+            return "the container's directory is left behind"
+        return unchanged()
+    finally:
+        sb.run(["rm", "-f", "/usr/share/containers-manager/bases/broken.json"])
+
+
+tap.check("a Create whose start fails -> StartFailed with LXC's reason, nothing left behind",
+          t_start_failure)
+
+
 def t_still_serving():
     return sb.get_property(container_path("run1"), C, "State") == "running" and unchanged()
 

@@ -433,7 +433,7 @@ def t_subdir():
     create("api", "c-api")
     out = output_of("c-api", "listing:")
     if "hello from the api project" not in out:
-        return "stdout %r" % out
+        return "stdout %r, stderr %r" % (out, logs("c-api")["stderr"])
     listing = out.split("listing:", 1)[1].split()
     if sorted(listing) != ["Run.yaml", "hello.txt"]:
         return "/app holds %r, want only the project folder's files" % listing

@@ -404,8 +404,17 @@ try:   # a container object of its own, so this does not depend on the tests abo
                                                 {"start": False, "command": ["true"]})))
 except Exception as e:
     tap.diag("Create intro failed: %s" % e)
+build_path = None
+try:   # a build object: root may build from a local repository
+    sb.run("mkdir -p /srv/intro && cd /srv/intro && git init -q -b main . && "
+           "printf 'Base: busybox\\nCommand: true\\n' > Run.yaml && git add Run.yaml && "
+           "git -c user.name=t -c user.email=t@t.invalid commit -q -m intro")
+    build_path = sb.mcall("Build", "ssa{sv}", "intro", "/srv/intro", "0")[0]
+    sb.call(build_path, "org.containers.Build", "Wait")
+except Exception as e:
+    tap.diag("Build intro failed: %s" % e)
 for iface, path in ((MANAGER_IFACE, MANAGER_PATH), (C, container_path("intro")),
-                    (IMAGE_IFACE, img_path)):
+                    (IMAGE_IFACE, img_path), ("org.containers.Build", build_path)):
     if path is None:
         tap.ok(False, "live Introspect() of %s matches dbus/%s.xml" % (iface, iface),
                "no object")

@@ -160,6 +160,27 @@ tap.check("a container that writes 60,000 lines at once loses none to journald's
           t_fast_writer)
 
 
+def t_short_lived_writers():
+    # A line written by a process that exits at once (cat) used to reach the journal without
+    # _SYSTEMD_UNIT: journald could no longer look up the writer's cgroup. The streams now
+    # name the scope in their header, as PID 1 does for services.
+    missing = []
+    for i in range(12):
+        n = "short%d" % i
+        create(n, ["sh", "-c", "cat /etc/hosts; echo after-cat; exec sleep 1000"])
+        out = wait_for(lambda: (lambda o: o if "after-cat" in o else None)(logs(n)["stdout"]),
+                       10, interval=0.1, what="after-cat")
+        jc = sb.journal("container-%s.scope" % n)
+        if "localhost" not in out or "localhost" not in jc:
+            missing.append(n)
+        sb.mcall("Remove", "s", n)
+    return not missing or "cat's output is missing in %s" % missing
+
+
+tap.check("lines from processes that exit at once are attributed to the scope "
+          "(Logs and journalctl -u)", t_short_lived_writers)
+
+
 def t_logs_bad_option():
     res = sb.gdbus("--object-path", container_path("chatty"), "--method", C + ".Logs",
                    "{'lines': <'ten'>}", check=False)
