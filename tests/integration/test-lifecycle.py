@@ -77,6 +77,22 @@ tap.check("systemctl restart containers-manager: life still running, same leader
           "as running", t_restart_daemon)
 
 
+def t_crash_daemon():
+    old = sb.daemon_pid()
+    assert old > 0, "daemon not running"
+    # a crash: no chance to save anything or to say goodbye to the bus
+    sb.run(["systemctl", "kill", "-s", "SIGKILL", SVC])
+    wait_for(lambda: not alive(old), 10, what="the daemon to die")
+    if not alive(life["leader"]) or sb.unit_active("container-life.scope") != "active":
+        return "the container died with the daemon"
+    # the next call activates a fresh daemon, which adopts it
+    return still_running_and_listed()
+
+
+tap.check("SIGKILL of the daemon (a crash): life still running; the next call re-activates "
+          "the service and it is listed as running with the same leader", t_crash_daemon)
+
+
 def t_idle_exit():
     pid = sb.daemon_pid()
     assert pid > 0
