@@ -55,10 +55,9 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return r;
 
-        if (!name_is_valid(name))
-                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME,
-                                         "Invalid container name '%s': use 1-%d letters, digits, '-', '_' or '.', starting with a letter or digit",
-                                         name, NAME_MAX_LEN);
+        r = bus_check_name("container", name, error);
+        if (r < 0)
+                return r;
         if (manager_get_container(m, name))
                 return sd_bus_error_setf(error, CM_ERROR_CONTAINER_EXISTS, "Container '%s' already exists", name);
         Image *img = manager_get_image(m, image);
@@ -130,8 +129,9 @@ static int lookup_container(Manager *m, sd_bus_message *msg, Container **ret, sd
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        if (!name_is_valid(name))
-                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME, "Invalid container name '%s'", name);
+        r = bus_check_name("container", name, error);
+        if (r < 0)
+                return r;
         *ret = manager_get_container(m, name);
         if (!*ret)
                 return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_CONTAINER, "No container '%s'", name);
@@ -240,21 +240,14 @@ static int method_get_image(sd_bus_message *msg, void *userdata, sd_bus_error *e
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        if (!name_is_valid(name))
-                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME, "Invalid image name '%s'", name);
+        r = bus_check_name("image", name, error);
+        if (r < 0)
+                return r;
         i = manager_get_image(m, name);
         if (!i)
                 return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "No image '%s'", name);
         g_autofree char *path = image_object_path(i);
         return sd_bus_reply_method_return(msg, "o", path);
-}
-
-static bool sender_is_root(sd_bus_message *msg) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid;
-
-        return sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds) >= 0 &&
-               sd_bus_creds_get_euid(creds, &uid) >= 0 && uid == 0;
 }
 
 static int method_build(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -277,15 +270,14 @@ static int method_build(sd_bus_message *msg, void *userdata, sd_bus_error *error
         if (r < 0)
                 return r;
 
-        if (!name_is_valid(name))
-                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME,
-                                         "Invalid image name '%s': use 1-%d letters, digits, '-', '_' or '.', starting with a letter or digit",
-                                         name, NAME_MAX_LEN);
+        r = bus_check_name("image", name, error);
+        if (r < 0)
+                return r;
         if (manager_get_image(m, name) || manager_build_pending_for(m, name))
                 return sd_bus_error_setf(error, CM_ERROR_IMAGE_EXISTS, "Image '%s' already exists or is being built", name);
 
         /* A root service must not read a private repository on a user's behalf. */
-        root = sender_is_root(msg);
+        root = bus_sender_is_root(msg);
         if (source_git_validate_url(url, root, &url_error) < 0) {
                 if (!root && source_git_validate_url(url, true, NULL) >= 0)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
@@ -342,8 +334,9 @@ static int method_remove_image(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        if (!name_is_valid(name))
-                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME, "Invalid image name '%s'", name);
+        r = bus_check_name("image", name, error);
+        if (r < 0)
+                return r;
         i = manager_get_image(m, name);
         if (!i)
                 return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "No image '%s'", name);

@@ -10,6 +10,7 @@
 #include "image.h"
 #include "journal.h"
 #include "manager-dbus.h"
+#include "options.h"
 #include "polkit.h"
 #include "store.h"
 
@@ -181,8 +182,10 @@ int manager_create_container(
         g_autofree char *dir = NULL, *tmp = NULL, *parent = NULL;
         int r;
 
-        if (!name_is_valid(name))
-                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME, "Invalid container name '%s'", name);
+        r = bus_check_name("container", name, error);
+        if (r < 0)
+                return r;
+        /* Checked again after polkit answered: the name may have been taken meanwhile. */
         if (manager_get_container(m, name))
                 return sd_bus_error_setf(error, CM_ERROR_CONTAINER_EXISTS, "Container '%s' already exists", name);
         if (!manager_get_image(m, image))

@@ -5,6 +5,7 @@
  * sd_bus_enqueue_for_read(), the handler runs again and finds the answer here. */
 #include <stdio.h>
 
+#include "options.h"
 #include "polkit.h"
 
 typedef struct AsyncPolkitQuery {
@@ -92,10 +93,8 @@ static int check_result(AsyncPolkitQuery *q, const char *action, sd_bus_error *e
 }
 
 int polkit_check(Manager *m, sd_bus_message *msg, const char *action, const char **details, sd_bus_error *error) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *pk = NULL;
         AsyncPolkitQuery *q;
-        uid_t uid;
         int r;
 
         q = g_hash_table_lookup(m->polkit_registry, msg);
@@ -108,8 +107,7 @@ int polkit_check(Manager *m, sd_bus_message *msg, const char *action, const char
         }
 
         /* root needs no permission. */
-        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds);
-        if (r >= 0 && sd_bus_creds_get_euid(creds, &uid) >= 0 && uid == 0)
+        if (bus_sender_is_root(msg))
                 return 1;
 
         r = sd_bus_message_new_method_call(sd_bus_message_get_bus(msg), &pk,

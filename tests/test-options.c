@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-bus.h>
 
+#include "errors.h"
 #include "options.h"
 #include "util.h"
 
@@ -113,10 +114,23 @@ static void test_environment(void) {
         g_assert_nonnull(strstr(e.message, "more than once"));
 }
 
+static void test_check_name(void) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        g_assert_cmpint(bus_check_name("container", "web", &e), ==, 0);
+        g_assert_false(sd_bus_error_is_set(&e));
+        g_assert_cmpint(bus_check_name("image", "-x", &e), ==, -EINVAL);
+        g_assert_true(sd_bus_error_has_name(&e, "org.containers.Error.InvalidName"));
+        g_assert_nonnull(strstr(e.message, "image name '-x'"));
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
+        /* as the daemon does: our error names map to errno values */
+        g_assert_cmpint(sd_bus_error_add_map(cm_error_map), >=, 0);
         g_test_add_func("/options/ok", test_options_ok);
         g_test_add_func("/options/invalid", test_options_invalid);
         g_test_add_func("/options/environment", test_environment);
+        g_test_add_func("/options/check-name", test_check_name);
         return g_test_run();
 }
