@@ -39,6 +39,7 @@ struct Manager {
         sd_bus_slot *match_job_removed;
         sd_bus_slot *match_unit_removed;
         sd_bus_slot *match_properties_changed;
+        sd_bus_slot *match_reloading;
 };
 
 int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir, const char *bases_dir, Manager **ret);

@@ -27,6 +27,43 @@ static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret
         return 0;
 }
 
+/* Signals can be stale, and during daemon-reload systemd sends UnitRemoved for every unit it is
+ * about to load again: ask for the unit's state itself before believing a scope is gone. */
+static bool unit_is_gone(Manager *m, const char *unit) {
+        g_autofree char *state = NULL;
+        int r;
+
+        r = scope_get_active_state(m, unit, &state);
+        if (r == -ENOENT)
+                return true;
+        if (r < 0)
+                return false; /* can't tell now: the next signal, or the end of a reload, will */
+        return STR_IN_SET(state, "inactive", "failed");
+}
+
+static void check_scope_gone(Manager *m, Container *c) {
+        /* A container still starting is settled by its worker; only ask systemd about the rest. */
+        if (c->state == CONTAINER_STARTING || unit_is_gone(m, c->unit))
+                container_scope_gone(c);
+}
+
+static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        g_autoptr(GList) containers = NULL;
+        int active;
+
+        if (sd_bus_message_read(msg, "b", &active) < 0 || active)
+                return 0;
+        /* The reload is over: a scope that ended meanwhile sent no signal we could trust. */
+        containers = g_hash_table_get_values(m->containers);
+        for (GList *l = containers; l; l = l->next) {
+                Container *c = l->data;
+                if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING) && unit_is_gone(m, c->unit))
+                        container_scope_gone(c);
+        }
+        return 0;
+}
+
 static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
         Manager *m = userdata;
         const char *unit, *path;
@@ -36,7 +73,7 @@ static int on_unit_removed(sd_bus_message *msg, void *userdata, sd_bus_error *re
                 return 0;
         c = manager_find_container_by_unit(m, unit);
         if (c)
-                container_scope_gone(c);
+                check_scope_gone(m, c);
         return 0;
 }
 
@@ -71,7 +108,7 @@ static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_err
                         return 0;
         }
         if (value && (streq(value, "inactive") || streq(value, "failed")))
-                container_scope_gone(c);
+                check_scope_gone(m, c);
         return 0;
 }
 
@@ -84,6 +121,10 @@ int scope_subscribe(Manager *m) {
                 return r;
         r = sd_bus_match_signal_async(m->bus, &m->match_unit_removed, SD_DEST, SD_PATH, SD_IFACE,
                                       "UnitRemoved", on_unit_removed, NULL, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal_async(m->bus, &m->match_reloading, SD_DEST, SD_PATH, SD_IFACE,
+                                      "Reloading", on_reloading, NULL, m);
         if (r < 0)
                 return r;
         r = sd_bus_add_match_async(m->bus, &m->match_properties_changed,

@@ -77,6 +77,18 @@ tap.check("systemctl restart containers-manager: life still running, same leader
           "as running", t_restart_daemon)
 
 
+def t_daemon_reload():
+    # systemd sends UnitRemoved for every unit while it reloads: that must not end a container
+    sb.run(["systemctl", "daemon-reload"])
+    time.sleep(0.5)
+    if not alive(life["leader"]):
+        return "the container died"
+    return still_running_and_listed()
+
+
+tap.check("systemctl daemon-reload: life still running and listed as running", t_daemon_reload)
+
+
 def t_crash_daemon():
     old = sb.daemon_pid()
     assert old > 0, "daemon not running"
@@ -217,12 +229,68 @@ tap.check("%d Creates in parallel all run, each in its scope, while List() answe
           t_parallel)
 
 
+DEPENDENT = """[Unit]
+Description=A unit that needs the container unitweb
+Requires=container@unitweb.service
+After=container@unitweb.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'busctl get-property org.containers.Manager /org/containers/Manager/container/unitweb org.containers.Container State > /run/cm-dependent.state'
+"""
+
+
+def t_container_unit():
+    for n in ("unitweb", "unit-web"):
+        sb.mcall(*(["Create"] + busctl_create_args("busybox", n, {}, {"start": False,
+                                                                      "command": ["sh", "-c", LOOP]})))
+    sb.write_file("/etc/systemd/system/cm-dependent.service", DEPENDENT)
+    sb.run(["systemctl", "daemon-reload"])
+    # starting the dependent starts the container first, and waits until it runs
+    sb.run(["systemctl", "start", "cm-dependent.service"])
+    seen = sb.run(["cat", "/run/cm-dependent.state"]).stdout.strip()
+    if seen != 's "running"':
+        return "the dependent unit saw State %s" % seen
+    if sb.unit_active("container@unitweb.service") != "active":
+        return "container@unitweb.service is not active"
+    # starting it again while it runs is fine
+    sb.run(["systemctl", "restart", "container@unitweb.service"])
+    if prop("unitweb", "State") != "running":
+        return "restart of the unit left %s" % prop("unitweb", "State")
+    sb.run(["systemctl", "stop", "container@unitweb.service"])
+    if prop("unitweb", "State") != "stopped":
+        return "stopping the unit left the container %s" % prop("unitweb", "State")
+    # names with '-' are escaped in unit names, as systemd-escape does
+    unit = sb.run(["systemd-escape", "--template=container@.service", "unit-web"]).stdout.strip()
+    sb.run(["systemctl", "start", unit])
+    if prop("unit-web", "State") != "running":
+        return "%s left unit-web %s" % (unit, prop("unit-web", "State"))
+    sb.run(["systemctl", "stop", unit])
+    if prop("unit-web", "State") != "stopped":
+        return "stopping %s left unit-web %s" % (unit, prop("unit-web", "State"))
+    # a unit for a container that does not exist fails
+    if sb.run(["systemctl", "start", "container@nosuch.service"], check=False).ok:
+        return "container@nosuch.service started"
+    return True
+
+
+tap.check("container@.service: a unit that Requires= it gets the container running first; "
+          "stopping the unit stops the container; escaped names; unknown names fail",
+          t_container_unit)
+
+
 def t_remove_all():
     for n in list(sb.list_containers()):
         sb.mcall("Remove", "s", n)
-    wait_for(lambda: not [u for u in sb.run(
-        ["systemctl", "list-units", "--no-legend", "--plain", "container-*.scope"],
-        check=False).stdout.splitlines() if " active " in u], 30, what="all scopes gone")
+    def active_scopes():
+        return [u for u in sb.run(["systemctl", "list-units", "--no-legend", "--plain",
+                                   "container-*.scope"], check=False).stdout.splitlines()
+                if " active " in u]
+    try:
+        wait_for(lambda: not active_scopes(), 30, what="all scopes gone")
+    except TimeoutError:
+        return "still active: %s; List: %s; journal: %s" % (active_scopes(), sb.list_containers(), sb.run(["journalctl", "--no-pager", "-u", SVC, "-n", "40"], check=False).stdout)
     return sb.list_containers() == {}
 
 
