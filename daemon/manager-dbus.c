@@ -6,7 +6,6 @@
 #include "container.h"
 #include "source-git.h"
 #include "store.h"
-#include "worker.h"
 #include "errors.h"
 #include "image-dbus.h"
 #include "image.h"
@@ -316,17 +315,9 @@ static int method_build(sd_bus_message *msg, void *userdata, sd_bus_error *error
         return sd_bus_reply_method_return(msg, "o", path);
 }
 
-static int rm_rf_worker(int fd, void *data) {
-        return rm_rf(data) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
-
-static void rm_rf_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
-        g_free(userdata);
-}
-
 static int method_remove_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        g_autofree char *dir = NULL, *trash = NULL;
+        g_autofree char *dir = NULL;
         const char *name;
         Image *i;
         int r;
@@ -351,16 +342,13 @@ static int method_remove_image(sd_bus_message *msg, void *userdata, sd_bus_error
         if (image_in_use(i))
                 return sd_bus_error_setf(error, CM_ERROR_IMAGE_IN_USE, "Image '%s' is used by a container", name);
 
-        /* Renamed away at once (then it is gone, even after a crash), deleted in the background. */
         dir = manager_image_dir(m, name);
-        trash = g_strdup_printf("%s/.removed-%s-%u", m->state_dir, name, g_random_int());
-        if (rename(dir, trash) < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot remove image '%s': %m", name);
+        r = manager_remove_tree(m, dir);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot remove image '%s': %m", name);
 
         image_send_removed(i);
         g_hash_table_remove(m->images, name);
-        if (worker_spawn(m, "containers-manager rm", rm_rf_worker, trash, rm_rf_done, trash, NULL) >= 0)
-                TAKE_PTR(trash);
         return sd_bus_reply_method_return(msg, NULL);
 }
 

@@ -13,6 +13,7 @@
 #include "options.h"
 #include "polkit.h"
 #include "store.h"
+#include "worker.h"
 
 static void container_destroy(gpointer p) {
         container_free(p);
@@ -229,6 +230,30 @@ int manager_create_container(
         return 0;
 }
 
+static int rm_rf_worker(int fd, void *data) {
+        return rm_rf(data) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static void rm_rf_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        g_free(userdata);
+}
+
+int manager_remove_tree(Manager *m, const char *path) {
+        g_autofree char *trash = NULL;
+
+        if (access(path, F_OK) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        /* Gone at once by a rename (for good, even after a crash: start-up clears .removed-*),
+         * deleted in the background: a big writable layer must not stall the bus loop. */
+        trash = g_strdup_printf("%s/.removed-%u", m->state_dir, g_random_int());
+        if (rename(path, trash) < 0)
+                return rm_rf(path);
+        if (!m->event || worker_spawn(m, "containers-manager rm", rm_rf_worker, trash, rm_rf_done, trash, NULL) < 0)
+                return rm_rf(trash);
+        TAKE_PTR(trash);
+        return 0;
+}
+
 int manager_remove_container(Manager *m, Container *c) {
         g_autofree char *dir = manager_container_dir(m, c->name);
         g_autofree char *lxcdir = NULL, *lxcpath = manager_lxc_path(m);
@@ -244,7 +269,7 @@ int manager_remove_container(Manager *m, Container *c) {
                         return -errno;
         }
         manager_send_container_removed(m, c);
-        r = rm_rf(dir);
+        r = manager_remove_tree(m, dir);
         if (r < 0)
                 fprintf(stderr, "<4>Cannot remove %s: %s\n", dir, g_strerror(-r));
         (void) store_remove_container_runtime(c);

@@ -65,6 +65,8 @@ int manager_create_container(
                 Container **ret,
                 sd_bus_error *error);
 int manager_remove_container(Manager *m, Container *c);
+/* Removes a directory below state_dir: renamed away now, deleted by a worker. */
+int manager_remove_tree(Manager *m, const char *path);
 
 void manager_operation_begin(Manager *m);
 void manager_operation_end(Manager *m);

@@ -550,8 +550,10 @@ static void test_fetch_timeout_slow(void) {
         elapsed = now_usec(CLOCK_MONOTONIC) - start;
         g_assert_cmpstr(error, ==, "timed out after 1 s");
         g_assert_true(log_has_prefix(&log, "Received "));
+        /* Without the cap this transfer takes over 40 s; the bound is generous because the
+         * machines running this are shared (speed belongs in benchmarks, not in tests). */
         g_assert_cmpuint(elapsed, >=, 1 * USEC_PER_SEC);
-        g_assert_cmpuint(elapsed, <, 2 * USEC_PER_SEC);        /* the watchdog fires at 2 s */
+        g_assert_cmpuint(elapsed, <, 20 * USEC_PER_SEC);
         log_done(&log);
 }
 
@@ -566,7 +568,7 @@ static void test_fetch_timeout_stall(void) {
         elapsed = now_usec(CLOCK_MONOTONIC) - start;
         g_assert_cmpstr(error, ==, "timed out after 1 s");
         g_assert_cmpuint(elapsed, >=, 1 * USEC_PER_SEC);
-        g_assert_cmpuint(elapsed, <, 4 * USEC_PER_SEC);
+        g_assert_cmpuint(elapsed, <, 20 * USEC_PER_SEC); /* without the watchdog: forever */
 }
 
 static void test_fetch_big_and_timing(void) {

@@ -209,6 +209,20 @@ static void test_busybox_assembly(Fixture *f, gconstpointer data) {
         g_assert_cmpint(image_assemble(i), ==, 0);
 }
 
+static void test_remove_tree(Fixture *f, gconstpointer data) {
+        g_autofree char *dir = g_build_filename(f->m->state_dir, "containers", "web", "upper", "deep", NULL);
+        g_autofree char *top = g_build_filename(f->m->state_dir, "containers", "web", NULL);
+        g_autofree char *file = g_build_filename(dir, "f", NULL);
+
+        g_assert_cmpint(mkdir_p(dir, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(file, "x", -1, NULL));
+        g_assert_cmpint(manager_remove_tree(f->m, top), ==, 0);
+        g_assert_false(g_file_test(top, G_FILE_TEST_EXISTS));
+        /* without an event loop nothing is left for later either */
+        g_assert_cmpuint(count_entries(f->m->state_dir), ==, 1); /* containers/ */
+        g_assert_cmpint(manager_remove_tree(f->m, top), ==, 0);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
@@ -219,6 +233,7 @@ int main(int argc, char *argv[]) {
         ADD("/store/load-skips-partial-creates", test_load_skips_partial_creates);
         ADD("/image/base-definitions", test_base_definitions);
         ADD("/image/roundtrip", test_image_roundtrip);
+        ADD("/store/remove-tree", test_remove_tree);
         ADD("/image/busybox-assembly", test_busybox_assembly);
         return g_test_run();
 }
