@@ -398,7 +398,7 @@ void container_scope_gone(Container *c) {
         notify_waiters(c);
 
         if (c->ephemeral && !c->removing && IN_SET(c->state, CONTAINER_STOPPED, CONTAINER_FAILED))
-                (void) manager_remove_container(m, c);
+                (void) manager_remove_container_deferred(m, c, NULL, NULL);
 }
 
 int container_adopt(Container *c) {

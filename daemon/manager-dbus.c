@@ -18,12 +18,16 @@ static void reply_create_done(Container *c, int error, const char *message, void
         Manager *m = c->manager;
 
         if (error < 0) {
-                /* A Create that fails changes nothing: take the container back. */
-                (void) sd_bus_reply_method_errorf(msg, CM_ERROR_START_FAILED, "Container '%s' failed to start: %s",
-                                                  c->name, message ?: g_strerror(-error));
-                sd_bus_message_unref(msg);
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                (void) sd_bus_error_setf(&e, CM_ERROR_START_FAILED, "Container '%s' failed to start: %s",
+                                         c->name, message ?: g_strerror(-error));
                 if (error != -ECANCELED && !c->removing)
-                        (void) manager_remove_container(m, c);
+                        /* A Create that fails changes nothing: take the container back, then answer. */
+                        (void) manager_remove_container_deferred(m, c, msg, &e);
+                else
+                        (void) sd_bus_reply_method_error(msg, &e);
+                sd_bus_message_unref(msg);
                 return;
         }
         g_autofree char *path = container_object_path(c);
@@ -150,7 +154,6 @@ static int method_get_container(sd_bus_message *msg, void *userdata, sd_bus_erro
 
 static void reply_remove_done(Container *c, int error, const char *message, void *userdata) {
         sd_bus_message *msg = userdata;
-        int r;
 
         if (error < 0) {
                 c->removing = false;
@@ -159,11 +162,7 @@ static void reply_remove_done(Container *c, int error, const char *message, void
                 sd_bus_message_unref(msg);
                 return;
         }
-        r = manager_remove_container(c->manager, c);
-        if (r < 0)
-                (void) sd_bus_reply_method_errnof(msg, r, "Cannot remove container: %m");
-        else
-                (void) sd_bus_reply_method_return(msg, NULL);
+        (void) manager_remove_container_deferred(c->manager, c, msg, NULL);
         sd_bus_message_unref(msg);
 }
 

@@ -278,6 +278,69 @@ int manager_remove_container(Manager *m, Container *c) {
         return 0;
 }
 
+typedef struct PendingRemoval {
+        Manager *manager;
+        char *name;
+        sd_bus_message *reply_to;       /* answered once the container is gone */
+        sd_bus_error reply_error;       /* set: answer with this error instead of success */
+        sd_event_source *source;
+} PendingRemoval;
+
+static void pending_removal_free(PendingRemoval *p) {
+        sd_event_source_disable_unref(p->source);
+        sd_bus_message_unref(p->reply_to);
+        sd_bus_error_free(&p->reply_error);
+        g_free(p->name);
+        g_free(p);
+}
+
+static void pending_removal_run(PendingRemoval *p) {
+        Manager *m = p->manager;
+        Container *c = manager_get_container(m, p->name);
+        int r = 0;
+
+        if (c)
+                r = manager_remove_container(m, c);
+        if (p->reply_to) {
+                if (sd_bus_error_is_set(&p->reply_error))
+                        (void) sd_bus_reply_method_error(p->reply_to, &p->reply_error);
+                else if (r < 0)
+                        (void) sd_bus_reply_method_errnof(p->reply_to, r, "Cannot remove container '%s': %m", p->name);
+                else
+                        (void) sd_bus_reply_method_return(p->reply_to, NULL);
+        }
+        manager_operation_end(m);
+}
+
+static int on_pending_removal(sd_event_source *s, void *userdata) {
+        PendingRemoval *p = userdata;
+
+        pending_removal_run(p);
+        pending_removal_free(p);
+        return 0;
+}
+
+int manager_remove_container_deferred(Manager *m, Container *c, sd_bus_message *reply_to, const sd_bus_error *reply_error) {
+        PendingRemoval *p = g_new0(PendingRemoval, 1);
+        int r;
+
+        p->manager = m;
+        p->name = g_strdup(c->name);
+        p->reply_to = reply_to ? sd_bus_message_ref(reply_to) : NULL;
+        if (reply_error)
+                (void) sd_bus_error_copy(&p->reply_error, reply_error);
+        c->removing = true;
+        manager_operation_begin(m);
+
+        r = m->event ? sd_event_add_defer(m->event, &p->source, on_pending_removal, p) : -ENXIO;
+        if (r < 0) {
+                /* No loop to come back to: remove it now. */
+                pending_removal_run(p);
+                pending_removal_free(p);
+        }
+        return 0;
+}
+
 void manager_operation_begin(Manager *m) {
         m->n_operations++;
 }

@@ -65,6 +65,10 @@ int manager_create_container(
                 Container **ret,
                 sd_bus_error *error);
 int manager_remove_container(Manager *m, Container *c);
+/* The same from the next iteration of the event loop, for code running inside the container's
+ * own callbacks, which must not free it under their feet. reply_to (if not NULL) is answered
+ * once it is gone: with reply_error if that is set, else with success. */
+int manager_remove_container_deferred(Manager *m, Container *c, sd_bus_message *reply_to, const sd_bus_error *reply_error);
 /* Removes a directory below state_dir: renamed away now, deleted by a worker. */
 int manager_remove_tree(Manager *m, const char *path);
 

@@ -297,10 +297,23 @@ def t_ephemeral():
     sb.mcall(*(["Create"] + busctl_create_args("busybox", "eph", {},
                                                 {"ephemeral": True, "start": False,
                                                  "command": ["sh", "-c", LOOP]})))
-    return sb.list_containers().get("eph", {}).get("state") == "created"
+    if sb.list_containers().get("eph", {}).get("state") != "created":
+        return "eph is not created: %s" % sb.list_containers().get("eph")
+    # once started and stopped, an ephemeral container removes itself (podman run --rm)
+    sb.call(container_path("eph"), C, "Start")
+    sb.call(container_path("eph"), C, "Stop")
+    wait_for(lambda: "eph" not in sb.list_containers(), 10, what="eph to go away")
+    if sb.run(["test", "-e", "/var/lib/containers-manager/containers/eph"], check=False).ok:
+        return "eph's directory is left"
+    # and one whose command ends by itself too
+    sb.mcall(*(["Create"] + busctl_create_args("busybox", "eph2", {},
+                                                {"ephemeral": True, "command": ["true"]})))
+    wait_for(lambda: "eph2" not in sb.list_containers(), 10, what="eph2 to go away")
+    return True
 
 
-tap.check("Create accepts the ephemeral option", t_ephemeral)
+tap.check("Create accepts the ephemeral option; an ephemeral container is removed when it "
+          "stops, by Stop or by itself", t_ephemeral)
 
 # ---- host base -----------------------------------------------------------------------------
 
@@ -328,8 +341,7 @@ def t_remove():
     r = sb.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".GetContainer",
                  "idle", check=False)
     assert gdbus_error(r) == "org.containers.Error.NoSuchContainer", r
-    sb.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".Remove", "eph")
-    sb.mcall("Remove", "s", "py")
+    sb.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".Remove", "py")
     lst = sb.list_containers()
     return set(lst) == {"web"} or lst
 
