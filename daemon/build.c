@@ -250,7 +250,8 @@ static void build_finish(Build *b, BuildState state, const char *error_name, con
         } else
                 b->progress = 1.0;
         if (b->tmpdir) {
-                (void) rm_rf(b->tmpdir);
+                /* A cancelled big checkout must not stall the bus loop: delete it in a worker. */
+                (void) manager_remove_tree(m, b->tmpdir);
                 g_clear_pointer(&b->tmpdir, g_free);
         }
         fprintf(stderr, "<%d>Build %u of image %s %s%s%s\n", success ? 6 : 4, b->id, b->name,
