@@ -51,7 +51,9 @@ int runtime_write_config(Container *c, Image *image) {
                 /* Layers, top first: the application, then its base. */
                 g_string_append_printf(s, "lxc.rootfs.path = overlay:%s:%s:%s\n", image->layer, base->rootfs, upper);
         g_string_append(s,
+                        /* A network namespace of its own with only loopback, and that up. */
                         "lxc.net.0.type = empty\n"
+                        "lxc.net.0.flags = up\n"
                         /* Build the monitor/payload cgroups inside the scope we were started in. */
                         "lxc.cgroup.relative = 1\n"
                         "lxc.mount.auto = proc:mixed sys:ro\n"

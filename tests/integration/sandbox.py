@@ -200,6 +200,9 @@ class Sandbox:
         self.proc = subprocess.Popen(
             ["systemd-nspawn", "-q", "-D", self.root, "-b", "--register=no", "--keep-unit",
              "-M", self.machine, "--console=passive",
+             # a network namespace of its own (only lo): the sandbox keeps CAP_NET_ADMIN, so
+             # LXC can bring up the containers' loopback, and its servers never meet the host's
+             "--private-network",
              # overlayfs cannot use a directory on overlayfs as its upper layer, and the
              # sandbox's / is one: the daemon's state gets a tmpfs-backed directory
              "--bind=%s:/var/lib/containers-manager" % self.statedir],

@@ -318,6 +318,23 @@ tap.check("Create accepts the ephemeral option; an ephemeral container is remove
 # ---- host base -----------------------------------------------------------------------------
 
 
+def t_loopback_only():
+    # no network beyond loopback: the container's network namespace has lo, up, and nothing else
+    sb.mcall(*(["Create"] + busctl_create_args(
+        "busybox", "net", {}, {"command": ["sh", "-c", "echo ifaces: $(ls /sys/class/net); "
+                                           "ping -c1 -W1 127.0.0.1 >/dev/null && echo lo-ok; "
+                                           "echo end; exec sleep 1000"]})))
+    out = wait_for(lambda: (lambda o: o if "end" in o else None)(
+        sb.journal("container-net.scope")), 10, what="the container's report")
+    sb.mcall("Remove", "s", "net")
+    if "ifaces: lo\n" not in out + "\n":
+        return "interfaces: %r" % out
+    return "lo-ok" in out or "loopback does not work inside: %r" % out
+
+
+tap.check("a container has loopback (up) and no other network interface", t_loopback_only)
+
+
 def t_host():
     sb.mcall(*(["Create"] + busctl_create_args(
         "host", "py", {}, {"command": ["/usr/bin/python3", "-c", "print(6*7*1001)"]})))
