@@ -9,6 +9,7 @@
 #include <syslog.h>
 #include <lxc/lxccontainer.h>
 
+#include "config.h"
 #include "journal.h"
 #include "runtime.h"
 #include "store.h"
@@ -106,7 +107,7 @@ static int journal_stream(const char *identifier, const char *unit, int priority
 
 /* Runs in the scope. Becomes LXC's monitor and stays until the payload ends,
  * then records its exit status for the daemon (which may have restarted meanwhile). */
-static _Noreturn void monitor_main(const char *name, const char *unit, const char *lxcpath, const char *runtime_dir, char **argv) {
+_Noreturn void runtime_monitor_main(const char *name, const char *unit, const char *lxcpath, const char *runtime_dir, char **argv) {
         _cleanup_(lxc_container_putp) struct lxc_container *lc = NULL;
         int devnull;
         bool ok;
@@ -186,9 +187,19 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
                 _exit(EXIT_FAILURE);
         }
         if (monitor == 0) {
+                g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+                g_auto(GStrv) args = NULL;
+
                 close(status_fd);
                 close(go_fd);
-                monitor_main(name, unit, lxcpath, runtime_dir, argv);
+                /* Its own program, so ps, systemctl status and Top name it for what it is and it
+                 * carries none of the daemon's memory for the container's lifetime. */
+                g_strv_builder_add_many(b, "containers-manager-monitor", name, unit, lxcpath, runtime_dir, "--", NULL);
+                g_strv_builder_addv(b, (const char **) argv);
+                args = g_strv_builder_end(b);
+                (void) execv(MONITOR_PATH, args);
+                /* Not installed (running from a build tree): be the monitor ourselves. */
+                runtime_monitor_main(name, unit, lxcpath, runtime_dir, argv);
         }
 
         lc = lxc_container_new(name, lxcpath);

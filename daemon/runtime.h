@@ -27,3 +27,8 @@ int runtime_get_leader(Manager *m, const char *name, pid_t *ret_leader);
 
 /* Converts a wait status into the exit status users see (128+signal when killed). */
 int runtime_exit_status_from_wait(int wait_status);
+
+/* The container's monitor (the program containers-manager-monitor): runs in the scope, opens the
+ * journal streams, runs the payload under LXC until it ends, records its exit status. */
+_Noreturn void runtime_monitor_main(const char *name, const char *unit, const char *lxcpath,
+                                    const char *runtime_dir, char **argv);
