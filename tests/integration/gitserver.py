@@ -202,6 +202,12 @@ def start_git_server(sb, timeout=20):
     return base
 
 
+def stop_git_server(sb):
+    """Stop the server and remove its repositories (needed where the "sandbox" is the host)."""
+    sb.run(["systemctl", "stop", UNIT], check=False)
+    sb.run(["rm", "-rf", GIT_ROOT, WORK_ROOT, CONF_DIR], check=False)
+
+
 def slow_url(url):
     """The same URL on the throttled listener."""
     return url.replace(":%d/" % PORT, ":%d/" % SLOW_PORT)
