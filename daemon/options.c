@@ -123,7 +123,11 @@ int bus_read_environment(sd_bus_message *msg, char ***ret, sd_bus_error *error) 
                 g_autofree char *assignment = g_strdup_printf("%s=%s", k, v);
 
                 if (!env_assignment_is_valid(assignment) || strchr(k, '=')) {
-                        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid environment variable name '%s'", k);
+                        if (strpbrk(v, "\n\r") && !strpbrk(k, "\n\r="))
+                                r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                      "The value of environment variable '%s' contains a line break", k);
+                        else
+                                r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid environment variable name '%s'", k);
                         break;
                 }
                 if (!g_hash_table_add(keys, (char *) k)) {

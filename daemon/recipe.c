@@ -440,6 +440,9 @@ static int parse_working_directory(Parser *p, const Node *v, char **ret) {
                 return r;
 
         q = quote(v->value);
+        for (const char *c = v->value; *c; c++)
+                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                        return parser_error_at(p, -EBADMSG, &v->mark, "WorkingDirectory must not contain control characters: '%s'", q);
         if (v->value[0] != '/')
                 return parser_error_at(p, -EBADMSG, &v->mark, "WorkingDirectory must be an absolute path: '%s'", q);
         if (strlen(v->value) >= PATH_MAX)

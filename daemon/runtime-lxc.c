@@ -22,6 +22,22 @@ static void lxc_container_putp(struct lxc_container **c) {
                 lxc_container_put(*c);
 }
 
+/* Each line is a comment or one "lxc.<key> = value" setting, with no other control characters. */
+static bool config_lines_are_sane(const char *text) {
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+        for (char **l = lines; *l; l++) {
+                if (**l == 0 || **l == '#')
+                        continue;
+                if (!g_str_has_prefix(*l, "lxc.") || !strstr(*l, " = "))
+                        return false;
+                for (const char *c = *l; *c; c++)
+                        if ((unsigned char) *c < 0x20 && *c != '\t')
+                                return false;
+        }
+        return true;
+}
+
 int runtime_write_config(Container *c, Image *image) {
         Manager *m = c->manager;
         g_autofree char *lxcpath = manager_lxc_path(m);
@@ -85,6 +101,10 @@ int runtime_write_config(Container *c, Image *image) {
         g_string_append_printf(s, "lxc.init.cwd = %s\n",
                                c->working_directory ?: image->working_directory ?: "/");
 
+        /* Every value above was checked on the way in; still, a line break in any of them
+         * would let it write configuration of its own: refuse rather than trust. */
+        if (!config_lines_are_sane(s->str))
+                return -EINVAL;
         return store_write_file_atomic(config, s->str, s->len, 0600);
 }
 

@@ -50,6 +50,9 @@ bool env_assignment_is_valid(const char *s) {
                         return false;
         if (g_ascii_isdigit(s[0]))
                 return false;
+        /* A value becomes one line of LXC's configuration: a line break would start another. */
+        if (strpbrk(eq + 1, "\n\r"))
+                return false;
         return true;
 }
 

@@ -109,6 +109,15 @@ static void test_environment(void) {
         g_assert_null(env);
         sd_bus_error_free(&e);
 
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *nl = NULL;
+                nl = make_message(bus, "a{ss}", 1, "A", "x\nlxc.mount.entry = / host none bind 0 0");
+                g_assert_cmpint(bus_read_environment(nl, &env, &e), ==, -EINVAL);
+                g_assert_nonnull(strstr(e.message, "'A' contains a line break"));
+                g_assert_null(env);
+                sd_bus_error_free(&e);
+        }
+
         dup = make_message(bus, "a{ss}", 2, "A", "1", "A", "2");
         g_assert_cmpint(bus_read_environment(dup, &env, &e), ==, -EINVAL);
         g_assert_nonnull(strstr(e.message, "more than once"));

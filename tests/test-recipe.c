@@ -128,6 +128,11 @@ static void test_rejections(void) {
                   "Run.yaml:4:3: invalid environment variable name '1A'");
         parse_bad("Base: busybox\nCommand: sh\nEnvironment:\n  A=B: x\n", -EBADMSG,
                   "Run.yaml:4:3: invalid environment variable name 'A=B'");
+        /* line breaks would become lines of LXC configuration of their own */
+        parse_bad("Base: busybox\nCommand: sh\nEnvironment:\n  A: \"x\\nlxc.mount.entry = / h none bind 0 0\"\n", -EBADMSG,
+                  "Run.yaml:4:6: invalid value for environment variable 'A'");
+        parse_bad("Base: busybox\nCommand: sh\nWorkingDirectory: \"/app\\nlxc.x = y\"\n", -EBADMSG,
+                  "Run.yaml:3:19: WorkingDirectory must not contain control characters: '/app\\nlxc.x = y'");
         parse_bad("Base: busybox\nCommand: sh\nWorkingDirectory: app\n", -EBADMSG,
                   "Run.yaml:3:19: WorkingDirectory must be an absolute path: 'app'");
         parse_bad("Base: busybox\nCommand: sh\nWorkingDirectory: /app/../etc\n", -EBADMSG,

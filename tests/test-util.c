@@ -35,6 +35,10 @@ static void test_env_assignment(void) {
         g_assert_false(env_assignment_is_valid("A-B=c"));
         g_assert_false(env_assignment_is_valid("AB"));
         g_assert_false(env_assignment_is_valid("A=\xff"));
+        /* a line break would start a line of LXC configuration of its own */
+        g_assert_false(env_assignment_is_valid("A=x\nlxc.mount.entry = / host none bind 0 0"));
+        g_assert_false(env_assignment_is_valid("A=x\r"));
+        g_assert_true(env_assignment_is_valid("A=tab\tand spaces"));
 }
 
 static void test_unit_name(void) {

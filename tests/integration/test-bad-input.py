@@ -90,6 +90,12 @@ tap.check("Create with an existing name -> ContainerExists",
           expect_create_error, "run1", want=E + "ContainerExists")
 tap.check("Create from an unknown image -> NoSuchImage",
           expect_create_error, "newone", "no-such-image", want=E + "NoSuchImage")
+tap.check("Create with an environment value holding a line break (LXC configuration "
+          "injection) -> InvalidArgs, nothing changed",
+          expect_create_error, "newone",
+          env={"A": "x\nlxc.mount.entry = / host none bind 0 0"}, want=INVALID_ARGS)
+tap.check("Create with an invalid environment variable name -> InvalidArgs",
+          expect_create_error, "newone", env={"1A": "x"}, want=INVALID_ARGS)
 tap.check("Create with an unknown option key -> InvalidArgs",
           expect_create_error, "newone", opts={"start": False, "colour": "blue"},
           want=INVALID_ARGS)
