@@ -29,14 +29,10 @@ DEFINE_STRING_TABLE_LOOKUP(build_state, BuildState);
 #define BUILD_RETENTION_USEC_DEFAULT (10 * 60 * USEC_PER_SEC)
 
 bool build_relative_path_is_valid(const char *p) {
-        g_auto(GStrv) parts = NULL;
-
         if (!p || !*p || p[0] == '/' || strlen(p) > 1024 || !g_utf8_validate(p, -1, NULL))
                 return false;
-        parts = g_strsplit(p, "/", -1);
-        for (char **c = parts; *c; c++)
-                if (streq(*c, ".."))
-                        return false;
+        if (path_has_dotdot(p))
+                return false;
         for (const char *c = p; *c; c++)
                 if ((unsigned char) *c < 0x20)
                         return false;

@@ -104,35 +104,19 @@ int journal_read_logs(const LogQuery *q, GString *out, GString *err) {
         return r;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
-        const char *p = data;
-
-        while (size > 0) {
-                ssize_t n = write(fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                size -= (size_t) n;
-        }
-        return 0;
-}
-
 int journal_logs_serialize(int fd, const GString *out, const GString *err) {
         uint64_t n;
         int r;
 
         n = out->len;
-        r = write_all(fd, &n, sizeof(n));
+        r = loop_write(fd, &n, sizeof(n));
         if (r >= 0)
-                r = write_all(fd, out->str, out->len);
+                r = loop_write(fd, out->str, out->len);
         n = err->len;
         if (r >= 0)
-                r = write_all(fd, &n, sizeof(n));
+                r = loop_write(fd, &n, sizeof(n));
         if (r >= 0)
-                r = write_all(fd, err->str, err->len);
+                r = loop_write(fd, err->str, err->len);
         return r;
 }
 
@@ -204,7 +188,7 @@ int journal_stream_open(const char *identifier, const char *unit, int priority) 
         g_autofree char *header = NULL;
         _cleanup_close_ int fd = -1;
         int sndbuf = 8 * 1024 * 1024;
-        size_t len;
+        int r;
 
         if (priority < 0 || priority > 7 || strchr(identifier, '\n') || strchr(unit, '\n'))
                 return -EINVAL;
@@ -219,15 +203,8 @@ int journal_stream_open(const char *identifier, const char *unit, int priority) 
 
         /* identifier, unit, priority, level prefix, forward to syslog, kmsg, console */
         header = g_strdup_printf("%s\n%s\n%i\n0\n0\n0\n0\n", identifier, unit, priority);
-        len = strlen(header);
-        for (size_t done = 0; done < len;) {
-                ssize_t n = write(fd, header + done, len - done);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                done += (size_t) n;
-        }
+        r = loop_write(fd, header, strlen(header));
+        if (r < 0)
+                return r;
         return TAKE_FD(fd);
 }

@@ -122,12 +122,14 @@ int bus_read_environment(sd_bus_message *msg, char ***ret, sd_bus_error *error) 
         while (r >= 0 && (r = sd_bus_message_read(msg, "{ss}", &k, &v)) > 0) {
                 g_autofree char *assignment = g_strdup_printf("%s=%s", k, v);
 
-                if (!env_assignment_is_valid(assignment) || strchr(k, '=')) {
-                        if (strpbrk(v, "\n\r") && !strpbrk(k, "\n\r="))
-                                r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                      "The value of environment variable '%s' contains a line break", k);
-                        else
-                                r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid environment variable name '%s'", k);
+                if (!env_name_is_valid(k)) {
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid environment variable name '%s'", k);
+                        break;
+                }
+                /* sd-bus strings are valid UTF-8: what is left to refuse is a line break */
+                if (!env_assignment_is_valid(assignment)) {
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                              "The value of environment variable '%s' contains a line break", k);
                         break;
                 }
                 if (!g_hash_table_add(keys, (char *) k)) {

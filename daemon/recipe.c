@@ -385,15 +385,6 @@ static int parse_command(Parser *p, const Node *v, char ***ret) {
         return 0;
 }
 
-static bool env_name_is_valid(const char *s) {
-        if (isempty(s) || g_ascii_isdigit(s[0]))
-                return false;
-        for (const char *c = s; *c; c++)
-                if (!g_ascii_isalnum(*c) && *c != '_')
-                        return false;
-        return true;
-}
-
 static int parse_environment(Parser *p, const Node *v, char ***ret) {
         g_autoptr(GStrvBuilder) b = g_strv_builder_new();
 
@@ -431,7 +422,6 @@ static int parse_environment(Parser *p, const Node *v, char ***ret) {
 }
 
 static int parse_working_directory(Parser *p, const Node *v, char **ret) {
-        g_auto(GStrv) parts = NULL;
         g_autofree char *q = NULL;
         int r;
 
@@ -447,10 +437,8 @@ static int parse_working_directory(Parser *p, const Node *v, char **ret) {
                 return parser_error_at(p, -EBADMSG, &v->mark, "WorkingDirectory must be an absolute path: '%s'", q);
         if (strlen(v->value) >= PATH_MAX)
                 return parser_error_at(p, -EBADMSG, &v->mark, "WorkingDirectory is too long");
-        parts = g_strsplit(v->value, "/", -1);
-        for (char **c = parts; *c; c++)
-                if (streq(*c, ".."))
-                        return parser_error_at(p, -EBADMSG, &v->mark, "WorkingDirectory must not contain '..': '%s'", q);
+        if (path_has_dotdot(v->value))
+                return parser_error_at(p, -EBADMSG, &v->mark, "WorkingDirectory must not contain '..': '%s'", q);
 
         *ret = g_strdup(v->value);
         return 0;
@@ -520,15 +508,6 @@ int recipe_parse(const char *data, size_t size, const char *filename, Recipe **r
         if (r < 0 && ret_error)
                 *ret_error = TAKE_PTR(p.error);
         return r;
-}
-
-static bool path_has_dotdot(const char *path) {
-        g_auto(GStrv) parts = g_strsplit(path, "/", -1);
-
-        for (char **c = parts; *c; c++)
-                if (streq(*c, ".."))
-                        return true;
-        return false;
 }
 
 /* Fallback for kernels (or seccomp sandboxes) without openat2(): one component at a time,

@@ -257,25 +257,15 @@ typedef struct FetchChild {
 static void child_write(FetchChild *c, const char *record) {
         g_autofree char *line = g_strdup(record);
         size_t n;
-        const char *p;
 
         /* One record is one line, whatever libgit2 or the server put in a message. */
         for (char *q = line; *q; q++)
                 if ((unsigned char) *q < 0x20 || *q == 0x7f)
                         *q = ' ';
-        p = line;
         n = strlen(line);
         line[n++] = '\n';      /* replaces the NUL: write() takes a length */
-        while (n > 0) {
-                ssize_t k = write(c->fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        _exit(EXIT_FAILURE);    /* the parent is gone */
-                }
-                p += k;
-                n -= (size_t) k;
-        }
+        if (loop_write(c->fd, line, n) < 0)
+                _exit(EXIT_FAILURE);    /* the parent is gone */
 }
 
 _printf_(3, 4)

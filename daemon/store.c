@@ -20,24 +20,15 @@ static int fsync_directory_of(const char *path) {
 int store_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
         g_autofree char *tmp = g_strdup_printf("%s.tmpXXXXXX", path);
         _cleanup_close_ int fd = -1;
-        const char *p = data;
         int r;
 
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
 
-        while (size > 0) {
-                ssize_t n = write(fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        goto fail;
-                }
-                p += n;
-                size -= (size_t) n;
-        }
+        r = loop_write(fd, data, size);
+        if (r < 0)
+                goto fail;
         if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
                 r = -errno;
                 goto fail;

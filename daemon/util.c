@@ -37,18 +37,26 @@ bool name_is_valid(const char *name) {
         return true;
 }
 
+bool env_name_is_valid(const char *s) {
+        if (isempty(s) || g_ascii_isdigit(s[0]))
+                return false;
+        for (const char *c = s; *c; c++)
+                if (!g_ascii_isalnum(*c) && *c != '_')
+                        return false;
+        return true;
+}
+
 bool env_assignment_is_valid(const char *s) {
+        g_autofree char *name = NULL;
         const char *eq;
 
         if (!s || !g_utf8_validate(s, -1, NULL))
                 return false;
         eq = strchr(s, '=');
-        if (!eq || eq == s)
+        if (!eq)
                 return false;
-        for (const char *p = s; p < eq; p++)
-                if (!g_ascii_isalnum(*p) && *p != '_')
-                        return false;
-        if (g_ascii_isdigit(s[0]))
+        name = g_strndup(s, eq - s);
+        if (!env_name_is_valid(name))
                 return false;
         /* A value becomes one line of LXC's configuration: a line break would start another. */
         if (strpbrk(eq + 1, "\n\r"))
@@ -114,5 +122,30 @@ int rename_process(const char *name) {
         if (prctl(PR_SET_MM, PR_SET_MM_ARG_START, (unsigned long) p, 0, 0) < 0 ||
             prctl(PR_SET_MM, PR_SET_MM_ARG_END, (unsigned long) p + l + 1, 0, 0) < 0)
                 return -errno;
+        return 0;
+}
+
+bool path_has_dotdot(const char *path) {
+        g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+
+        for (char **c = parts; *c; c++)
+                if (streq(*c, ".."))
+                        return true;
+        return false;
+}
+
+int loop_write(int fd, const void *buf, size_t size) {
+        const char *p = buf;
+
+        while (size > 0) {
+                ssize_t n = write(fd, p, size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                size -= (size_t) n;
+        }
         return 0;
 }

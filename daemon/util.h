@@ -111,7 +111,12 @@ uint64_t now_usec(int clock);
 
 #define NAME_MAX_LEN 64
 bool name_is_valid(const char *name);
+bool env_name_is_valid(const char *s);
 bool env_assignment_is_valid(const char *s);
+/* Whether any '/'-separated component of path is "..". */
+bool path_has_dotdot(const char *path);
+/* write() all of buf, retrying on EINTR and short writes. */
+int loop_write(int fd, const void *buf, size_t size);
 
 int rename_process(const char *name);
 int mkdir_p(const char *path, mode_t mode);

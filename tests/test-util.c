@@ -41,6 +41,21 @@ static void test_env_assignment(void) {
         g_assert_true(env_assignment_is_valid("A=tab\tand spaces"));
 }
 
+static void test_env_name_and_paths(void) {
+        g_assert_true(env_name_is_valid("PATH"));
+        g_assert_true(env_name_is_valid("_x1"));
+        g_assert_false(env_name_is_valid(""));
+        g_assert_false(env_name_is_valid("1A"));
+        g_assert_false(env_name_is_valid("A=B"));
+        g_assert_false(env_name_is_valid(NULL));
+
+        g_assert_true(path_has_dotdot(".."));
+        g_assert_true(path_has_dotdot("a/../b"));
+        g_assert_true(path_has_dotdot("/app/.."));
+        g_assert_false(path_has_dotdot("a..b/c"));
+        g_assert_false(path_has_dotdot("/app"));
+}
+
 static void test_unit_name(void) {
         g_autofree char *a = container_unit_name("web");
         g_autofree char *b = container_unit_name("my-web.1");
@@ -123,6 +138,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/util/name-is-valid", test_name_is_valid);
         g_test_add_func("/util/env-assignment", test_env_assignment);
+        g_test_add_func("/util/env-name-and-paths", test_env_name_and_paths);
         g_test_add_func("/util/unit-name", test_unit_name);
         g_test_add_func("/util/path-encoding", test_path_encoding);
         g_test_add_func("/container/state-table", test_container_state_table);
