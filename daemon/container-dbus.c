@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Translates bus calls on /org/containers/Manager/container/<name> to container.c. */
+#include "bus-util.h"
 #include "container-dbus.h"
 #include "errors.h"
 #include "image.h"
@@ -15,36 +16,12 @@
 
 int container_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found, sd_bus_error *error) {
         Manager *m = userdata;
-        g_autofree char *name = NULL;
-        Container *c;
-        int r;
-
-        r = sd_bus_path_decode(path, CONTAINER_PREFIX, &name);
-        if (r <= 0)
-                return r;
-        c = manager_get_container(m, name);
-        if (!c)
-                return 0;
-        *found = c;
-        return 1;
+        return bus_find_by_name(path, CONTAINER_PREFIX, m->containers, found);
 }
 
 int container_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        GStrvBuilder *b = g_strv_builder_new();
-        GHashTableIter it;
-        Container *c;
-
-        g_hash_table_iter_init(&it, m->containers);
-        while (g_hash_table_iter_next(&it, NULL, (void **) &c)) {
-                g_autofree char *p = container_object_path(c);
-                if (p)
-                        g_strv_builder_add(b, p);
-        }
-        /* sd-bus frees the array with free(): GLib uses the system allocator. */
-        *nodes = g_strv_builder_end(b);
-        g_strv_builder_unref(b);
-        return 1;
+        return bus_enumerate_names(CONTAINER_PREFIX, m->containers, nodes);
 }
 
 void container_emit_changed(Container *c) {

@@ -1,40 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Translates bus calls on /org/containers/Manager/image/<name>. */
+#include "bus-util.h"
 #include "image-dbus.h"
 
 #define IMAGE_PREFIX "/org/containers/Manager/image"
 
 int image_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found, sd_bus_error *error) {
         Manager *m = userdata;
-        g_autofree char *name = NULL;
-        Image *i;
-        int r;
-
-        r = sd_bus_path_decode(path, IMAGE_PREFIX, &name);
-        if (r <= 0)
-                return r;
-        i = manager_get_image(m, name);
-        if (!i)
-                return 0;
-        *found = i;
-        return 1;
+        return bus_find_by_name(path, IMAGE_PREFIX, m->images, found);
 }
 
 int image_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
-        GStrvBuilder *b = g_strv_builder_new();
-        GHashTableIter it;
-        Image *i;
-
-        g_hash_table_iter_init(&it, m->images);
-        while (g_hash_table_iter_next(&it, NULL, (void **) &i)) {
-                g_autofree char *p = image_object_path(i);
-                if (p)
-                        g_strv_builder_add(b, p);
-        }
-        *nodes = g_strv_builder_end(b);
-        g_strv_builder_unref(b);
-        return 1;
+        return bus_enumerate_names(IMAGE_PREFIX, m->images, nodes);
 }
 
 static int property_get_string_or_empty(sd_bus *bus, const char *path, const char *interface, const char *property,

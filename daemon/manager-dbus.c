@@ -10,6 +10,7 @@
 #include "image-dbus.h"
 #include "image.h"
 #include "manager-dbus.h"
+#include "bus-util.h"
 #include "options.h"
 #include "polkit.h"
 

@@ -10,7 +10,7 @@
 #include "image.h"
 #include "journal.h"
 #include "manager-dbus.h"
-#include "options.h"
+#include "bus-util.h"
 #include "polkit.h"
 #include "store.h"
 #include "worker.h"

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "errors.h"
 #include "options.h"
 #include "util.h"
 
@@ -149,20 +148,4 @@ int bus_read_environment(sd_bus_message *msg, char ***ret, sd_bus_error *error) 
         *ret = g_strv_builder_end(b);
         g_strv_builder_unref(b);
         return 0;
-}
-
-int bus_check_name(const char *kind, const char *name, sd_bus_error *error) {
-        if (name_is_valid(name))
-                return 0;
-        return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME,
-                                 "Invalid %s name '%s': use 1-%d letters, digits, '-', '_' or '.', "
-                                 "starting with a letter or digit", kind, name, NAME_MAX_LEN);
-}
-
-bool bus_sender_is_root(sd_bus_message *msg) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid;
-
-        return sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds) >= 0 &&
-               sd_bus_creds_get_euid(creds, &uid) >= 0 && uid == 0;
 }

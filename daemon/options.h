@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <stdbool.h>
 #include <systemd/sd-bus.h>
 
 /* One entry per accepted key of an a{sv} option dictionary. out points to:
@@ -18,10 +17,3 @@ int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error 
 
 /* Reads an a{ss} environment into a "K=V" strv, rejecting invalid names. */
 int bus_read_environment(sd_bus_message *msg, char ***ret, sd_bus_error *error);
-
-/* InvalidName, with the rules in the message, unless name is a valid container/image name.
- * kind is "container" or "image". */
-int bus_check_name(const char *kind, const char *name, sd_bus_error *error);
-
-/* Whether the caller is root (who needs no polkit and may build from local paths). */
-bool bus_sender_is_root(sd_bus_message *msg);

@@ -5,7 +5,7 @@
  * sd_bus_enqueue_for_read(), the handler runs again and finds the answer here. */
 #include <stdio.h>
 
-#include "options.h"
+#include "bus-util.h"
 #include "polkit.h"
 
 typedef struct AsyncPolkitQuery {

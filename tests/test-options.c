@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-bus.h>
 
+#include "bus-util.h"
 #include "errors.h"
 #include "options.h"
 #include "util.h"
