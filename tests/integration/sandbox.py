@@ -193,8 +193,8 @@ class Sandbox:
                     self.root)
         self._mounts.append(self.root)
         self._prepare()
-        self.machine = "cm-sbx-%d-%s" % (os.getpid(), os.path.basename(self.dir)[7:])
-        self.machine = self.machine.replace("_", "-")[:60]
+        # letters and digits only after the prefix: a machine name may not end in '-' or '_'
+        self.machine = "cm-sbx-%d-%s" % (os.getpid(), os.urandom(4).hex())
         self.logfile = os.path.join(self.dir, "boot.log")
         logf = open(self.logfile, "w")
         self.proc = subprocess.Popen(
