@@ -77,6 +77,7 @@ Container *container_free(Container *c) {
         g_ptr_array_unref(c->waiters);
 
         container_release_worker(c);
+        c->unit_match = sd_bus_slot_unref(c->unit_match);
         c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
         g_free(c->start_error);
         g_free(c->name);
@@ -268,6 +269,8 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
 
         r = sd_event_add_child(m->event, &c->worker_source, w.pid, WEXITED, on_worker_exit, c);
         if (r >= 0)
+                r = scope_watch(m, c);
+        if (r >= 0)
                 r = scope_start_transient(m, c, w.pid, &c->scope_slot);
         if (r < 0) {
                 container_release_worker(c); /* closing go_fd makes the worker exit */
@@ -415,6 +418,9 @@ int container_adopt(Container *c) {
         if (!IN_SET(c->state, CONTAINER_STARTING, CONTAINER_RUNNING, CONTAINER_STOPPING))
                 return 0;
 
+        r = scope_watch(m, c);
+        if (r < 0)
+                return r;
         r = scope_get_active_state(m, c->unit, &active);
         if (r >= 0 && STR_IN_SET(active, "active", "activating", "deactivating") &&
             runtime_get_leader(m, c->name, &leader) >= 0) {

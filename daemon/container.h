@@ -49,6 +49,7 @@ struct Container {
         char *status_buf;
         char *scope_job;
         sd_bus_slot *scope_slot;
+        sd_bus_slot *unit_match;        /* PropertiesChanged of our scope */
         char *start_error;
         bool scope_gone_early;  /* the scope ended before the worker reported */
         bool removing;          /* Remove() is waiting for the stop */

@@ -55,7 +55,6 @@ Manager *manager_free(Manager *m) {
         g_hash_table_unref(m->images);
         sd_bus_slot_unref(m->match_job_removed);
         sd_bus_slot_unref(m->match_unit_removed);
-        sd_bus_slot_unref(m->match_properties_changed);
         sd_bus_slot_unref(m->match_reloading);
         sd_event_source_disable_unref(m->idle_source);
         sd_bus_flush_close_unref(m->bus);

@@ -38,7 +38,6 @@ struct Manager {
 
         sd_bus_slot *match_job_removed;
         sd_bus_slot *match_unit_removed;
-        sd_bus_slot *match_properties_changed;
         sd_bus_slot *match_reloading;
 };
 

@@ -127,13 +127,6 @@ int scope_subscribe(Manager *m) {
                                       "Reloading", on_reloading, NULL, m);
         if (r < 0)
                 return r;
-        r = sd_bus_add_match_async(m->bus, &m->match_properties_changed,
-                                   "type='signal',sender='" SD_DEST "',"
-                                   "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
-                                   "path_namespace='" SD_PATH "/unit',arg0='org.freedesktop.systemd1.Unit'",
-                                   on_properties_changed, NULL, m);
-        if (r < 0)
-                return r;
         /* Without a subscriber systemd does not send JobRemoved and UnitRemoved. */
         return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "Subscribe", NULL, NULL, NULL);
 }
@@ -153,6 +146,23 @@ static int on_start_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
                 c->scope_job = g_strdup(job);
         }
         return 0;
+}
+
+int scope_watch(Manager *m, Container *c) {
+        g_autofree char *path = NULL, *match = NULL;
+        int r;
+
+        /* One match per container's unit, not one for every unit of the system: the daemon
+         * is not woken by the property changes of units that are none of its business. */
+        if (c->unit_match)
+                return 0;
+        r = sd_bus_path_encode(SD_PATH "/unit", c->unit, &path);
+        if (r < 0)
+                return r;
+        match = g_strdup_printf("type='signal',sender='" SD_DEST "',path='%s',"
+                                "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                                "arg0='org.freedesktop.systemd1.Unit'", path);
+        return sd_bus_add_match_async(m->bus, &c->unit_match, match, on_properties_changed, NULL, m);
 }
 
 int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret_slot) {

@@ -7,6 +7,8 @@
 
 /* The only module that talks to systemd. */
 int scope_subscribe(Manager *m);
+/* Hears about changes of the container's scope (idempotent; the slot lives in the Container). */
+int scope_watch(Manager *m, Container *c);
 int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret_slot);
 int scope_kill(Manager *m, const char *unit, int signo);
 /* Synchronous, for start-up only: the unit's ActiveState, or -ENOENT if systemd has no such unit. */
