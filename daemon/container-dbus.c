@@ -3,10 +3,12 @@
 #include "bus-util.h"
 #include "container-dbus.h"
 #include "errors.h"
+#include "idmap.h"
 #include "image.h"
 #include "journal.h"
 #include "options.h"
 #include "polkit.h"
+#include "runtime.h"
 #include "scope.h"
 #include "top.h"
 #include "worker.h"
@@ -103,7 +105,19 @@ static int append_strv_variant(sd_bus_message *reply, const char *key, char **v)
         return r;
 }
 
-int bus_container_method_inspect_append(sd_bus_message *reply, Container *c) {
+/* "K=V" -> "K": what everyone may see of a container's environment. */
+static char **environment_names(char **env) {
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+        for (char **e = env; e && *e; e++) {
+                g_autofree char *name = g_strndup(*e, strcspn(*e, "="));
+                g_strv_builder_add(b, name);
+        }
+        return g_strv_builder_end(b);
+}
+
+int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, bool show_secrets) {
+        g_auto(GStrv) confinement = runtime_confinement(c), names = NULL;
         Image *image = manager_get_image(c->manager, c->image);
         g_autofree char *path = container_object_path(c);
         g_autofree char *root = g_build_filename(c->manager->state_dir, "containers", c->name, "upper", NULL);
@@ -140,7 +154,21 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c) {
         if (r >= 0)
                 r = append_strv_variant(reply, "Command", command);
         if (r >= 0)
-                r = append_strv_variant(reply, "Environment", c->environment);
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}",
+                                          "Privileged", "b", c->privileged,
+                                          "UidShift", "u", c->privileged ? 0 : c->uid_shift,
+                                          "EnvironmentValuesShown", "b", show_secrets);
+        if (r >= 0 && c->legacy)
+                r = sd_bus_message_append(reply, "{sv}", "PrivilegedReason", "s",
+                                          "created by a release without user namespaces: its files are owned by host root");
+        if (r >= 0)
+                r = append_strv_variant(reply, "Confinement", confinement);
+        if (r >= 0) {
+                /* Values can be secrets: only for callers allowed to manage the container. */
+                if (!show_secrets)
+                        names = environment_names(c->environment);
+                r = append_strv_variant(reply, "Environment", show_secrets ? c->environment : names);
+        }
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         return r;
@@ -148,11 +176,20 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c) {
 
 static int method_inspect(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
+        _cleanup_(sd_bus_error_free) sd_bus_error denied = SD_BUS_ERROR_NULL;
+        Container *c = userdata;
+        const char *details[7];
+        int r, allowed;
+
+        /* Open to everyone; the environment's values only to those who may manage it. Never
+         * prompts: a denial just means names only. */
+        allowed = polkit_check_full(c->manager, msg, CM_ACTION_MANAGE, container_details(c, "inspect", details), false, &denied);
+        if (allowed == 0)
+                return 1;
 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
-                r = bus_container_method_inspect_append(reply, userdata);
+                r = bus_container_method_inspect_append(reply, c, allowed > 0);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -233,7 +270,7 @@ static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
         r = scope_get_accounting(c->manager, c->unit, &a);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot look up %s: %m", c->unit);
-        r = top_collect(a.control_group ?: "", &t);
+        r = top_collect(a.control_group ?: "", c->uid_shift, c->privileged ? 0 : IDMAP_SLOT_SIZE, &t);
         g_free(a.control_group);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot read the processes of %s: %m", c->unit);
@@ -294,17 +331,31 @@ static int property_get_leader(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "u", (uint32_t) c->leader);
 }
 
-static int property_get_strv(sd_bus *bus, const char *path, const char *interface, const char *property,
-                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        char ***v = userdata;
-        return sd_bus_message_append_strv(reply, *v);
-}
-
 static int property_get_command(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Container *c = userdata;
         Image *image = manager_get_image(c->manager, c->image);
         return sd_bus_message_append_strv(reply, c->command && c->command[0] ? c->command : image ? image->command : NULL);
+}
+
+static int property_get_environment(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        g_auto(GStrv) names = environment_names(c->environment);
+        /* Properties reach everyone (GetManagedObjects too): names only, values through Inspect. */
+        return sd_bus_message_append_strv(reply, names);
+}
+
+static int property_get_uid_shift(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_message_append(reply, "u", c->privileged ? 0 : c->uid_shift);
+}
+
+static int property_get_privileged(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_message_append(reply, "b", c->privileged);
 }
 
 static int property_get_ephemeral(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -324,7 +375,9 @@ const sd_bus_vtable container_vtable[] = {
         SD_BUS_PROPERTY("StartedTimestamp", "t", NULL, offsetof(Container, started_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("FinishedTimestamp", "t", NULL, offsetof(Container, finished_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ExitStatus", "i", NULL, offsetof(Container, exit_status), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Environment", "as", property_get_strv, offsetof(Container, environment), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Environment", "as", property_get_environment, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Privileged", "b", property_get_privileged, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("UidShift", "u", property_get_uid_shift, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Command", "as", property_get_command, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Ephemeral", "b", property_get_ephemeral, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD("Start", NULL, NULL, method_start, SD_BUS_VTABLE_UNPRIVILEGED),

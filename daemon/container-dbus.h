@@ -11,4 +11,4 @@ int container_node_enumerator(sd_bus *bus, const char *path, void *userdata, cha
 /* Emits PropertiesChanged for everything a state change touches. */
 void container_emit_changed(Container *c);
 
-int bus_container_method_inspect_append(sd_bus_message *reply, Container *c);
+int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, bool show_secrets);

@@ -34,6 +34,13 @@ struct Container {
         bool ephemeral;
         uint64_t created_usec;
 
+        /* Unprivileged (the default): its own user namespace, container ids 0..65535 mapped to
+         * host ids uid_shift.. (a slot of the manager's block, kept until Remove). */
+        bool privileged;
+        bool legacy;            /* made by a release before user namespaces: runs privileged */
+        uint32_t uid_shift;
+        bool slot_conflict;     /* its stored slot is another container's too: it does not start */
+
         ContainerState state;
         char *unit;
         pid_t leader;

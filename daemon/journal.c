@@ -45,7 +45,9 @@ int journal_read_logs(const LogQuery *q, GString *out, GString *err) {
         g_autofree char *match = g_strdup_printf("_SYSTEMD_UNIT=%s", q->unit);
         int r;
 
-        r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+        /* Not SD_JOURNAL_SYSTEM: an unprivileged container writes as its slot's uid, and
+         * journald keeps such lines in user-<uid>.journal. The unit match below selects. */
+        r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
         if (r < 0)
                 return r;
         /* Only what the payload wrote through its streams: not systemd's or our own messages

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "idmap.h"
 #include "manager-dbus.h"
 #include "manager.h"
 #include "scope.h"
@@ -143,6 +144,20 @@ int main(int argc, char *argv[]) {
         if (r < 0) {
                 fprintf(stderr, "<3>Cannot create state directories: %s\n", g_strerror(-r));
                 return EXIT_FAILURE;
+        }
+
+        {
+                g_autofree char *msg = NULL;
+                r = idmap_block_load(CONFIG_FILE_DEFAULT, &m->id_block, &msg);
+                if (r < 0)
+                        fprintf(stderr, "<4>%s; using the default block of %u ids from %u.\n", msg,
+                                m->id_block.size, m->id_block.start);
+        }
+        /* Reserve the block for root, so that useradd never hands these ids to a user. */
+        FOREACH_STRING(f, "/etc/subuid", "/etc/subgid") {
+                r = idmap_subid_file_ensure(f, &m->id_block);
+                if (r < 0)
+                        fprintf(stderr, "<4>Cannot record the id block in %s: %s\n", f, g_strerror(-r));
         }
 
         r = manager_load(m);

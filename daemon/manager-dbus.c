@@ -40,7 +40,7 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         Manager *m = userdata;
         g_auto(GStrv) environment = NULL, command = NULL;
         const char *image, *name;
-        bool start = true, ephemeral = false;
+        bool start = true, ephemeral = false, privileged = false;
         Container *c;
         int r;
 
@@ -54,6 +54,7 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 { "start", "b", &start },
                 { "command", "as", &command },
                 { "ephemeral", "b", &ephemeral },
+                { "privileged", "b", &privileged },
                 {}
         }, error);
         if (r < 0)
@@ -80,8 +81,14 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = polkit_check(m, msg, CM_ACTION_MANAGE, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        if (privileged) {
+                /* Root on the host in all but name: asked for separately, every time. */
+                r = polkit_check(m, msg, CM_ACTION_PRIVILEGED, details, error);
+                if (r <= 0)
+                        return r < 0 ? r : 1;
+        }
 
-        r = manager_create_container(m, image, name, environment, command, ephemeral, &c, error);
+        r = manager_create_container(m, image, name, environment, command, ephemeral, privileged, &c, error);
         if (r < 0)
                 return r;
 

@@ -7,6 +7,7 @@
 #include "build.h"
 #include "container.h"
 #include "errors.h"
+#include "idmap.h"
 #include "image.h"
 #include "journal.h"
 #include "manager-dbus.h"
@@ -37,6 +38,8 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->containers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, container_destroy);
         m->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, image_destroy);
         m->polkit_registry = polkit_registry_new();
+        m->uid_shifts = g_hash_table_new(g_direct_hash, g_direct_equal);
+        m->id_block = (IdBlock) { .start = IDMAP_DEFAULT_START, .size = IDMAP_DEFAULT_SIZE };
         m->builds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, build_destroy);
         m->build_retention_usec = 10 * 60 * USEC_PER_SEC;
         m->idle_timeout_usec = 30 * USEC_PER_SEC;
@@ -53,6 +56,7 @@ Manager *manager_free(Manager *m) {
         polkit_registry_free(m->polkit_registry);
         g_hash_table_unref(m->containers);
         g_hash_table_unref(m->images);
+        g_hash_table_unref(m->uid_shifts);
         sd_bus_slot_unref(m->match_job_removed);
         sd_bus_slot_unref(m->match_unit_removed);
         sd_bus_slot_unref(m->match_reloading);
@@ -119,6 +123,13 @@ static int load_containers(Manager *m) {
                         fprintf(stderr, "<4>Ignoring container %s: cannot read its state: %s\n", fn, g_strerror(-r));
                         continue;
                 }
+                r = manager_claim_uid_shift(m, c);
+                if (r < 0) {
+                        /* Never two containers on one slot: keep it listed, refuse to start it. */
+                        fprintf(stderr, "<3>Container %s: its id slot %u is %s; it will not start.\n", fn, c->uid_shift,
+                                r == -EADDRINUSE ? "also another container's" : "invalid");
+                        c->slot_conflict = true;
+                }
                 g_hash_table_insert(m->containers, c->name, c);
         }
         return 0;
@@ -176,6 +187,7 @@ int manager_create_container(
                 char **environment,
                 char **command,
                 bool ephemeral,
+                bool privileged,
                 Container **ret,
                 sd_bus_error *error) {
 
@@ -200,6 +212,14 @@ int manager_create_container(
         c->command = g_strdupv(command);
         c->ephemeral = ephemeral;
         c->created_usec = now_usec(CLOCK_REALTIME);
+        c->privileged = privileged;
+        if (!privileged) {
+                r = manager_allocate_uid_shift(m, &c->uid_shift);
+                if (r < 0)
+                        return sd_bus_error_setf(error, CM_ERROR_NO_ID_SLOT,
+                                                 "No free id slot for container '%s': all %u slots of %u ids from %u are in use",
+                                                 name, m->id_block.size / IDMAP_SLOT_SIZE, IDMAP_SLOT_SIZE, m->id_block.start);
+        }
 
         /* Write the whole container under a hidden name, then rename it into place: a crash
          * in between leaves nothing that load_containers() would pick up. */
@@ -221,6 +241,7 @@ int manager_create_container(
         }
 
         (void) store_remove_container_runtime(c);
+        assert_se(manager_claim_uid_shift(m, c) >= 0);
         g_hash_table_insert(m->containers, c->name, c);
         manager_send_container_new(m, c);
         journal_container_event(c, CM_MESSAGE_CONTAINER_CREATED, LOG_INFO,
@@ -273,6 +294,8 @@ int manager_remove_container(Manager *m, Container *c) {
                 fprintf(stderr, "<4>Cannot remove %s: %s\n", dir, g_strerror(-r));
         (void) store_remove_container_runtime(c);
         (void) rm_rf(lxcdir);
+        /* Its files went with its directory: the slot may serve another container now. */
+        manager_release_uid_shift(m, c);
         g_hash_table_remove(m->containers, c->name);
         return 0;
 }

@@ -11,6 +11,12 @@ typedef struct Manager Manager;
 typedef struct Container Container;
 typedef struct Image Image;
 
+/* The host ids the daemon hands out to containers (see idmap.h). */
+typedef struct IdBlock {
+        uint32_t start;
+        uint32_t size;  /* a multiple of IDMAP_SLOT_SIZE */
+} IdBlock;
+
 struct Manager {
         sd_event *event;
         sd_bus *bus;
@@ -22,6 +28,8 @@ struct Manager {
         GHashTable *containers; /* name -> Container*, owned */
         GHashTable *images;     /* name -> Image*, owned */
         GHashTable *polkit_registry; /* sd_bus_message* -> AsyncPolkitQuery* */
+        IdBlock id_block;
+        GHashTable *uid_shifts; /* GUINT_TO_POINTER(shift) -> Container* (not owned): slots in use */
         GHashTable *builds;     /* id -> Build*, owned */
         unsigned last_build_id;
 
@@ -61,6 +69,7 @@ int manager_create_container(
                 char **environment,
                 char **command,
                 bool ephemeral,
+                bool privileged,
                 Container **ret,
                 sd_bus_error *error);
 int manager_remove_container(Manager *m, Container *c);

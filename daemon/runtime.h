@@ -15,6 +15,9 @@ typedef struct RuntimeWorker {
 /* Writes the LXC configuration for the container's next start. */
 int runtime_write_config(Container *c, Image *image);
 
+/* What confines the container on this host: "userns", "seccomp", "no_new_privs", ... */
+char **runtime_confinement(const Container *c);
+
 /* Forks the worker that will start the container once it has been moved into its scope. */
 int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret);
 

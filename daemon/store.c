@@ -126,6 +126,16 @@ int store_save_container_in(Container *c, const char *dir) {
         json_builder_add_boolean_value(b, c->ephemeral);
         json_builder_set_member_name(b, "Created");
         json_builder_add_int_value(b, (gint64) c->created_usec);
+        json_builder_set_member_name(b, "Privileged");
+        json_builder_add_boolean_value(b, c->privileged);
+        if (c->legacy) {
+                json_builder_set_member_name(b, "Legacy");
+                json_builder_add_boolean_value(b, true);
+        }
+        if (!c->privileged) {
+                json_builder_set_member_name(b, "UidShift");
+                json_builder_add_int_value(b, c->uid_shift);
+        }
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);
@@ -157,6 +167,20 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
         c->working_directory = g_strdup(json_object_get_string_member_with_default(o, "WorkingDirectory", NULL));
         c->ephemeral = json_object_get_boolean_member_with_default(o, "Ephemeral", false);
         c->created_usec = (uint64_t) json_object_get_int_member_with_default(o, "Created", 0);
+        if (!json_object_has_member(o, "Privileged")) {
+                /* Written by a release without user namespaces: its writable layer is owned by host
+                 * root. It runs on as it did, privileged, and says so in Inspect. */
+                c->privileged = true;
+                c->legacy = true;
+        } else {
+                c->privileged = json_object_get_boolean_member_with_default(o, "Privileged", true);
+                c->legacy = json_object_get_boolean_member_with_default(o, "Legacy", false);
+        }
+        if (!c->privileged) {
+                gint64 shift = json_object_get_int_member_with_default(o, "UidShift", 0);
+                /* An invalid slot is caught by manager_claim_uid_shift(): listed, never started. */
+                c->uid_shift = shift > 0 && shift <= UINT32_MAX ? (uint32_t) shift : 0;
+        }
         c->state = CONTAINER_CREATED;
 
         *ret = TAKE_PTR(c);

@@ -88,7 +88,7 @@ static char *read_cmdline(pid_t pid) {
         return g_utf8_make_valid(data, -1);
 }
 
-static int read_process(pid_t pid, long ticks_per_sec, TopProcess **ret) {
+static int read_process(pid_t pid, long ticks_per_sec, uid_t shift, uint32_t n_ids, TopProcess **ret) {
         g_autofree char *stat_path = g_strdup_printf("/proc/%d/stat", (int) pid);
         g_autofree char *status_path = g_strdup_printf("/proc/%d/status", (int) pid);
         g_autofree char *stat = NULL, *status = NULL;
@@ -123,7 +123,12 @@ static int read_process(pid_t pid, long ticks_per_sec, TopProcess **ret) {
                                 t->ns_pid = (pid_t) g_ascii_strtoll(f[n - 1], NULL, 10);
                 }
         }
-        {
+        if (n_ids > 0 && t->uid >= shift && t->uid - shift < n_ids) {
+                /* The container's own processes: ids as the container knows them. Its names
+                 * live in its own /etc/passwd, which a root service does not parse. */
+                t->uid -= shift;
+                t->user = t->uid == 0 ? g_strdup("root") : g_strdup_printf("%u", (unsigned) t->uid);
+        } else {
                 struct passwd pw, *result = NULL;
                 char buf[1024];
                 if (getpwuid_r(t->uid, &pw, buf, sizeof(buf), &result) == 0 && result)
@@ -141,7 +146,7 @@ static gint compare_pid(gconstpointer a, gconstpointer b) {
         return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-int top_collect(const char *cgroup, TopInfo *ret) {
+int top_collect(const char *cgroup, uid_t shift, uint32_t n_ids, TopInfo *ret) {
         g_autoptr(GArray) pids = g_array_new(false, false, sizeof(pid_t));
         g_autofree char *dir = NULL;
         long ticks = sysconf(_SC_CLK_TCK);
@@ -159,7 +164,7 @@ int top_collect(const char *cgroup, TopInfo *ret) {
         t.processes = g_ptr_array_new_with_free_func(top_process_free);
         for (guint i = 0; i < pids->len; i++) {
                 TopProcess *p;
-                if (read_process(g_array_index(pids, pid_t, i), ticks, &p) < 0)
+                if (read_process(g_array_index(pids, pid_t, i), ticks, shift, n_ids, &p) < 0)
                         continue;
                 t.cpu_nsec += p->cpu_nsec;
                 t.memory_bytes += p->rss_bytes;

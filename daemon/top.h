@@ -26,8 +26,9 @@ typedef struct TopInfo {
 void top_info_clear(TopInfo *t);
 
 /* Reads the processes of a cgroup (e.g. "/containers.slice/container-web.scope") and all
- * its children from the cgroup file system and /proc; totals are the sums over them. */
-int top_collect(const char *cgroup, TopInfo *ret);
+ * its children from the cgroup file system and /proc; totals are the sums over them.
+ * Processes whose uid lies in shift..shift+n_ids-1 are shown with container-side ids. */
+int top_collect(const char *cgroup, uid_t shift, uint32_t n_ids, TopInfo *ret);
 
 /* Parses one /proc/<pid>/stat line: utime + stime in clock ticks. */
 int top_parse_stat(const char *stat, uint64_t *ret_ticks);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +35,16 @@
                 if (*p)                                    \
                         func(*p);                          \
         }
+
+/* An assert that keeps its side effects under NDEBUG. */
+#define assert_se(expr)                                                         \
+        do {                                                                    \
+                if (!(expr))                                                    \
+                        abort();                                                \
+        } while (0)
+
+#define FOREACH_STRING(x, ...)                                                  \
+        for (const char *const *_l_ = (const char *const[]) { __VA_ARGS__, NULL }, *x; (x = *_l_); _l_++)
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 #define USEC_PER_SEC ((uint64_t) 1000000ULL)
