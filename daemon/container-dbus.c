@@ -46,8 +46,8 @@ static const char **container_details(Container *c, const char *verb, const char
         return buf;
 }
 
-/* Finishes a deferred Start/Stop/Restart once the container got there. */
-static void reply_when_done(Container *c, int error, const char *message, void *userdata) {
+/* Finishes a deferred Start/Restart once the container runs (or could not be started). */
+static void reply_when_started(Container *c, int error, const char *message, void *userdata) {
         sd_bus_message *msg = userdata;
 
         if (error < 0)
@@ -58,9 +58,22 @@ static void reply_when_done(Container *c, int error, const char *message, void *
         sd_bus_message_unref(msg);
 }
 
+/* Finishes a deferred Stop: a stop that fails is not a failed start. */
+static void reply_when_stopped(Container *c, int error, const char *message, void *userdata) {
+        sd_bus_message *msg = userdata;
+
+        if (error < 0)
+                (void) sd_bus_reply_method_errorf(msg, error == -ECANCELED ? CM_ERROR_NO_SUCH_CONTAINER : SD_BUS_ERROR_FAILED,
+                                                  "Container '%s' did not stop: %s", c->name, message ?: g_strerror(-error));
+        else
+                (void) sd_bus_reply_method_return(msg, NULL);
+        sd_bus_message_unref(msg);
+}
+
 typedef int (*ContainerVerb)(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
 
-static int method_verb(sd_bus_message *msg, Container *c, const char *verb, ContainerVerb fn, sd_bus_error *error) {
+static int method_verb(sd_bus_message *msg, Container *c, const char *verb, ContainerVerb fn,
+                       ContainerDoneCallback reply, sd_bus_error *error) {
         const char *details[7];
         int r;
 
@@ -68,7 +81,7 @@ static int method_verb(sd_bus_message *msg, Container *c, const char *verb, Cont
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = fn(c, reply_when_done, sd_bus_message_ref(msg), error);
+        r = fn(c, reply, sd_bus_message_ref(msg), error);
         if (r < 0) {
                 sd_bus_message_unref(msg);
                 return r;
@@ -77,15 +90,15 @@ static int method_verb(sd_bus_message *msg, Container *c, const char *verb, Cont
 }
 
 static int method_start(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return method_verb(msg, userdata, "start", container_start, error);
+        return method_verb(msg, userdata, "start", container_start, reply_when_started, error);
 }
 
 static int method_stop(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return method_verb(msg, userdata, "stop", container_stop, error);
+        return method_verb(msg, userdata, "stop", container_stop, reply_when_stopped, error);
 }
 
 static int method_restart(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return method_verb(msg, userdata, "restart", container_restart, error);
+        return method_verb(msg, userdata, "restart", container_restart, reply_when_started, error);
 }
 
 static int append_strv_variant(sd_bus_message *reply, const char *key, char **v) {
@@ -255,43 +268,65 @@ static int method_logs(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         return 1;
 }
 
-static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Container *c = userdata;
-        ScopeAccounting a = {};
+/* Top is open to every user: nothing of it may run on the loop. systemd's figures are asked for
+ * asynchronously, then a worker walks the cgroup and /proc (and NSS for user names). */
+typedef struct TopRequest {
+        sd_bus_message *msg;
+        char *name;
+        char *unit;
+        uid_t shift;
+        uint32_t n_ids;
+        uint64_t delay_usec;    /* test hook: a Top that takes long */
+        ScopeAccounting accounting;
+} TopRequest;
+
+static void top_request_free(TopRequest *q) {
+        if (!q)
+                return;
+        sd_bus_message_unref(q->msg);
+        g_free(q->name);
+        g_free(q->unit);
+        g_free(q->accounting.control_group);
+        g_free(q);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(TopRequest *, top_request_free);
+
+static int top_worker(int fd, void *data) {
+        const TopRequest *q = data;
+        g_autofree char *text = NULL;
         TopInfo t = {};
+
+        if (q->delay_usec > 0)
+                (void) usleep(q->delay_usec);
+        if (top_collect(q->accounting.control_group ?: "", q->shift, q->n_ids, &t) < 0)
+                return EXIT_FAILURE;
+        text = top_info_serialize(&t);
+        top_info_clear(&t);
+        return loop_write(fd, text, strlen(text)) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int top_reply(sd_bus_message *msg, TopInfo *t, const ScopeAccounting *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *source = "proc";
         int r;
 
-        if (c->state != CONTAINER_RUNNING && c->state != CONTAINER_STOPPING)
-                return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
-                                         c->name, container_state_to_string(c->state));
-
-        r = scope_get_accounting(c->manager, c->unit, &a);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot look up %s: %m", c->unit);
-        r = top_collect(a.control_group ?: "", c->uid_shift, c->privileged ? 0 : IDMAP_SLOT_SIZE, &t);
-        g_free(a.control_group);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot read the processes of %s: %m", c->unit);
-
         /* systemd's accounting when the host has it; the sums over /proc otherwise. */
-        if (a.cpu_nsec != UINT64_MAX && a.memory_bytes != UINT64_MAX) {
-                t.cpu_nsec = a.cpu_nsec;
-                t.memory_bytes = a.memory_bytes;
+        if (a->cpu_nsec != UINT64_MAX && a->memory_bytes != UINT64_MAX) {
+                t->cpu_nsec = a->cpu_nsec;
+                t->memory_bytes = a->memory_bytes;
                 source = "systemd";
         }
-        if (a.tasks != UINT64_MAX)
-                t.tasks = a.tasks;
+        if (a->tasks != UINT64_MAX)
+                t->tasks = a->tasks;
 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r >= 0)
                 r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
-                                          "cpu_usage_nsec", "t", t.cpu_nsec,
-                                          "memory_bytes", "t", t.memory_bytes,
-                                          "tasks", "t", t.tasks,
+                                          "cpu_usage_nsec", "t", t->cpu_nsec,
+                                          "memory_bytes", "t", t->memory_bytes,
+                                          "tasks", "t", t->tasks,
                                           "source", "s", source);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'e', "sv");
@@ -301,17 +336,75 @@ static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
                 r = sd_bus_message_open_container(reply, 'v', "a(uusttts)");
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(uusttts)");
-        for (guint i = 0; r >= 0 && i < t.processes->len; i++) {
-                TopProcess *p = g_ptr_array_index(t.processes, i);
+        for (guint i = 0; r >= 0 && i < t->processes->len; i++) {
+                TopProcess *p = g_ptr_array_index(t->processes, i);
                 r = sd_bus_message_append(reply, "(uusttts)", (uint32_t) p->pid, (uint32_t) p->ns_pid, p->user,
                                           p->cpu_nsec, p->rss_bytes, p->threads, p->cmdline);
         }
         for (int k = 0; r >= 0 && k < 4; k++)
                 r = sd_bus_message_close_container(reply);
-        top_info_clear(&t);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static void top_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        _cleanup_(top_request_freep) TopRequest *q = userdata;
+        TopInfo t = {};
+        int r;
+
+        if (status != 0 || top_info_deserialize(output, size, &t) < 0) {
+                (void) sd_bus_reply_method_errorf(q->msg, SD_BUS_ERROR_FAILED, "Cannot read the processes of %s", q->unit);
+                return;
+        }
+        r = top_reply(q->msg, &t, &q->accounting);
+        top_info_clear(&t);
+        if (r < 0)
+                (void) sd_bus_reply_method_errnof(q->msg, r, "Cannot send Top's answer: %m");
+}
+
+static void top_on_accounting(Manager *m, int error, ScopeAccounting *a, void *userdata) {
+        _cleanup_(top_request_freep) TopRequest *q = userdata;
+        int r;
+
+        if (error == -ENOENT) {
+                (void) sd_bus_reply_method_errorf(q->msg, CM_ERROR_NOT_RUNNING, "Container '%s' is not running", q->name);
+                return;
+        }
+        if (error < 0) {
+                (void) sd_bus_reply_method_errnof(q->msg, error, "Cannot look up %s: %m", q->unit);
+                return;
+        }
+        q->accounting = *a;
+        r = worker_spawn(m, "containers-manager top", top_worker, q, top_done, q, NULL);
+        if (r < 0) {
+                (void) sd_bus_reply_method_errnof(q->msg, r, "Cannot fork for Top: %m");
+                return;
+        }
+        TAKE_PTR(q); /* the worker's now */
+}
+
+static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(top_request_freep) TopRequest *q = NULL;
+        Container *c = userdata;
+        int r;
+
+        if (c->state != CONTAINER_RUNNING && c->state != CONTAINER_STOPPING)
+                return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
+                                         c->name, container_state_to_string(c->state));
+
+        q = g_new0(TopRequest, 1);
+        q->msg = sd_bus_message_ref(msg);
+        q->name = g_strdup(c->name);
+        q->unit = g_strdup(c->unit);
+        q->shift = c->uid_shift;
+        q->n_ids = c->privileged ? 0 : IDMAP_SLOT_SIZE;
+        q->delay_usec = c->manager->test_top_delay_usec;
+        r = scope_get_accounting_async(c->manager, c->unit, top_on_accounting, q);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot ask systemd about %s: %m", c->unit);
+        TAKE_PTR(q);
+        return 1;
 }
 
 static int method_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

@@ -171,15 +171,20 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 g_clear_pointer(&c->start_error, g_free);
                 container_set_state(c, CONTAINER_RUNNING);
                 (void) store_save_container_runtime(c);
-                journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_INFO,
-                                        "Container %s started in %s, leader PID %d.", c->name, c->unit, (int) leader);
+                if (leader > 0)
+                        journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_INFO,
+                                                "Container %s started in %s, leader PID %d.", c->name, c->unit, (int) leader);
+                else
+                        /* Its command ended before the start worker saw it run. */
+                        journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_INFO,
+                                                "Container %s started in %s; its command ended at once.", c->name, c->unit);
                 notify_waiters(c);
                 if (c->scope_gone_early)
                         container_scope_gone(c);
                 return;
         } else {
-                g_free(c->start_error);
-                c->start_error = g_strdup(error_message);
+                /* error_message may be c->start_error itself: copy before freeing. */
+                SWAP_FREE(c->start_error, g_strdup(error_message));
                 c->leader = 0;
                 c->finished_usec = now_usec(CLOCK_REALTIME);
                 container_set_state(c, CONTAINER_FAILED);
@@ -215,7 +220,7 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         return 0;
 }
 
-void container_scope_job_done(Container *c, const char *result) {
+void container_scope_job_done(Container *c, const char *result, const char *message) {
         if (c->go_fd < 0)
                 return;
         if (streq(result, "done")) {
@@ -226,7 +231,10 @@ void container_scope_job_done(Container *c, const char *result) {
                 }
         } else {
                 g_free(c->start_error);
-                c->start_error = g_strdup_printf("systemd could not create %s (job result '%s')", c->unit, result);
+                /* systemd's own words where it gave any. */
+                c->start_error = message ?
+                        g_strdup_printf("systemd could not create %s: %s", c->unit, message) :
+                        g_strdup_printf("systemd could not create %s (job result '%s')", c->unit, result);
         }
         /* Closing after "go" is harmless; without "go" it makes the worker give up. */
         close(TAKE_FD(c->go_fd));

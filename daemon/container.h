@@ -78,7 +78,8 @@ int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bu
 int container_restart(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
 
 /* Called by scope.c when systemd reports on the container's scope. */
-void container_scope_job_done(Container *c, const char *result);
+/* result: the job's result ("done", "failed", ...); message: systemd's own error text, if any. */
+void container_scope_job_done(Container *c, const char *result, const char *message);
 void container_scope_gone(Container *c);
 
 /* Adopts a running container after a daemon restart. */

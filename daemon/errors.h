@@ -16,5 +16,6 @@
 #define CM_ERROR_NO_SUCH_BASE      "org.containers.Error.NoSuchBase"
 #define CM_ERROR_START_FAILED      "org.containers.Error.StartFailed"
 #define CM_ERROR_NO_ID_SLOT        "org.containers.Error.NoIdSlot"
+#define CM_ERROR_SHUTTING_DOWN     "org.containers.Error.ShuttingDown"
 
 extern const sd_bus_error_map cm_error_map[];

@@ -187,8 +187,13 @@ int manager_resolve_base_extends(Manager *m) {
                 MERGE(symlinks);
                 MERGE(requires);
                 MERGE(mounts);
-                MERGE(environment);
 #undef MERGE
+                {
+                        /* One PATH, not the parent's and then ours. */
+                        char **merged = env_merge((char **const[]) { p->environment, i->environment }, 2);
+                        g_strfreev(i->environment);
+                        i->environment = merged;
+                }
                 if (!i->busybox)
                         i->busybox = g_strdup(p->busybox);
                 g_clear_pointer(&i->extends, g_free);
@@ -239,15 +244,15 @@ Image *image_get_base(Image *i) {
         return b && b->is_base ? b : NULL;
 }
 
-bool image_in_use(Image *i) {
+Container *image_in_use(Image *i) {
         GHashTableIter it;
         Container *c;
 
         g_hash_table_iter_init(&it, i->manager->containers);
         while (g_hash_table_iter_next(&it, NULL, (void **) &c))
                 if (streq(c->image, i->name))
-                        return true;
-        return false;
+                        return c;
+        return NULL;
 }
 
 bool image_is_usable(const Image *i) {

@@ -47,8 +47,8 @@ char *manager_image_dir(Manager *m, const char *name);
 int manager_load_images(Manager *m);
 /* The base a built image sits on (or the image itself for a base). */
 Image *image_get_base(Image *i);
-/* Whether any container was created from this image. */
-bool image_in_use(Image *i);
+/* A container created from this image, or NULL. */
+Container *image_in_use(Image *i);
 
 /* Makes sure the base's root file system exists under the state directory. */
 int image_assemble(Image *i);

@@ -42,8 +42,32 @@ static int parse_uint_env(const char *name, uint64_t *ret) {
         return 0;
 }
 
+/* Calls that never start anything in flight: still answered while the daemon drains. */
+static bool call_is_harmless(sd_bus_message *msg) {
+        const char *iface = sd_bus_message_get_interface(msg), *member = sd_bus_message_get_member(msg);
+
+        if (!iface || g_str_has_prefix(iface, "org.freedesktop.DBus."))
+                return true;
+        return streq(iface, MANAGER_BUS_NAME) && member &&
+                STR_IN_SET(member, "List", "Images", "GetContainer", "GetImage");
+}
+
 static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
-        manager_note_activity(userdata);
+        Manager *m = userdata;
+
+        /* Only calls to us are activity: systemd's JobRemoved and UnitRemoved for every unit of
+         * a busy host must not keep the daemon from exiting. What concerns our containers
+         * starts or ends an operation, and that counts by itself. */
+        if (!sd_bus_message_is_method_call(msg, NULL, NULL))
+                return 0;
+        if (m->draining && !call_is_harmless(msg)) {
+                /* The name is released and we are on our way out: nothing half-done. A retry
+                 * activates a fresh instance. */
+                (void) sd_bus_reply_method_errorf(msg, CM_ERROR_SHUTTING_DOWN,
+                                                  "containers-manager is exiting after being idle; call again");
+                return 1;
+        }
+        manager_note_activity(m);
         return 0;
 }
 
@@ -61,8 +85,14 @@ static int on_idle_check(sd_event_source *s, uint64_t usec, void *userdata) {
         }
 
         fprintf(stderr, "<6>Idle for %" G_GUINT64_FORMAT "s, exiting.\n", m->idle_timeout_usec / USEC_PER_SEC);
-        /* Give the name back first: calls that are already queued for us are still answered
-         * below, later ones activate a fresh instance. */
+        /* Give the name back first: later calls activate a fresh instance. Calls already queued
+         * for us are answered below: read-only ones as usual, the rest with ShuttingDown,
+         * since nothing started now would be finished. */
+        m->draining = true;
+        if (m->test_drain_delay_usec > 0)
+                /* Test hook only: calls sent now queue up unread, as if they had crossed the
+                 * release on the wire (once it is released the bus refuses them itself). */
+                (void) usleep(m->test_drain_delay_usec);
         r = sd_bus_release_name(m->bus, MANAGER_BUS_NAME);
         if (r < 0)
                 fprintf(stderr, "<4>Cannot release the bus name: %s\n", g_strerror(-r));
@@ -137,6 +167,8 @@ int main(int argc, char *argv[]) {
         (void) parse_seconds_env("CONTAINERS_MANAGER_BUILD_RETENTION_SEC", &m->build_retention_usec);
         (void) parse_uint_env("CONTAINERS_MANAGER_BUILD_MAX_BYTES", &m->build_max_bytes);
         (void) parse_uint_env("CONTAINERS_MANAGER_BUILD_MAX_FILES", &m->build_max_files);
+        (void) parse_seconds_env("CONTAINERS_MANAGER_TEST_DRAIN_DELAY_SEC", &m->test_drain_delay_usec);
+        (void) parse_seconds_env("CONTAINERS_MANAGER_TEST_TOP_DELAY_SEC", &m->test_top_delay_usec);
 
         r = mkdir_p(m->state_dir, 0700);
         if (r >= 0)

@@ -346,8 +346,9 @@ static int method_remove_image(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        if (image_in_use(i))
-                return sd_bus_error_setf(error, CM_ERROR_IMAGE_IN_USE, "Image '%s' is used by a container", name);
+        Container *user = image_in_use(i);
+        if (user)
+                return sd_bus_error_setf(error, CM_ERROR_IMAGE_IN_USE, "Image '%s' is used by container '%s'", name, user->name);
 
         dir = manager_image_dir(m, name);
         r = manager_remove_tree(m, dir);

@@ -39,6 +39,9 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, image_destroy);
         m->polkit_registry = polkit_registry_new();
         m->uid_shifts = g_hash_table_new(g_direct_hash, g_direct_equal);
+        m->workers = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_queue_init(&m->worker_queue);
+        m->max_workers = 16;
         m->id_block = (IdBlock) { .start = IDMAP_DEFAULT_START, .size = IDMAP_DEFAULT_SIZE };
         m->builds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, build_destroy);
         m->build_retention_usec = 10 * 60 * USEC_PER_SEC;
@@ -57,6 +60,9 @@ Manager *manager_free(Manager *m) {
         g_hash_table_unref(m->containers);
         g_hash_table_unref(m->images);
         g_hash_table_unref(m->uid_shifts);
+        manager_workers_free_all(m);
+        g_hash_table_unref(m->workers);
+        g_queue_clear(&m->worker_queue);
         sd_bus_slot_unref(m->match_job_removed);
         sd_bus_slot_unref(m->match_unit_removed);
         sd_bus_slot_unref(m->match_reloading);

@@ -42,7 +42,15 @@ struct Manager {
         uint64_t stop_timeout_usec;
         uint64_t last_activity_usec;
         sd_event_source *idle_source;
+        bool draining;                  /* the bus name is released: exiting */
+        uint64_t test_drain_delay_usec; /* test hook: wait this long between release and exit */
+        uint64_t test_top_delay_usec;   /* test hook: Top's worker sleeps this long */
         unsigned n_operations; /* in flight: starts, stops, polkit queries */
+
+        GHashTable *workers;    /* Worker* set: every worker, running or queued (owned by worker.c) */
+        GQueue worker_queue;    /* Worker*: waiting for a slot */
+        unsigned n_workers;     /* running now */
+        unsigned max_workers;
 
         sd_bus_slot *match_job_removed;
         sd_bus_slot *match_unit_removed;

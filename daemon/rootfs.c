@@ -44,6 +44,8 @@ RootfsSpec *rootfs_spec_free(RootfsSpec *s) {
         g_strfreev(s->lower);
         g_free(s->upper);
         g_free(s->work);
+        g_free(s->path);
+        g_free(s->cwd);
         g_ptr_array_unref(s->binds);
         g_free(s);
         return NULL;
@@ -122,6 +124,8 @@ int rootfs_spec_save(const RootfsSpec *s, const char *path) {
         json_builder_end_array(b);
         add_member_string(b, "Upper", s->upper);
         add_member_string(b, "Work", s->work);
+        add_member_string(b, "Path", s->path);
+        add_member_string(b, "WorkingDirectory", s->cwd);
         json_builder_set_member_name(b, "UidShift");
         json_builder_add_int_value(b, s->uid_shift);
         json_builder_set_member_name(b, "IdCount");
@@ -164,6 +168,8 @@ int rootfs_spec_load(const char *path, RootfsSpec **ret) {
         s->stage = dup_member(o, "Stage");
         s->upper = dup_member(o, "Upper");
         s->work = dup_member(o, "Work");
+        s->path = dup_member(o, "Path");
+        s->cwd = dup_member(o, "WorkingDirectory");
         s->uid_shift = (uint32_t) json_object_get_int_member_with_default(o, "UidShift", 0);
         s->id_count = (uint32_t) json_object_get_int_member_with_default(o, "IdCount", 0);
         a = json_object_has_member(o, "Lower") ? json_object_get_array_member(o, "Lower") : NULL;
@@ -389,5 +395,49 @@ int rootfs_setup(const RootfsSpec *s, char **ret_message) {
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+static int check_executable(int root_fd, const char *path) {
+        _cleanup_close_ int fd = openat_in_root(root_fd, path, O_PATH);
+        struct stat st;
+
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EACCES;
+        return (st.st_mode & 0111) ? 0 : -EACCES;
+}
+
+int rootfs_find_program(const RootfsSpec *s, const char *argv0, char **ret_message) {
+        g_autofree char *root = rootfs_spec_root(s);
+        _cleanup_close_ int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int r = -ENOENT;
+
+        assert(s);
+        assert(argv0);
+
+        if (root_fd < 0)
+                return fail(ret_message, -errno, "Cannot open %s", root);
+        if (strchr(argv0, '/')) {
+                g_autofree char *p = argv0[0] == '/' ? g_strdup(argv0) : g_build_filename(s->cwd ?: "/", argv0, NULL);
+                r = check_executable(root_fd, p);
+        } else {
+                g_auto(GStrv) dirs = g_strsplit(s->path ?: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ":", -1);
+                for (char **d = dirs; *d && r < 0; d++) {
+                        g_autofree char *p = g_build_filename(**d ? *d : ".", argv0, NULL);
+                        int k = check_executable(root_fd, p);
+                        /* As execvp(): a match that cannot be run is remembered, the search goes on. */
+                        if (k == 0 || r == -ENOENT)
+                                r = k;
+                }
+        }
+        if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP)
+                return fail(ret_message, -ENOENT, "No program '%s' in the container (PATH=%s, working directory %s)",
+                            argv0, s->path ?: "", s->cwd ?: "/");
+        if (r < 0)
+                return fail(ret_message, r, "Program '%s' in the container cannot be run", argv0);
         return 0;
 }

@@ -24,6 +24,8 @@ typedef struct RootfsSpec {
         uint32_t uid_shift;     /* host id of container id 0 */
         uint32_t id_count;      /* 0: privileged, no mapping */
         GPtrArray *binds;       /* RootfsBind*: host paths shared read-only, nosuid, nodev */
+        char *path;             /* the container's PATH, to find its command */
+        char *cwd;              /* its working directory */
 } RootfsSpec;
 
 RootfsSpec *rootfs_spec_new(void);
@@ -46,6 +48,11 @@ char *rootfs_spec_root(const RootfsSpec *s);
  * slot unless privileged), the overlay with upper, and the binds. On error, *ret_message says
  * which step failed. */
 int rootfs_setup(const RootfsSpec *s, char **ret_message);
+
+/* After rootfs_setup(): whether argv0 names an executable file in the container's root, found
+ * as execvp() inside would (PATH for a bare name, cwd for a relative path), links resolved in
+ * the root. -ENOENT/-EACCES with *ret_message naming the program otherwise. */
+int rootfs_find_program(const RootfsSpec *s, const char *argv0, char **ret_message);
 
 /* A user namespace fd whose mapping sends container id 0..count-1 to host shift..: the
  * idmapping for MOUNT_ATTR_IDMAP. */

@@ -67,7 +67,8 @@ char **runtime_confinement(const Container *c) {
 }
 
 /* What the monitor needs to assemble the root: layers, the slot, the host paths to share. */
-static int write_rootfs_spec(Container *c, Image *image, Image *base, const char *dir, const char *cdir) {
+static int write_rootfs_spec(Container *c, Image *image, Image *base, const char *dir, const char *cdir,
+                             char **env, const char *cwd) {
         g_autoptr(RootfsSpec) spec = rootfs_spec_new();
         g_autofree char *path = g_build_filename(dir, "rootfs.json", NULL);
         g_autoptr(GStrvBuilder) lower = g_strv_builder_new();
@@ -76,6 +77,11 @@ static int write_rootfs_spec(Container *c, Image *image, Image *base, const char
         spec->stage = g_build_filename(dir, "stage", NULL);
         spec->upper = g_build_filename(cdir, "upper", NULL);
         spec->work = g_build_filename(cdir, "work", NULL);
+        /* For the monitor to find the command in the root before LXC runs it. */
+        spec->cwd = g_strdup(cwd);
+        for (char **e = env; e && *e; e++)
+                if (g_str_has_prefix(*e, "PATH="))
+                        SWAP_FREE(spec->path, g_strdup(*e + 5));
         /* Layers, top first: the application, then its base. */
         if (image != base)
                 g_strv_builder_add(lower, image->layer);
@@ -113,13 +119,25 @@ int runtime_write_config(Container *c, Image *image) {
         g_autofree char *dir = g_build_filename(lxcpath, c->name, NULL);
         g_autofree char *config = g_build_filename(dir, "config", NULL);
         g_autoptr(GString) s = g_string_new(NULL);
+        g_autofree char *name_env = g_strdup_printf("CONTAINER_NAME=%s", c->name);
+        g_auto(GStrv) env = NULL;
         Image *base = image_get_base(image);
+        const char *cwd = c->working_directory ?: image->working_directory ?: "/";
         int r;
 
         if (!base)
                 return -ENOENT;
         if (c->slot_conflict)
                 return -EADDRINUSE;
+
+        /* Create's environment wins over the image's, the image's over its base's. */
+        env = env_merge((char **const[]) {
+                        (char *[]) { (char *) "container=lxc", NULL },
+                        base->environment,
+                        image != base ? image->environment : NULL,
+                        c->environment,
+                        (char *[]) { name_env, NULL },
+                }, 5);
 
         r = mkdir_p(dir, 0711);
         if (r < 0)
@@ -129,7 +147,7 @@ int runtime_write_config(Container *c, Image *image) {
         FOREACH_STRING(p, m->runtime_dir, lxcpath, dir)
                 if (chmod(p, 0711) < 0)
                         return -errno;
-        r = write_rootfs_spec(c, image, base, dir, cdir);
+        r = write_rootfs_spec(c, image, base, dir, cdir, env, cwd);
         if (r < 0)
                 return r;
 
@@ -164,19 +182,10 @@ int runtime_write_config(Container *c, Image *image) {
                 g_string_append(s, "lxc.seccomp.profile = " LXC_SECCOMP_PROFILE "\n");
         g_string_append_printf(s, "lxc.log.file = %s/lxc.log\nlxc.log.level = WARN\n", dir);
 
-        g_string_append(s, "lxc.environment = container=lxc\n");
-        for (char **e = base->environment; e && *e; e++)
+        for (char **e = env; e && *e; e++)
                 g_string_append_printf(s, "lxc.environment = %s\n", *e);
-        if (image != base)
-                for (char **e = image->environment; e && *e; e++)
-                        g_string_append_printf(s, "lxc.environment = %s\n", *e);
-        /* Create's environment wins over the image's: later entries override. */
-        for (char **e = c->environment; e && *e; e++)
-                g_string_append_printf(s, "lxc.environment = %s\n", *e);
-        g_string_append_printf(s, "lxc.environment = CONTAINER_NAME=%s\n", c->name);
 
-        g_string_append_printf(s, "lxc.init.cwd = %s\n",
-                               c->working_directory ?: image->working_directory ?: "/");
+        g_string_append_printf(s, "lxc.init.cwd = %s\n", cwd);
 
         /* Every value above was checked on the way in; still, a line break in any of them
          * would let it write configuration of its own: refuse rather than trust. */
@@ -237,6 +246,9 @@ _Noreturn void runtime_monitor_main(const char *name, const char *unit, const ch
                         message = g_strdup_printf("Cannot read %s: %s", spec_path, g_strerror(-r));
                 else
                         r = rootfs_setup(spec, &message);
+                if (r >= 0)
+                        /* Else LXC's init fails to exec it, and all anyone sees is exit status 255. */
+                        r = rootfs_find_program(spec, argv[0], &message);
                 if (r < 0) {
                         /* For the start worker, which says why the start failed. */
                         (void) store_write_file_atomic(error_path, message, strlen(message), 0600);
@@ -348,10 +360,16 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
                         if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SUCCESS)
                                 report(status_fd, "EXITED\n");
                         else {
-                                /* The log goes with a container whose Create fails: say what it says. */
-                                g_autofree char *why = read_start_error(lxcpath, name) ?: lxc_log_last_error(lxcpath, name);
-                                report(status_fd, "ERR %d LXC failed to start the container%s%s\n",
-                                       EIO, why ? ": " : "", why ?: "");
+                                /* Our monitor's own reason (no such program, a mount), else the
+                                 * first error of LXC's log, which goes with a container whose
+                                 * Create fails: say what it says. */
+                                g_autofree char *ours = read_start_error(lxcpath, name);
+                                g_autofree char *why = ours ? NULL : lxc_log_last_error(lxcpath, name);
+                                if (ours)
+                                        report(status_fd, "ERR %d %s\n", EIO, ours);
+                                else
+                                        report(status_fd, "ERR %d LXC failed to start the container%s%s\n",
+                                               EIO, why ? ": " : "", why ?: "");
                         }
                         _exit(EXIT_FAILURE);
                 }

@@ -23,28 +23,92 @@ static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret
         /* The reply to StartTransientUnit may still be on its way; the unit name identifies the job. */
         if (c->scope_job && !streq(c->scope_job, job))
                 return 0;
-        container_scope_job_done(c, result);
+        container_scope_job_done(c, result, NULL);
         return 0;
 }
 
 /* Signals can be stale, and during daemon-reload systemd sends UnitRemoved for every unit it is
- * about to load again: ask for the unit's state itself before believing a scope is gone. */
-static bool unit_is_gone(Manager *m, const char *unit) {
-        g_autofree char *state = NULL;
+ * about to load again: ask for the unit's state itself before believing a scope is gone, and
+ * ask asynchronously (a signal callback must not wait for systemd). */
+typedef struct GoneQuery {
+        Manager *manager;
+        char *name;
+        char *unit;
+} GoneQuery;
+
+static void gone_query_free(GoneQuery *q) {
+        if (!q)
+                return;
+        manager_operation_end(q->manager);
+        g_free(q->name);
+        g_free(q->unit);
+        g_free(q);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(GoneQuery *, gone_query_free);
+
+static void gone_query_conclude(GoneQuery *q, bool gone) {
+        Container *c = manager_get_container(q->manager, q->name);
+
+        /* By the time systemd answers the container may be gone, or another of its name here. */
+        if (gone && c && streq(c->unit, q->unit) && IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+                container_scope_gone(c);
+}
+
+static int on_gone_state(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(gone_query_freep) GoneQuery *q = userdata;
+        const char *state;
+
+        if (sd_bus_message_is_method_error(reply, NULL))
+                return 0; /* can't tell now: the next signal, or the end of a reload, will */
+        if (sd_bus_message_read(reply, "v", "s", &state) < 0)
+                return 0;
+        gone_query_conclude(q, STR_IN_SET(state, "inactive", "failed"));
+        return 0;
+}
+
+static int on_gone_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(gone_query_freep) GoneQuery *q = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *path;
         int r;
 
-        r = scope_get_active_state(m, unit, &state);
-        if (r == -ENOENT)
-                return true;
+        if (e) {
+                if (sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit"))
+                        gone_query_conclude(q, true);
+                return 0;
+        }
+        if (sd_bus_message_read(reply, "o", &path) < 0)
+                return 0;
+        r = sd_bus_call_method_async(q->manager->bus, NULL, SD_DEST, path, "org.freedesktop.DBus.Properties", "Get",
+                                     on_gone_state, q, "ss", "org.freedesktop.systemd1.Unit", "ActiveState");
+        if (r >= 0)
+                TAKE_PTR(q);
+        return 0;
+}
+
+int scope_check_gone_async(Manager *m, Container *c) {
+        GoneQuery *q;
+        int r;
+
+        assert(m);
+        assert(c);
+
+        q = g_new(GoneQuery, 1);
+        *q = (GoneQuery) { .manager = m, .name = g_strdup(c->name), .unit = g_strdup(c->unit) };
+        manager_operation_begin(m);
+        /* GetUnit, not the unit's path: that would load a unit that is gone, and say "inactive". */
+        r = sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "GetUnit", on_gone_unit, q, "s", c->unit);
         if (r < 0)
-                return false; /* can't tell now: the next signal, or the end of a reload, will */
-        return STR_IN_SET(state, "inactive", "failed");
+                gone_query_free(q);
+        return r;
 }
 
 static void check_scope_gone(Manager *m, Container *c) {
         /* A container still starting is settled by its worker; only ask systemd about the rest. */
-        if (c->state == CONTAINER_STARTING || unit_is_gone(m, c->unit))
+        if (c->state == CONTAINER_STARTING)
                 container_scope_gone(c);
+        else if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+                (void) scope_check_gone_async(m, c);
 }
 
 static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
@@ -58,8 +122,8 @@ static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *ret_e
         containers = g_hash_table_get_values(m->containers);
         for (GList *l = containers; l; l = l->next) {
                 Container *c = l->data;
-                if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING) && unit_is_gone(m, c->unit))
-                        container_scope_gone(c);
+                if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+                        (void) scope_check_gone_async(m, c);
         }
         return 0;
 }
@@ -138,7 +202,7 @@ static int on_start_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
 
         if (e) {
                 fprintf(stderr, "<3>Failed to start scope %s: %s\n", c->unit, e->message);
-                container_scope_job_done(c, "failed");
+                container_scope_job_done(c, "failed", e->message);
                 return 0;
         }
         if (sd_bus_message_read(reply, "o", &job) >= 0 && c->state == CONTAINER_STARTING && c->worker > 0) {
@@ -235,21 +299,16 @@ int scope_get_active_state(Manager *m, const char *unit, char **ret_state) {
         return 0;
 }
 
-int scope_get_accounting(Manager *m, const char *unit, ScopeAccounting *ret) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+typedef struct AccountingQuery {
+        Manager *manager;
+        ScopeAccountingCallback callback;
+        void *userdata;
+} AccountingQuery;
+
+static int parse_accounting(sd_bus_message *reply, ScopeAccounting *ret) {
         ScopeAccounting a = { .cpu_nsec = UINT64_MAX, .memory_bytes = UINT64_MAX, .tasks = UINT64_MAX };
-        g_autofree char *path = NULL;
         int r;
 
-        r = get_unit_path(m, unit, &path);
-        if (r < 0)
-                return r;
-
-        r = sd_bus_call_method(m->bus, SD_DEST, path, "org.freedesktop.DBus.Properties", "GetAll", &e, &reply,
-                               "s", "org.freedesktop.systemd1.Scope");
-        if (r < 0)
-                return r;
         r = sd_bus_message_enter_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
@@ -262,7 +321,7 @@ int scope_get_accounting(Manager *m, const char *unit, ScopeAccounting *ret) {
                 if (streq(name, "ControlGroup")) {
                         r = sd_bus_message_read(reply, "v", "s", &s);
                         if (r >= 0)
-                                a.control_group = g_strdup(s);
+                                SWAP_FREE(a.control_group, g_strdup(s));
                 } else if (streq(name, "CPUUsageNSec"))
                         r = sd_bus_message_read(reply, "v", "t", &a.cpu_nsec);
                 else if (streq(name, "MemoryCurrent"))
@@ -284,4 +343,45 @@ int scope_get_accounting(Manager *m, const char *unit, ScopeAccounting *ret) {
 fail:
         g_free(a.control_group);
         return r;
+}
+
+static int on_accounting_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        g_autofree AccountingQuery *q = userdata;
+        ScopeAccounting a = {};
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        manager_operation_end(q->manager);
+        if (e)
+                r = sd_bus_error_has_names(e, "org.freedesktop.systemd1.NoSuchUnit", SD_BUS_ERROR_UNKNOWN_OBJECT) ?
+                        -ENOENT : -sd_bus_error_get_errno(e);
+        else
+                r = parse_accounting(reply, &a);
+        q->callback(q->manager, r < 0 ? r : 0, r < 0 ? NULL : &a, q->userdata);
+        return 0;
+}
+
+int scope_get_accounting_async(Manager *m, const char *unit, ScopeAccountingCallback cb, void *userdata) {
+        g_autofree char *path = NULL;
+        AccountingQuery *q;
+        int r;
+
+        assert(m);
+        assert(unit);
+        assert(cb);
+
+        /* A unit's object path follows from its name: no GetUnit round trip. */
+        r = sd_bus_path_encode(SD_PATH "/unit", unit, &path);
+        if (r < 0)
+                return r;
+        q = g_new(AccountingQuery, 1);
+        *q = (AccountingQuery) { .manager = m, .callback = cb, .userdata = userdata };
+        r = sd_bus_call_method_async(m->bus, NULL, SD_DEST, path, "org.freedesktop.DBus.Properties", "GetAll",
+                                     on_accounting_reply, q, "s", "org.freedesktop.systemd1.Scope");
+        if (r < 0) {
+                g_free(q);
+                return r;
+        }
+        manager_operation_begin(m);
+        return 0;
 }

@@ -21,5 +21,12 @@ typedef struct ScopeAccounting {
         uint64_t tasks;
 } ScopeAccounting;
 
-/* Synchronous: what systemd knows of the scope. -ENOENT if there is no such unit. */
-int scope_get_accounting(Manager *m, const char *unit, ScopeAccounting *ret);
+/* What systemd knows of the scope, asked asynchronously: cb gets 0 and the figures (its to
+ * free: control_group), or a negative errno (-ENOENT: no such unit). */
+typedef void (*ScopeAccountingCallback)(Manager *m, int error, ScopeAccounting *a, void *userdata);
+int scope_get_accounting_async(Manager *m, const char *unit, ScopeAccountingCallback cb, void *userdata);
+
+/* Asks systemd, asynchronously, whether the container's scope is still there; if it is gone
+ * (no such unit, or inactive/failed), container_scope_gone() runs for the container of that
+ * name, if it still exists by then. */
+int scope_check_gone_async(Manager *m, Container *c);

@@ -175,3 +175,55 @@ int top_collect(const char *cgroup, uid_t shift, uint32_t n_ids, TopInfo *ret) {
         *ret = t;
         return 0;
 }
+
+/* One line of totals, then one line per process; the user and the command line escaped, so a
+ * process cannot forge lines of its own. */
+char *top_info_serialize(const TopInfo *t) {
+        GString *s = g_string_new(NULL);
+
+        g_string_append_printf(s, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
+                               t->cpu_nsec, t->memory_bytes, t->tasks);
+        for (guint i = 0; t->processes && i < t->processes->len; i++) {
+                const TopProcess *p = t->processes->pdata[i];
+                g_autofree char *user = g_strescape(p->user ?: "", NULL), *cmd = g_strescape(p->cmdline ?: "", NULL);
+
+                g_string_append_printf(s, "%d %d %u %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %s %s\n",
+                                       (int) p->pid, (int) p->ns_pid, (unsigned) p->uid, p->cpu_nsec, p->rss_bytes,
+                                       p->threads, user[0] ? user : "\"\"", cmd);
+        }
+        return g_string_free(s, false);
+}
+
+int top_info_deserialize(const char *text, size_t size, TopInfo *ret) {
+        g_autofree char *copy = g_strndup(text, size);
+        g_auto(GStrv) lines = g_strsplit(copy, "\n", -1);
+        g_autoptr(GPtrArray) procs = g_ptr_array_new_with_free_func(top_process_free);
+        TopInfo t = {};
+
+        if (!lines[0] || sscanf(lines[0], "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
+                                &t.cpu_nsec, &t.memory_bytes, &t.tasks) != 3)
+                return -EBADMSG;
+        for (char **l = lines + 1; *l; l++) {
+                g_auto(GStrv) f = NULL;
+                TopProcess *p;
+
+                if (!**l)
+                        continue;
+                f = g_strsplit(*l, " ", 8);
+                if (g_strv_length(f) != 8)
+                        return -EBADMSG;
+                p = g_new0(TopProcess, 1);
+                g_ptr_array_add(procs, p);
+                p->pid = (pid_t) g_ascii_strtoll(f[0], NULL, 10);
+                p->ns_pid = (pid_t) g_ascii_strtoll(f[1], NULL, 10);
+                p->uid = (uid_t) g_ascii_strtoull(f[2], NULL, 10);
+                p->cpu_nsec = g_ascii_strtoull(f[3], NULL, 10);
+                p->rss_bytes = g_ascii_strtoull(f[4], NULL, 10);
+                p->threads = g_ascii_strtoull(f[5], NULL, 10);
+                p->user = streq(f[6], "\"\"") ? g_strdup("") : g_strcompress(f[6]);
+                p->cmdline = g_strcompress(f[7]);
+        }
+        t.processes = TAKE_PTR(procs);
+        *ret = t;
+        return 0;
+}

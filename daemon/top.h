@@ -30,5 +30,9 @@ void top_info_clear(TopInfo *t);
  * Processes whose uid lies in shift..shift+n_ids-1 are shown with container-side ids. */
 int top_collect(const char *cgroup, uid_t shift, uint32_t n_ids, TopInfo *ret);
 
+/* For a worker to hand its result over a pipe. */
+char *top_info_serialize(const TopInfo *t);
+int top_info_deserialize(const char *text, size_t size, TopInfo *ret);
+
 /* Parses one /proc/<pid>/stat line: utime + stime in clock ticks. */
 int top_parse_stat(const char *stat, uint64_t *ret_ticks);

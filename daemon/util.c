@@ -149,3 +149,25 @@ int loop_write(int fd, const void *buf, size_t size) {
         }
         return 0;
 }
+
+char **env_merge(char **const *lists, size_t n) {
+        g_autoptr(GHashTable) index = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_autoptr(GPtrArray) out = g_ptr_array_new();
+
+        /* Later lists win; each variable keeps the place where it first appeared. */
+        for (size_t i = 0; i < n; i++)
+                for (char **e = lists[i]; e && *e; e++) {
+                        char *key = g_strndup(*e, strcspn(*e, "="));
+                        gpointer at;
+
+                        if (g_hash_table_lookup_extended(index, key, NULL, &at)) {
+                                out->pdata[GPOINTER_TO_UINT(at)] = *e;
+                                g_free(key);
+                        } else {
+                                g_hash_table_insert(index, key, GUINT_TO_POINTER(out->len));
+                                g_ptr_array_add(out, *e);
+                        }
+                }
+        g_ptr_array_add(out, NULL);
+        return g_strdupv((char **) out->pdata);
+}

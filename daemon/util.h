@@ -129,6 +129,9 @@ bool path_has_dotdot(const char *path);
 /* write() all of buf, retrying on EINTR and short writes. */
 int loop_write(int fd, const void *buf, size_t size);
 
+/* Merges "K=V" lists: a later K replaces an earlier one, at the earlier one's place. */
+char **env_merge(char **const *lists, size_t n);
+
 int rename_process(const char *name);
 int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);

@@ -1,19 +1,33 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Forked workers, one shape for every slow job: the child starts with default signals, only
+ * its result pipe (as fd 3) and dies with the daemon; at most manager->max_workers run at once
+ * and the rest wait in a queue; a cancelled one gets SIGTERM, then SIGKILL after a grace time,
+ * through its pidfd, and is reaped by the event loop, never by a blocking waitpid(). */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
 
 #include "worker.h"
 
+#define WORKER_KILL_GRACE_USEC (5 * USEC_PER_SEC)
+#define WORKER_RESULT_FD 3
+
 struct Worker {
         Manager *manager;
-        pid_t pid;
+        char *name;
+        WorkerFunc func;
+        void *data;
+        pid_t pid;              /* 0 while queued */
         int fd;
         GByteArray *output;
         sd_event_source *io_source;
         sd_event_source *child_source;
+        sd_event_source *kill_timer;
+        bool queued;
+        bool cancelled;         /* nobody wants the result: reaped, then freed */
         bool eof;
         bool exited;
         int status;
@@ -22,23 +36,38 @@ struct Worker {
         void *userdata;
 };
 
+static void worker_start_queued(Manager *m);
+
 static Worker *worker_free(Worker *w) {
+        Manager *m;
+
         if (!w)
                 return NULL;
+        m = w->manager;
+        if (w->queued)
+                g_queue_remove(&m->worker_queue, w);
+        else if (w->pid > 0 && m->n_workers > 0)
+                m->n_workers--;
+        g_hash_table_remove(m->workers, w);
         sd_event_source_disable_unref(w->io_source);
         sd_event_source_disable_unref(w->child_source);
+        sd_event_source_disable_unref(w->kill_timer);
         if (w->fd >= 0)
                 close(w->fd);
         g_byte_array_unref(w->output);
-        manager_operation_end(w->manager);
+        g_free(w->name);
+        manager_operation_end(m);
         g_free(w);
+        /* A slot is free: the next queued worker may start. */
+        worker_start_queued(m);
         return NULL;
 }
 
 static void worker_maybe_done(Worker *w) {
         if (!w->eof || !w->exited)
                 return;
-        w->done(w, (const char *) w->output->data, w->output->len, w->status, w->userdata);
+        if (!w->cancelled)
+                w->done(w, (const char *) w->output->data, w->output->len, w->status, w->userdata);
         worker_free(w);
 }
 
@@ -91,17 +120,37 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         w->exited = true;
         w->status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
         w->child_source = sd_event_source_disable_unref(w->child_source);
+        w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
         worker_maybe_done(w);
         return 0;
 }
 
-int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, WorkerDone done, void *userdata, Worker **ret) {
-        return worker_spawn_lines(m, name, func, data, NULL, done, userdata, ret);
+static _Noreturn void worker_child(int fd, WorkerFunc func, void *data, const char *name) {
+        sigset_t ss;
+
+        /* Leave the daemon's world behind: default signals, no bus socket, no other worker's
+         * pipe or another start's descriptors; only our result pipe, at a fixed number. */
+        sigemptyset(&ss);
+        sigprocmask(SIG_SETMASK, &ss, NULL);
+        for (int sig = 1; sig < _NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        signal(sig, SIG_DFL);
+        if (fd != WORKER_RESULT_FD) {
+                if (dup2(fd, WORKER_RESULT_FD) < 0)
+                        _exit(EXIT_FAILURE);
+        } else if (fcntl(fd, F_SETFD, 0) < 0)
+                _exit(EXIT_FAILURE);
+        (void) close_range(WORKER_RESULT_FD + 1, ~0U, 0);
+        /* Don't outlive the daemon: nobody would read our result. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+                _exit(EXIT_FAILURE);
+        (void) rename_process(name);
+        _exit(func(WORKER_RESULT_FD, data));
 }
 
-int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data, WorkerLine line,
-                       WorkerDone done, void *userdata, Worker **ret) {
-        Worker *w;
+static int worker_fork(Worker *w) {
+        Manager *m = w->manager;
         int p[2], r;
         pid_t pid;
 
@@ -116,59 +165,139 @@ int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data
                 return r;
         }
         if (pid == 0) {
-                sigset_t ss;
-
-                sigemptyset(&ss);
-                sigprocmask(SIG_SETMASK, &ss, NULL);
-                /* Don't outlive the daemon: nobody would read our result. */
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                (void) rename_process(name);
                 close(p[0]);
-                _exit(func(p[1], data));
+                worker_child(p[1], w->func, w->data, w->name);
         }
         close(p[1]);
 
-        w = g_new0(Worker, 1);
-        w->manager = m;
         w->pid = pid;
         w->fd = p[0];
-        w->output = g_byte_array_new();
-        w->line = line;
-        w->done = done;
-        w->userdata = userdata;
-        manager_operation_begin(m);
-
         (void) fcntl(w->fd, F_SETFL, O_NONBLOCK);
         r = sd_event_add_io(m->event, &w->io_source, w->fd, EPOLLIN, on_worker_io, w);
         if (r >= 0)
                 r = sd_event_add_child(m->event, &w->child_source, pid, WEXITED, on_worker_exit, w);
         if (r < 0) {
+                /* Nothing watches it yet: this is the one place we wait, for a child we just killed. */
                 (void) kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
-                worker_free(w);
+                w->pid = 0;
                 return r;
         }
+        m->n_workers++;
+        return 0;
+}
+
+static void worker_start_queued(Manager *m) {
+        while (m->n_workers < m->max_workers && !g_queue_is_empty(&m->worker_queue)) {
+                Worker *w = g_queue_pop_head(&m->worker_queue);
+                int r;
+
+                w->queued = false;
+                r = worker_fork(w);
+                if (r < 0) {
+                        fprintf(stderr, "<3>Cannot start queued worker '%s': %s\n", w->name, g_strerror(-r));
+                        /* Report it as a failed worker, from the loop as always. */
+                        w->eof = w->exited = true;
+                        w->status = EXIT_FAILURE;
+                        worker_maybe_done(w);
+                }
+        }
+}
+
+int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, WorkerDone done, void *userdata, Worker **ret) {
+        return worker_spawn_lines(m, name, func, data, NULL, done, userdata, ret);
+}
+
+int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data, WorkerLine line,
+                       WorkerDone done, void *userdata, Worker **ret) {
+        Worker *w;
+        int r;
+
+        assert(m);
+        assert(m->event);
+        assert(func);
+        assert(done);
+
+        w = g_new0(Worker, 1);
+        w->manager = m;
+        w->name = g_strdup(name);
+        w->func = func;
+        w->data = data;
+        w->fd = -1;
+        w->output = g_byte_array_new();
+        w->line = line;
+        w->done = done;
+        w->userdata = userdata;
+
+        if (m->n_workers >= m->max_workers) {
+                /* Over the cap: it waits its turn (and counts as work in flight meanwhile). */
+                w->queued = true;
+                g_queue_push_tail(&m->worker_queue, w);
+        } else {
+                r = worker_fork(w);
+                if (r < 0) {
+                        g_byte_array_unref(w->output);
+                        g_free(w->name);
+                        g_free(w);
+                        return r;
+                }
+        }
+        g_hash_table_add(m->workers, w);
+        manager_operation_begin(m);
         if (ret)
                 *ret = w;
         return 0;
 }
 
-Worker *worker_cancel(Worker *w) {
+static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
+        if (w->child_source)
+                (void) sd_event_source_send_child_signal(w->child_source, SIGKILL, NULL, 0);
+        return 0;
+}
+
+void worker_cancel(Worker *w) {
         if (!w)
-                return NULL;
-        if (!w->exited) {
-                (void) kill(w->pid, SIGKILL);
-                /* Reap it here: its child source goes away with the worker. */
-                (void) waitpid(w->pid, NULL, 0);
+                return;
+        if (w->queued || w->exited || !w->child_source) {
+                w->cancelled = true;
+                if (w->queued || w->exited)
+                        worker_free(w);
+                return;
         }
-        return worker_free(w);
+        /* Nobody waits for the result any more; the loop reaps the child and frees the rest. */
+        w->cancelled = true;
+        w->io_source = sd_event_source_disable_unref(w->io_source);
+        w->eof = true;
+        (void) sd_event_source_send_child_signal(w->child_source, SIGTERM, NULL, 0);
+        if (sd_event_add_time_relative(w->manager->event, &w->kill_timer, CLOCK_MONOTONIC,
+                                       WORKER_KILL_GRACE_USEC, 0, on_kill_timer, w) < 0)
+                (void) sd_event_source_send_child_signal(w->child_source, SIGKILL, NULL, 0);
 }
 
 void worker_terminate(Worker *w) {
-        if (w && !w->exited)
-                (void) kill(w->pid, SIGTERM);
+        if (w && !w->queued && !w->exited && w->child_source)
+                (void) sd_event_source_send_child_signal(w->child_source, SIGTERM, NULL, 0);
 }
 
 pid_t worker_get_pid(Worker *w) {
         return w->pid;
+}
+
+void manager_workers_free_all(Manager *m) {
+        GHashTableIter it;
+        Worker *w;
+
+        /* At exit: start nothing more, kill what runs (PR_SET_PDEATHSIG would too), free all. */
+        m->max_workers = 0;
+        for (;;) {
+                g_hash_table_iter_init(&it, m->workers);
+                if (!g_hash_table_iter_next(&it, (void **) &w, NULL))
+                        break;
+                if (w->pid > 0 && !w->exited)
+                        (void) kill(w->pid, SIGKILL);
+                worker_free(w);
+        }
 }

@@ -26,6 +26,9 @@ int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data
                        WorkerDone done, void *userdata, Worker **ret);
 /* Asks the child to stop (SIGTERM) without waiting; done is called when it has exited. */
 void worker_terminate(Worker *w);
-/* Kills the child (if still running) and frees the worker without calling done. */
-Worker *worker_cancel(Worker *w);
+/* Nobody wants the result: done is never called, w must not be used any more. The child gets
+ * SIGTERM, then SIGKILL after a grace time, and is reaped by the event loop. */
+void worker_cancel(Worker *w);
 pid_t worker_get_pid(Worker *w);
+/* At exit: SIGKILL to every worker still running; frees them all without calling done. */
+void manager_workers_free_all(Manager *m);

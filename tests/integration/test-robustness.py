@@ -1,0 +1,309 @@
+#!/usr/bin/python3
+"""A daemon that never wedges (issue 8): each race forced, not hoped for.
+
+- polkit: callers that are denied, that vanish before polkit answers, and that lose a race
+  (the name is taken while polkit thinks; a rules file makes polkitd take its time) leave no
+  query behind: the daemon still exits on idle;
+- a Top that takes long (test hook: its worker sleeps) does not hold up List;
+- systemd's signals about other units are not activity: the daemon exits on idle while
+  transient units come and go;
+- a call that reaches the daemon after it released its name (test hook: it waits between
+  releasing and exiting) is refused with ShuttingDown and changes nothing; reads are answered;
+- errors that explain: a command missing from the image, a scope systemd refuses (its own
+  words), no "leader PID 0", one PATH in exis-python's environment."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sandbox  # noqa: E402
+from sandbox import (MANAGER_PATH, MANAGER_IFACE, CONTAINER_IFACE, BUS, LOOP, TEST_USER,  # noqa: E402
+                     busctl_create_args, container_path, gdbus_error, wait_for)
+
+IDLE = 3
+TOP_DELAY = 4
+DRAIN_DELAY = 3
+tap = sandbox.Tap()
+sb = sandbox.setup(tap, idle_timeout=IDLE, stop_timeout=5)
+C = CONTAINER_IFACE
+U = TEST_USER
+E = "org.containers.Error."
+SVC = "containers-manager.service"
+
+
+def set_env(**env):
+    """Restart the daemon with extra environment (a drop-in), or none."""
+    d = "/etc/systemd/system/%s.d" % SVC
+    if env:
+        sb.write_file(d + "/hooks.conf", "[Service]\n" + "".join(
+            "Environment=%s=%s\n" % kv for kv in env.items()))
+    else:
+        sb.run(["rm", "-f", d + "/hooks.conf"])
+    sb.run(["systemctl", "daemon-reload"])
+    sb.run(["systemctl", "stop", SVC])
+
+
+def prop(name, p):
+    return sb.get_property(container_path(name), C, p)
+
+
+def create(image, name, env=None, **opts):
+    return sb.mcall(*(["Create"] + busctl_create_args(image, name, env or {}, opts)), check=False)
+
+
+def gdbus_create(name, command, user=None, dest=BUS, timeout=60):
+    return sb.run(["gdbus", "call", "--system", "--dest", dest, "--timeout", str(timeout),
+                   "--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".Create",
+                   "busybox", name, "{}", "{'command': <%r>, 'start': <false>}" % (command,)],
+                  user=user, check=False, timeout=timeout + 10)
+
+
+def daemon_running():
+    return sb.unit_active(SVC) in ("active", "activating", "deactivating")
+
+
+def wait_idle_exit(timeout):
+    t0 = time.monotonic()
+    wait_for(lambda: not daemon_running(), timeout, interval=0.2, what="the daemon to exit on idle")
+    return time.monotonic() - t0
+
+
+# ---- polkit: denied, vanished, lost the race -------------------------------------------------
+
+SLOW_RULES = """polkit.addRule(function(action, subject) {
+    if (action.id == "org.containers.manage" && subject.user == "%s") {
+        var t = Date.now();
+        while (Date.now() - t < 700) {}
+        return polkit.Result.YES;
+    }
+});
+""" % U
+
+
+def t_polkit_races():
+    sb.mcall("List")    # activate
+    procs = []
+    # 20 denied: the user may not manage containers (no rules yet)
+    for i in range(20):
+        procs.append(sb.popen(["gdbus", "call", "--system", "--dest", BUS, "--object-path",
+                               MANAGER_PATH, "--method", MANAGER_IFACE + ".Create", "busybox",
+                               "denied%d" % i, "{}", "{'command': <['true']>, 'start': <false>}"],
+                              user=U, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    # 20 that vanish before the answer comes
+    for i in range(20):
+        p = sb.popen(["gdbus", "call", "--system", "--dest", BUS, "--object-path",
+                      MANAGER_PATH, "--method", MANAGER_IFACE + ".Create", "busybox",
+                      "gone%d" % i, "{}", "{'command': <['true']>, 'start': <false>}"],
+                     user=U, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+    time.sleep(0.05)
+    sb.run(["pkill", "-KILL", "-f", "gdbus call.*gone"], check=False)
+    for p in procs:
+        p.wait(timeout=60)
+    # 10 that lose the race: polkitd thinks for 0.7 s, root takes the name meanwhile, the
+    # re-dispatched call ends in ContainerExists before it would ask polkit again
+    sb.write_file("/etc/polkit-1/rules.d/40-cm-slow.rules", SLOW_RULES)
+    time.sleep(1.5)     # polkitd reloads rules on inotify
+    results = {}
+
+    def user_call(i):
+        results[i] = gdbus_create("race%d" % i, ["true"], user=U)
+    threads = [threading.Thread(target=user_call, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    for i in range(10):
+        r = create("busybox", "race%d" % i, start=False, command=["true"])
+        if not isinstance(r, list):
+            tap.diag("root's Create race%d: %s" % (i, r.stderr.strip()))
+    for t in threads:
+        t.join(60)
+    sb.run(["rm", "-f", "/etc/polkit-1/rules.d/40-cm-slow.rules"])
+    lost = sum(1 for r in results.values() if gdbus_error(r) == E + "ContainerExists")
+    tap.diag("%d of 10 racing callers lost the race (ContainerExists)" % lost)
+    if lost == 0:
+        return "no caller lost the race: %s" % {i: r.stderr for i, r in results.items()}
+    took = wait_idle_exit(IDLE + 20)
+    tap.diag("idle exit %.1f s after the last caller" % took)
+    for i in range(10):
+        sb.mcall("Remove", "s", "race%d" % i, check=False)
+    return True
+
+
+tap.check("50 callers denied, vanished or beaten to the name leave no polkit query: "
+          "the daemon exits on idle", t_polkit_races)
+
+
+# ---- Top off the loop --------------------------------------------------------------------------
+
+def t_top_not_on_loop():
+    set_env(CONTAINERS_MANAGER_TEST_TOP_DELAY_SEC=TOP_DELAY)
+    r = create("busybox", "topper", command=["sh", "-c", LOOP])
+    if not isinstance(r, list):
+        return "Create: %s" % r.stderr
+    done = {}
+
+    def top():
+        t0 = time.monotonic()
+        done["out"] = sb.call(container_path("topper"), C, "Top", check=False)
+        done["t"] = time.monotonic() - t0
+    th = threading.Thread(target=top)
+    th.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    sb.mcall("List")
+    list_t = time.monotonic() - t0
+    th.join(60)
+    set_env()
+    sb.mcall("Remove", "s", "topper")
+    tap.diag("List took %.2f s while a Top took %.2f s" % (list_t, done.get("t", -1)))
+    if not isinstance(done.get("out"), list):
+        return "Top failed: %s" % done.get("out")
+    if done["t"] < TOP_DELAY:
+        return "the hook did not delay Top (%.2f s)" % done["t"]
+    return list_t < TOP_DELAY / 2 or "List waited for Top: %.2f s" % list_t
+
+
+tap.check("a slow Top (its worker held %d s) does not hold up List" % TOP_DELAY, t_top_not_on_loop)
+
+
+# ---- idle on a busy host -----------------------------------------------------------------------
+
+def t_idle_busy_host():
+    sb.mcall("List")
+    stop = threading.Event()
+
+    def noise():
+        i = 0
+        while not stop.is_set():
+            sb.run(["systemd-run", "-q", "--unit=noise-%d" % i, "true"], check=False)
+            i += 1
+            time.sleep(0.3)
+    th = threading.Thread(target=noise)
+    th.start()
+    try:
+        took = wait_idle_exit(IDLE + 15)
+    except TimeoutError as e:
+        return str(e)
+    finally:
+        stop.set()
+        th.join(30)
+    tap.diag("exited %.1f s after the last call, with a unit started every 0.3 s" % took)
+    return True
+
+
+tap.check("JobRemoved/UnitRemoved of other units are not activity: idle exit on a busy host",
+          t_idle_busy_host)
+
+
+# ---- a call in the drain window ----------------------------------------------------------------
+
+def t_drain():
+    set_env(CONTAINERS_MANAGER_TEST_DRAIN_DELAY_SEC=DRAIN_DELAY)
+    sb.mcall("List")
+    pid = sb.daemon_pid()
+
+    def exiting():
+        return "exiting" in sb.run(["journalctl", "--no-pager", "-o", "cat", "_PID=%d" % pid],
+                                   check=False).stdout
+    try:
+        # the daemon decided to exit and holds still (test hook) before it releases its name:
+        # a Create sent now is queued for it, and read only after the release
+        wait_for(exiting, IDLE + 15, interval=0.05, what="the daemon to begin its idle exit")
+        # busctl with the signature given sends the call itself (gdbus would introspect first)
+        r = sb.busctl("call", BUS, MANAGER_PATH, MANAGER_IFACE, "Create",
+                      *busctl_create_args("busybox", "late", {}, {"command": ["sh", "-c", LOOP]}),
+                      check=False, timeout=30)
+    finally:
+        set_env()
+    if r.ok or "exiting after being idle" not in r.stderr:
+        tap.diag(sb.run(["journalctl", "--no-pager", "-o", "short-precise", "-u", SVC, "-n", "30"],
+                        check=False).stdout)
+        return "Create in the drain window: rc=%d %s %s" % (r.returncode, r.stdout, r.stderr)
+    tap.diag("refused: %s" % r.stderr.strip())
+    # a fresh instance: nothing was created, no scope was started
+    if sb.unit_active("container-late.scope") == "active":
+        return "a scope runs for the refused Create"
+    return "late" not in sb.list_containers() or "'late' was created after all"
+
+
+tap.check("a Create that reaches the daemon as it exits on idle gets ShuttingDown and changes "
+          "nothing", t_drain)
+
+
+# ---- errors that explain -----------------------------------------------------------------------
+
+def err_of(res):
+    return res.stderr.strip() if not isinstance(res, list) else None
+
+
+def t_no_such_program():
+    r = sb.run(["gdbus", "call", "--system", "--dest", BUS, "--object-path", MANAGER_PATH,
+                "--method", MANAGER_IFACE + ".Create", "busybox", "noprog", "{}",
+                "{'command': <['no-such-program', 'x']>}"], check=False)
+    if r.ok or gdbus_error(r) != E + "StartFailed" or "no-such-program" not in r.stderr:
+        return "Create with a missing command: rc=%d %s" % (r.returncode, r.stderr)
+    tap.diag(r.stderr.strip())
+    if "noprog" in sb.list_containers():
+        return "the failed Create left a container"
+    r2 = sb.run(["gdbus", "call", "--system", "--dest", BUS, "--object-path", MANAGER_PATH,
+                 "--method", MANAGER_IFACE + ".Create", "busybox", "noprog2", "{}",
+                 "{'command': <['/app/missing.sh']>}"], check=False)
+    if gdbus_error(r2) != E + "StartFailed" or "/app/missing.sh" not in r2.stderr:
+        return "absolute path: %s" % r2.stderr
+    return True
+
+
+tap.check("a command the image does not have: StartFailed naming it, nothing left", t_no_such_program)
+
+
+def t_systemd_words():
+    # a unit of that name already exists: systemd refuses the scope and says why
+    create("busybox", "taken", start=False, command=["sh", "-c", LOOP])
+    sb.run(["systemd-run", "-q", "--unit=container-taken", "--scope", "--no-block", "sleep", "100"],
+           check=False)
+    p = sb.popen(["systemd-run", "-q", "--unit=container-taken", "--scope", "sleep", "100"])
+    wait_for(lambda: sb.unit_active("container-taken.scope") == "active", 10, what="squatter scope")
+    r = sb.call(container_path("taken"), C, "Start", check=False)
+    p.kill()
+    sb.run(["systemctl", "stop", "container-taken.scope"], check=False)
+    sb.mcall("Remove", "s", "taken", check=False)
+    if isinstance(r, list):
+        return "Start succeeded beside a squatter scope"
+    tap.diag(r.stderr.strip())
+    return "already" in r.stderr or "systemd's words are lost: %s" % r.stderr
+
+
+tap.check("a scope systemd refuses: StartFailed with systemd's own words", t_systemd_words)
+
+
+def t_no_leader_zero():
+    create("busybox", "brief", command=["true"])
+    wait_for(lambda: prop("brief", "State") in ("stopped", "failed"), 20, what="brief to end")
+    j = sb.run(["journalctl", "--no-pager", "-o", "cat", "CONTAINER=brief"]).stdout
+    sb.mcall("Remove", "s", "brief")
+    return "PID 0" not in j or j
+
+
+tap.check("the lifecycle entries never say 'leader PID 0'", t_no_leader_zero)
+
+
+def t_exis_env():
+    env = sb.get_property(MANAGER_PATH + "/image/exis_2dpython", "org.containers.Image",
+                          "Environment")
+    keys = [e.split("=", 1)[0] for e in env]
+    dups = sorted({k for k in keys if keys.count(k) > 1})
+    if dups:
+        return "duplicate keys %s in %s" % (dups, env)
+    path = [e for e in env if e.startswith("PATH=")][0]
+    return path.startswith("PATH=/opt/exis-python/bin") or path
+
+
+tap.check("exis-python's environment has one PATH (its own, python first)", t_exis_env)
+
+sb.stop()
+sys.exit(tap.done())
