@@ -44,7 +44,7 @@ char *image_object_path(const Image *i) {
 
 static char **json_strv(JsonObject *o, const char *key, GError **error) {
         JsonArray *a;
-        GStrvBuilder *b;
+        g_autoptr(GStrvBuilder) b = NULL;
 
         if (!json_object_has_member(o, key))
                 return NULL;
@@ -57,7 +57,6 @@ static char **json_strv(JsonObject *o, const char *key, GError **error) {
         for (guint k = 0; k < json_array_get_length(a); k++) {
                 const char *s = json_node_get_string(json_array_get_element(a, k));
                 if (!s) {
-                        g_strv_builder_unref(b);
                         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "'%s' must be a list of strings", key);
                         return NULL;
                 }

@@ -88,7 +88,7 @@ static void add_strv(JsonBuilder *b, const char *key, char **v) {
 
 static char **get_strv(JsonObject *o, const char *key) {
         JsonArray *a = json_object_has_member(o, key) ? json_object_get_array_member(o, key) : NULL;
-        GStrvBuilder *b = g_strv_builder_new();
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
 
         for (guint k = 0; a && k < json_array_get_length(a); k++) {
                 const char *s = json_node_get_string(json_array_get_element(a, k));

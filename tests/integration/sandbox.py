@@ -104,6 +104,90 @@ def install_tree(src, dest):
                 os.chown(d, 0, 0)
 
 
+# ---- a cgroup of the sandbox's own ---------------------------------------------------------
+# On a host whose PID 1 is not systemd, nspawn puts its guest below its own cgroup
+# ("payload", "supervisor"): two nspawns started from the same cgroup share one, and their
+# systemds see and signal each other's units.  Each nspawn therefore moves itself into a fresh
+# cgroup before exec, in every hierarchy systemd uses.
+
+def cgroup_hierarchies():
+    """Mount points of the hierarchies systemd tracks processes in: the named v1 one and/or the
+    unified (v2) one; a pure v2 host has only /sys/fs/cgroup."""
+    mounts = {}
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _dev, mnt, fstype, opts = line.split()[:4]
+            if fstype == "cgroup2":
+                mounts.setdefault("unified", mnt)
+            elif fstype == "cgroup" and "name=systemd" in opts.split(","):
+                mounts.setdefault("systemd", mnt)
+    own = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _id, ctrl, path = line.rstrip("\n").split(":", 2)
+            if ctrl == "":
+                own["unified"] = path
+            elif ctrl == "name=systemd":
+                own["systemd"] = path
+    # a new cgroup goes below the one we are in (the root on this kind of host)
+    return [os.path.join(mnt, own.get(k, "/").lstrip("/"))
+            for k, mnt in sorted(mounts.items()) if k in own]
+
+
+def cgroup_pids(top):
+    """Every PID in the cgroup tree below top (nspawn and the guest make sub-cgroups)."""
+    pids = set()
+    for dirpath, _dirs, _files in os.walk(top):
+        try:
+            with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                pids.update(int(p) for p in f.read().split())
+        except OSError:
+            pass
+    return pids
+
+
+def cgroup_kill(top, timeout=10.0):
+    """SIGKILL everything in the tree until it stays empty; True if it did."""
+    kill = os.path.join(top, "cgroup.kill")    # v2 (Linux 5.14): atomic, no fork race
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = cgroup_pids(top)
+        if not pids:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        if os.path.exists(kill):
+            try:
+                with open(kill, "w") as f:
+                    f.write("1")
+            except OSError:
+                pass
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
+def cgroup_remove(top, timeout=10.0):
+    """rmdir the tree bottom-up, retried: a cgroup stays busy for a moment after its last
+    process died.  True if nothing is left."""
+    deadline = time.monotonic() + timeout
+    while os.path.isdir(top):
+        for dirpath, _dirs, _files in os.walk(top, topdown=False):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+        if not os.path.isdir(top):
+            break
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 class Result:
     def __init__(self, cmd, rc, out, err):
         self.cmd, self.returncode, self.stdout, self.stderr = cmd, rc, out, err
@@ -164,6 +248,7 @@ class Sandbox:
         self.pid1 = None
         self.machine = None
         self.logfile = None
+        self.cgroups = []
         self._mounts = []
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -196,6 +281,17 @@ class Sandbox:
         # letters and digits only after the prefix: a machine name may not end in '-' or '_'
         self.machine = "cm-sbx-%d-%s" % (os.getpid(), os.urandom(4).hex())
         self.logfile = os.path.join(self.dir, "boot.log")
+        for h in cgroup_hierarchies():
+            os.mkdir(os.path.join(h, self.machine))
+            self.cgroups.append(os.path.join(h, self.machine))
+        procs = [os.path.join(c, "cgroup.procs") for c in self.cgroups]
+
+        def enter_cgroups():
+            # in the child, before exec: nspawn and all it starts live below these
+            for p in procs:
+                with open(p, "w") as f:
+                    f.write(str(os.getpid()))
+
         logf = open(self.logfile, "w")
         self.proc = subprocess.Popen(
             ["systemd-nspawn", "-q", "-D", self.root, "-b", "--register=no", "--keep-unit",
@@ -207,7 +303,7 @@ class Sandbox:
              # sandbox's / is one: the daemon's state gets a tmpfs-backed directory
              "--bind=%s:/var/lib/containers-manager" % self.statedir],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=enter_cgroups)
         logf.close()
         self._wait_boot()
 
@@ -319,6 +415,15 @@ class Sandbox:
                 except ProcessLookupError:
                     pass
                 self.proc.wait()
+        # a guest systemd that hangs on shutdown outlives its nspawn: whatever is left in the
+        # sandbox's cgroups goes, then the cgroups themselves
+        for c in self.cgroups:
+            if not cgroup_kill(c):
+                log("processes left in %s: %s" % (c, sorted(cgroup_pids(c))))
+        for c in self.cgroups:
+            if not cgroup_remove(c):
+                log("cgroup left behind: %s" % c)
+        self.cgroups = []
         for m in reversed(self._mounts):
             for _ in range(50):
                 r = subprocess.run(["umount", m], stderr=subprocess.PIPE, text=True)
