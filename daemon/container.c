@@ -77,6 +77,7 @@ Container *container_free(Container *c) {
         g_ptr_array_unref(c->waiters);
 
         container_release_worker(c);
+        journal_followers_kill(c);
         c->unit_match = sd_bus_slot_unref(c->unit_match);
         c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
         g_free(c->start_error);

@@ -63,6 +63,7 @@ struct Container {
 
         sd_event_source *stop_timer;
         GPtrArray *waiters;     /* ContainerWaiter*: who waits for the next stable state */
+        GPtrArray *followers;   /* Worker*: FollowLogs() streams, killed when it is removed */
 };
 
 int container_new(Manager *m, const char *name, Container **ret);
