@@ -153,6 +153,11 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, boo
                                           "ImageBase", "s", image->base ?: "");
         if (r >= 0 && c->start_error)
                 r = sd_bus_message_append(reply, "{sv}", "Error", "s", c->start_error);
+        /* Only what Create set: otherwise journald's own limits apply, whatever they are. */
+        if (r >= 0 && c->log_rate_limit_interval_set)
+                r = sd_bus_message_append(reply, "{sv}", "LogRateLimitIntervalUSec", "t", c->log_rate_limit_interval_usec);
+        if (r >= 0 && c->log_rate_limit_burst_set)
+                r = sd_bus_message_append(reply, "{sv}", "LogRateLimitBurst", "u", c->log_rate_limit_burst);
         if (r >= 0)
                 r = append_strv_variant(reply, "Command", command);
         if (r >= 0)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -362,21 +363,45 @@ static int symlink_atomic(const char *target, const char *path) {
         return 0;
 }
 
-int journal_unit_rate_limit_set(const char *unit, uint64_t interval_usec, unsigned burst) {
+int journal_unit_rate_limit_set(const char *unit, bool set_interval, uint64_t interval_usec, bool set_burst, uint32_t burst) {
         g_autofree char *interval_path = g_strdup_printf(UNITS_STATE_DIR "/log-rate-limit-interval:%s", unit);
         g_autofree char *burst_path = g_strdup_printf(UNITS_STATE_DIR "/log-rate-limit-burst:%s", unit);
         char value[32];
         int r;
 
+        assert(unit);
+
         r = mkdir_p(UNITS_STATE_DIR, 0755);
         if (r < 0)
                 return r;
-        snprintf(value, sizeof(value), "%" G_GUINT64_FORMAT, interval_usec);
-        r = symlink_atomic(value, interval_path);
+        /* A value not given is journald's: no file (not a leftover of an earlier setting). */
+        if (set_interval) {
+                snprintf(value, sizeof(value), "%" G_GUINT64_FORMAT, interval_usec);
+                r = symlink_atomic(value, interval_path);
+        } else if (unlink(interval_path) < 0 && errno != ENOENT)
+                r = -errno;
         if (r < 0)
                 return r;
-        snprintf(value, sizeof(value), "%u", burst);
-        return symlink_atomic(value, burst_path);
+        if (set_burst) {
+                snprintf(value, sizeof(value), "%" PRIu32, burst);
+                r = symlink_atomic(value, burst_path);
+        } else if (unlink(burst_path) < 0 && errno != ENOENT)
+                r = -errno;
+        if (r < 0) {
+                (void) journal_unit_rate_limit_clear(unit);
+                return r;
+        }
+        return 0;
+}
+
+int journal_container_rate_limit_apply(const Container *c) {
+        assert(c);
+
+        if (!c->log_rate_limit_interval_set && !c->log_rate_limit_burst_set)
+                return journal_unit_rate_limit_clear(c->unit);
+        return journal_unit_rate_limit_set(c->unit,
+                                           c->log_rate_limit_interval_set, c->log_rate_limit_interval_usec,
+                                           c->log_rate_limit_burst_set, c->log_rate_limit_burst);
 }
 
 int journal_unit_rate_limit_clear(const char *unit) {

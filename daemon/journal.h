@@ -58,12 +58,16 @@ int journal_follower_start(Container *c, int fd, uint64_t lines);
 /* Kills c's followers (their readers see EOF); done when c is removed. NULL-safe. */
 void journal_followers_kill(Container *c);
 
-/* journald rate-limits each unit (10000 lines in 30 s by default, scaled by free disk space).
- * Services lift that with LogRateLimitIntervalSec=, which PID 1 hands to journald as symlinks in
- * /run/systemd/units/; scopes have no such setting, so we write the same files for a
- * container's scope: everything a container writes reaches the journal. */
-int journal_unit_rate_limit_set(const char *unit, uint64_t interval_usec, unsigned burst);
+/* journald rate-limits each unit (10000 lines in 30 s by default, the burst scaled up with free
+ * disk space). Services change that with LogRateLimitIntervalSec=/LogRateLimitBurst=, which PID 1
+ * hands to journald as symlinks in /run/systemd/units/ (systemd's private interface between PID 1
+ * and journald, stable since v240); scopes have no such setting, so we write the same files for a
+ * container's scope when its Create options ask for it, and remove them when it stops. Without
+ * them, journald applies its own limits to a container like to every other unit. */
+int journal_unit_rate_limit_set(const char *unit, bool set_interval, uint64_t interval_usec, bool set_burst, uint32_t burst);
 int journal_unit_rate_limit_clear(const char *unit);
+/* Writes the files for c's options, or removes stale ones when it has none. */
+int journal_container_rate_limit_apply(const Container *c);
 
 /* Opens a journal stream, as PID 1 does for a service's stdout: the header names the unit, so
  * journald attributes lines to it even when the process that wrote them has already exited

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Logs() bounded (1000 lines by default, a size cap that says when it cut) and FollowLogs()
-streaming a container's output into a descriptor."""
+"""Logs() bounded (1000 lines by default, a size cap that says when it cut), FollowLogs()
+streaming a container's output into a descriptor, and journald's rate limit per container
+(held to journald's by default, lifted or set by a Create option)."""
 
 import os
 import queue
@@ -14,7 +15,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandbox  # noqa: E402
 from sandbox import (CONTAINER_IFACE, HELPER_DIR, TEST_USER, busctl_create_args,  # noqa: E402
-                     container_path, wait_for)
+                     container_path, gdbus_error, wait_for)
 
 tap = sandbox.Tap()
 sb = sandbox.setup(tap, stop_timeout=5)
@@ -27,12 +28,19 @@ OVERHEAD = 4096
 sb.write_file("/etc/systemd/system/containers-manager.service.d/50-logs-cap.conf",
               "[Service]\nEnvironment=CONTAINERS_MANAGER_LOGS_MAX_BYTES=%d\n" % CAP)
 sb.run(["systemctl", "daemon-reload"])
+# journald scales its burst with free space (up to 6x), so the "held to journald's limit" test
+# sets journald's own limit to a value no flood of FLOOD lines fits in on any host.
+JOURNALD_BURST = 1000
+sb.write_file("/etc/systemd/journald.conf.d/50-cm-test.conf",
+              "[Journal]\nRateLimitIntervalSec=30s\nRateLimitBurst=%d\n" % JOURNALD_BURST)
+sb.run(["systemctl", "restart", "systemd-journald.service"])
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "followlogs.py")) as f:
     sb.write_file(HELPER_DIR + "/followlogs.py", f.read(), mode=0o755)
 FOLLOW = ["/usr/bin/python3", HELPER_DIR + "/followlogs.py"]
 
 TICKER = ("i=0; while :; do echo \"out $i\"; echo \"err $i\" >&2; i=$((i+1)); "
           "usleep 200000; done")
+UNITS = "/run/systemd/units"
 
 
 def create(name, command, **opts):
@@ -223,7 +231,7 @@ def stdout_tail(text):
 
 
 def t_logs_default_1000():
-    create("five", ["sh", "-c", FIVE])
+    create("five", ["sh", "-c", FIVE], log_rate_limit_burst=0)
     wait_for(lambda: "done" in logs("five", lines=0)["stderr"], 60, interval=0.5, what="the last line")
     out = logs("five")
     # both streams together: "done" on stderr may be among the last 1000 or not (journald
@@ -259,6 +267,116 @@ def t_logs_cut():
 
 tap.check("Logs(lines=0) of more than the cap: the newest lines that fit, and 'truncated' "
           "says how many were left out", t_logs_cut)
+
+FLOOD = 30000
+FLOODER = ("i=0; while [ $i -lt %d ]; do echo \"flood $i\"; i=$((i+1)); done; "
+           "echo done >&2; exec sleep 100000" % FLOOD)
+
+
+def leftovers(name):
+    """Our rate-limit files for the container's scope (PID 1 keeps others there, e.g. invocation:)."""
+    return sb.run("ls %s | grep '^log-rate-limit-.*:container-%s.scope$' || true"
+                  % (UNITS, name)).stdout.split()
+
+
+def journal_count(name):
+    return int(sb.run("journalctl -q -o cat -u container-%s.scope _TRANSPORT=stdout PRIORITY=6 "
+                      "| wc -l" % name).stdout)
+
+
+def settled_count(name, timeout=90):
+    wait_for(lambda: "done" in sb.journal("container-%s.scope" % name), timeout, interval=0.5,
+             what="the last line of %s" % name)
+    last, since = -1, time.monotonic()
+    while time.monotonic() - since < 2:
+        n = journal_count(name)
+        if n != last:
+            last, since = n, time.monotonic()
+        time.sleep(0.5)
+    return last
+
+
+def t_rate_limit_default():
+    create("flooddefault", ["sh", "-c", FLOODER])
+    n = settled_count("flooddefault")
+    tap.diag("by default journald kept %d of %d lines" % (n, FLOOD))
+    if leftovers("flooddefault"):
+        return "a container without the option has rate-limit files: %r" % leftovers("flooddefault")
+    sb.mcall("Remove", "s", "flooddefault")
+    return n < FLOOD or "all %d lines kept: no limit applied" % n
+
+
+tap.check("by default a container is held to journald's rate limit: of %d lines at once "
+          "fewer than all are kept" % FLOOD, t_rate_limit_default)
+
+
+def t_rate_limit_lifted():
+    create("floodlifted", ["sh", "-c", FLOODER], log_rate_limit_burst=0)
+    n = settled_count("floodlifted")
+    sb.mcall("Remove", "s", "floodlifted")
+    return n == FLOOD or "with log_rate_limit_burst=0 journald kept %d of %d" % (n, FLOOD)
+
+
+tap.check("log_rate_limit_burst=0 lifts the limit: all %d lines kept" % FLOOD, t_rate_limit_lifted)
+
+
+def link(unit, what):
+    r = sb.run(["readlink", "%s/log-rate-limit-%s:%s" % (UNITS, what, unit)], check=False)
+    return r.stdout.strip() if r.ok else None
+
+
+
+
+def t_rate_limit_files():
+    sb.gdbus("--object-path", sandbox.MANAGER_PATH, "--method", sandbox.MANAGER_IFACE + ".Create",
+             "busybox", "limited", "@a{ss} {}",
+             "{'command': <['sleep', '100000']>, 'log_rate_limit_interval_usec': <uint64 5000000>, "
+             "'log_rate_limit_burst': <uint32 77>}")
+    unit = "container-limited.scope"
+    if (link(unit, "interval"), link(unit, "burst")) != ("5000000", "77"):
+        return "files while running: %r %r" % (link(unit, "interval"), link(unit, "burst"))
+    info = sb.call(container_path("limited"), C, "Inspect")[0]
+    if info.get("LogRateLimitIntervalUSec", {}).get("data") != 5000000 or \
+            info.get("LogRateLimitBurst", {}).get("data") != 77:
+        return "Inspect: %r" % {k: v for k, v in info.items() if k.startswith("Log")}
+    config = sb.run(["cat", "/var/lib/containers-manager/containers/limited/config.json"]).stdout
+    if '"LogRateLimitBurst" : 77' not in config:
+        return "not stored: %s" % config
+    sb.call(container_path("limited"), C, "Stop")
+    if leftovers("limited"):
+        return "left after Stop: %r" % leftovers("limited")
+    sb.call(container_path("limited"), C, "Start")
+    if link(unit, "burst") != "77":
+        return "not set again at Start"
+    sb.mcall("Remove", "s", "limited")
+    if leftovers("limited"):
+        return "left after Remove: %r" % leftovers("limited")
+    # a payload that cannot be run: the container fails
+    create("broken", ["/no/such/program"], log_rate_limit_burst=0)
+    wait_for(lambda: sb.get_property(container_path("broken"), C, "State") == "failed", 20,
+             what="failed")
+    if leftovers("broken"):
+        return "left after a failed start: %r" % leftovers("broken")
+    sb.mcall("Remove", "s", "broken")
+    return True
+
+
+tap.check("the rate-limit options are stored, shown by Inspect, written to /run/systemd/units "
+          "while it runs and nothing is left after Stop, Remove or a failed start",
+          t_rate_limit_files)
+
+
+def t_rate_limit_bad():
+    res = sb.gdbus("--object-path", sandbox.MANAGER_PATH, "--method", sandbox.MANAGER_IFACE + ".Create",
+                   "busybox", "badlimit", "@a{ss} {}",
+                   "{'command': <['true']>, 'log_rate_limit_burst': <'many'>}", check=False)
+    if gdbus_error(res) != "org.freedesktop.DBus.Error.InvalidArgs":
+        return "burst as a string: %s %s" % (gdbus_error(res), res.stderr)
+    return "badlimit" not in sb.list_containers() or "the failed Create left a container"
+
+
+tap.check("Create with a rate-limit option of the wrong type: InvalidArgs, nothing created",
+          t_rate_limit_bad)
 
 sb.stop()
 sys.exit(tap.done())
