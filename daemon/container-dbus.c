@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Translates bus calls on /org/containers/Manager/container/<name> to container.c. */
+#include <fcntl.h>
+
 #include "bus-util.h"
 #include "container-dbus.h"
 #include "errors.h"
@@ -164,6 +166,11 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, boo
                                           "ImageBase", "s", image->base ?: "");
         if (r >= 0 && c->start_error)
                 r = sd_bus_message_append(reply, "{sv}", "Error", "s", c->start_error);
+        /* Only what Create set: otherwise journald's own limits apply, whatever they are. */
+        if (r >= 0 && c->log_rate_limit_interval_set)
+                r = sd_bus_message_append(reply, "{sv}", "LogRateLimitIntervalUSec", "t", c->log_rate_limit_interval_usec);
+        if (r >= 0 && c->log_rate_limit_burst_set)
+                r = sd_bus_message_append(reply, "{sv}", "LogRateLimitBurst", "u", c->log_rate_limit_burst);
         if (r >= 0)
                 r = append_strv_variant(reply, "Command", command);
         if (r >= 0)
@@ -211,35 +218,45 @@ static int method_inspect(sd_bus_message *msg, void *userdata, sd_bus_error *err
 static int logs_worker(int fd, void *data) {
         const LogQuery *q = data;
         g_autoptr(GString) out = g_string_new(NULL), err = g_string_new(NULL);
+        uint64_t left_out = 0;
         int r;
 
-        r = journal_read_logs(q, out, err);
+        r = journal_read_logs(q, out, err, &left_out);
         if (r < 0)
                 return EXIT_FAILURE;
-        return journal_logs_serialize(fd, out, err) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return journal_logs_serialize(fd, out, err, left_out) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 static void logs_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = userdata;
-        g_autofree char *out = NULL, *err = NULL;
+        g_autofree char *out = NULL, *err = NULL, *note = NULL;
+        uint64_t left_out = 0;
 
-        if (status != 0 || journal_logs_deserialize(output, size, &out, &err) < 0) {
+        if (status != 0 || journal_logs_deserialize(output, size, &out, &err, &left_out) < 0) {
                 (void) sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_FAILED, "Cannot read the journal");
                 return;
         }
+        /* The worker made every line valid; a reply with invalid UTF-8 would kill our bus. */
         if (!g_utf8_validate(out, -1, NULL))
                 SWAP_FREE(out, g_utf8_make_valid(out, -1));
         if (!g_utf8_validate(err, -1, NULL))
                 SWAP_FREE(err, g_utf8_make_valid(err, -1));
-        (void) sd_bus_reply_method_return(msg, "a{ss}", 2, "stdout", out, "stderr", err);
+        if (left_out == 0) {
+                (void) sd_bus_reply_method_return(msg, "a{ss}", 2, "stdout", out, "stderr", err);
+                return;
+        }
+        note = g_strdup_printf("%" G_GUINT64_FORMAT " earlier lines left out: a reply holds at most %" G_GUINT64_FORMAT
+                               " bytes; ask for fewer lines, or a later 'since', or use FollowLogs()",
+                               left_out, journal_logs_max_reply_bytes());
+        (void) sd_bus_reply_method_return(msg, "a{ss}", 3, "stdout", out, "stderr", err, "truncated", note);
 }
 
 static int method_logs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Container *c = userdata;
         const char *details[7];
-        uint32_t lines = 0;
+        uint32_t lines = JOURNAL_LOGS_DEFAULT_LINES;
         uint64_t since = 0;
-        LogQuery q;
+        LogQuery *q;
         int r;
 
         r = bus_read_options(msg, (const OptionSpec[]) {
@@ -255,17 +272,55 @@ static int method_logs(sd_bus_message *msg, void *userdata, sd_bus_error *error)
                 return r < 0 ? r : 1;
 
         /* Never show what an earlier container of the same name wrote. */
-        q = (LogQuery) {
-                .unit = c->unit,
+        q = g_new(LogQuery, 1);
+        *q = (LogQuery) {
+                .unit = g_strdup(c->unit),
                 .since_usec = MAX(since, c->created_usec),
                 .lines = lines,
+                .max_bytes = journal_logs_max_reply_bytes() - JOURNAL_LOGS_REPLY_OVERHEAD,
         };
-        r = worker_spawn(c->manager, "containers-manager logs", logs_worker, &q, logs_done, sd_bus_message_ref(msg), NULL);
+        /* The worker owns the query: it may start later, when others are done. */
+        r = worker_spawn_full(c->manager, "containers-manager logs", logs_worker, q, log_query_free, -1, NULL,
+                              logs_done, sd_bus_message_ref(msg), NULL);
         if (r < 0) {
+                log_query_free(q);
                 sd_bus_message_unref(msg);
                 return sd_bus_error_set_errnof(error, r, "Cannot read logs: %m");
         }
         return 1;
+}
+
+static int method_follow_logs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        const char *details[7];
+        uint32_t lines = 0;
+        int fd, flags, r;
+
+        r = sd_bus_message_read(msg, "h", &fd);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, (const OptionSpec[]) {
+                { "lines", "u", &lines },
+                {}
+        }, error);
+        if (r < 0)
+                return r;
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot use the descriptor: %m");
+        if ((flags & O_ACCMODE) == O_RDONLY || (flags & O_PATH))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "The descriptor is not open for writing");
+
+        r = polkit_check(c->manager, msg, CM_ACTION_LOGS, container_details(c, "logs", details), error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        /* The journal is read in a process of its own: sd_journal_wait() and a slow reader
+         * would otherwise stall the bus loop. The reply goes at once; the lines follow. */
+        r = journal_follower_start(c, fd, lines);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot follow the logs of '%s': %m", c->name);
+        return sd_bus_reply_method_return(msg, NULL);
 }
 
 /* Top is open to every user: nothing of it may run on the loop. systemd's figures are asked for
@@ -478,6 +533,7 @@ const sd_bus_vtable container_vtable[] = {
         SD_BUS_METHOD("Restart", NULL, NULL, method_restart, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Inspect", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", info), method_inspect, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Logs", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("a{ss}", logs), method_logs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("FollowLogs", SD_BUS_ARGS("h", fd, "a{sv}", options), SD_BUS_NO_RESULT, method_follow_logs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Top", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", info), method_top, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Image", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", image), method_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END

@@ -77,6 +77,7 @@ Container *container_free(Container *c) {
         g_ptr_array_unref(c->waiters);
 
         container_release_worker(c);
+        journal_followers_kill(c);
         c->unit_match = sd_bus_slot_unref(c->unit_match);
         c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
         g_free(c->start_error);
@@ -189,6 +190,7 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 c->finished_usec = now_usec(CLOCK_REALTIME);
                 container_set_state(c, CONTAINER_FAILED);
                 (void) store_save_container_runtime(c);
+                (void) journal_unit_rate_limit_clear(c->unit);
                 /* Whatever LXC left running in the scope goes with it. */
                 (void) scope_kill(m, c->unit, SIGKILL);
                 journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_ERR,
@@ -258,11 +260,6 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         if (!argv || !argv[0])
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Container '%s' has no command", c->name);
 
-        /* Before the payload's streams connect, so journald's first look at them sees it. */
-        r = journal_unit_rate_limit_set(c->unit, 0, 0);
-        if (r < 0)
-                fprintf(stderr, "<4>Cannot lift journald's rate limit for %s: %s\n", c->unit, g_strerror(-r));
-
         r = runtime_write_config(c, image);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot write the LXC configuration of '%s': %m", c->name);
@@ -285,6 +282,12 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
                 (void) waitpid(w.pid, NULL, 0);
                 return sd_bus_error_set_errnof(error, r, "Cannot ask systemd for a scope: %m");
         }
+
+        /* Last, so that no failure above leaves the files behind, and still before the payload's
+         * streams connect (the worker waits for its scope), so journald's first look sees them. */
+        r = journal_container_rate_limit_apply(c);
+        if (r < 0)
+                fprintf(stderr, "<4>Cannot set journald's rate limit for %s: %s\n", c->unit, g_strerror(-r));
 
         manager_operation_begin(m);
         c->leader = 0;

@@ -41,6 +41,12 @@ struct Container {
         uint32_t uid_shift;
         bool slot_conflict;     /* its stored slot is another container's too: it does not start */
 
+        /* journald's rate limit for its scope (Create options); unset: journald's own limits. */
+        bool log_rate_limit_interval_set;
+        uint64_t log_rate_limit_interval_usec;  /* 0: no limit */
+        bool log_rate_limit_burst_set;
+        uint32_t log_rate_limit_burst;          /* 0: no limit */
+
         ContainerState state;
         char *unit;
         pid_t leader;
@@ -63,6 +69,7 @@ struct Container {
 
         sd_event_source *stop_timer;
         GPtrArray *waiters;     /* ContainerWaiter*: who waits for the next stable state */
+        GPtrArray *followers;   /* Worker*: FollowLogs() streams, killed when it is removed */
 };
 
 int container_new(Manager *m, const char *name, Container **ret);

@@ -41,6 +41,9 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         g_auto(GStrv) environment = NULL, command = NULL;
         const char *image, *name;
         bool start = true, ephemeral = false, privileged = false;
+        /* The largest values stand for "not given" (bus_read_options() does not say). */
+        uint64_t log_interval = UINT64_MAX;
+        uint32_t log_burst = UINT32_MAX;
         Container *c;
         int r;
 
@@ -55,6 +58,8 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 { "command", "as", &command },
                 { "ephemeral", "b", &ephemeral },
                 { "privileged", "b", &privileged },
+                { "log_rate_limit_interval_usec", "t", &log_interval },
+                { "log_rate_limit_burst", "u", &log_burst },
                 {}
         }, error);
         if (r < 0)
@@ -91,6 +96,18 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = manager_create_container(m, image, name, environment, command, ephemeral, privileged, &c, error);
         if (r < 0)
                 return r;
+        if (log_interval != UINT64_MAX || log_burst != UINT32_MAX) {
+                c->log_rate_limit_interval_set = log_interval != UINT64_MAX;
+                c->log_rate_limit_interval_usec = log_interval;
+                c->log_rate_limit_burst_set = log_burst != UINT32_MAX;
+                c->log_rate_limit_burst = log_burst;
+                r = store_save_container(c);
+                if (r < 0) {
+                        /* A Create that fails changes nothing. */
+                        (void) manager_remove_container(m, c);
+                        return sd_bus_error_set_errnof(error, r, "Cannot save container '%s': %m", name);
+                }
+        }
 
         if (start) {
                 r = container_start(c, reply_create_done, sd_bus_message_ref(msg), error);

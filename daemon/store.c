@@ -136,6 +136,15 @@ int store_save_container_in(Container *c, const char *dir) {
                 json_builder_set_member_name(b, "UidShift");
                 json_builder_add_int_value(b, c->uid_shift);
         }
+        /* Absent: journald's own limits (the option was not given). */
+        if (c->log_rate_limit_interval_set) {
+                json_builder_set_member_name(b, "LogRateLimitIntervalUSec");
+                json_builder_add_int_value(b, (gint64) c->log_rate_limit_interval_usec);
+        }
+        if (c->log_rate_limit_burst_set) {
+                json_builder_set_member_name(b, "LogRateLimitBurst");
+                json_builder_add_int_value(b, c->log_rate_limit_burst);
+        }
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);
@@ -180,6 +189,17 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
                 gint64 shift = json_object_get_int_member_with_default(o, "UidShift", 0);
                 /* An invalid slot is caught by manager_claim_uid_shift(): listed, never started. */
                 c->uid_shift = shift > 0 && shift <= UINT32_MAX ? (uint32_t) shift : 0;
+        }
+        if (json_object_has_member(o, "LogRateLimitIntervalUSec")) {
+                c->log_rate_limit_interval_set = true;
+                c->log_rate_limit_interval_usec = (uint64_t) json_object_get_int_member(o, "LogRateLimitIntervalUSec");
+        }
+        if (json_object_has_member(o, "LogRateLimitBurst")) {
+                gint64 burst = json_object_get_int_member(o, "LogRateLimitBurst");
+                if (burst < 0 || burst > UINT32_MAX)
+                        return -EBADMSG;
+                c->log_rate_limit_burst_set = true;
+                c->log_rate_limit_burst = (uint32_t) burst;
         }
         c->state = CONTAINER_CREATED;
 

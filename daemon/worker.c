@@ -13,13 +13,14 @@
 #include "worker.h"
 
 #define WORKER_KILL_GRACE_USEC (5 * USEC_PER_SEC)
-#define WORKER_RESULT_FD 3
 
 struct Worker {
         Manager *manager;
         char *name;
         WorkerFunc func;
         void *data;
+        GDestroyNotify data_free;
+        int keep_fd;            /* our copy of the descriptor the child gets as WORKER_KEEP_FD */
         pid_t pid;              /* 0 while queued */
         int fd;
         GByteArray *output;
@@ -54,6 +55,10 @@ static Worker *worker_free(Worker *w) {
         sd_event_source_disable_unref(w->kill_timer);
         if (w->fd >= 0)
                 close(w->fd);
+        if (w->keep_fd >= 0)
+                close(w->keep_fd);
+        if (w->data_free)
+                w->data_free(w->data);
         g_byte_array_unref(w->output);
         g_free(w->name);
         manager_operation_end(m);
@@ -125,7 +130,7 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         return 0;
 }
 
-static _Noreturn void worker_child(int fd, WorkerFunc func, void *data, const char *name) {
+static _Noreturn void worker_child(int fd, int keep_fd, WorkerFunc func, void *data, const char *name) {
         sigset_t ss;
 
         /* Leave the daemon's world behind: default signals, no bus socket, no other worker's
@@ -135,12 +140,16 @@ static _Noreturn void worker_child(int fd, WorkerFunc func, void *data, const ch
         for (int sig = 1; sig < _NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
                         signal(sig, SIG_DFL);
-        if (fd != WORKER_RESULT_FD) {
-                if (dup2(fd, WORKER_RESULT_FD) < 0)
-                        _exit(EXIT_FAILURE);
-        } else if (fcntl(fd, F_SETFD, 0) < 0)
+        /* Both come from F_DUPFD_CLOEXEC/pipe2 at 3 or above: park them high first, so that
+         * moving one to its number cannot overwrite the other. */
+        fd = fcntl(fd, F_DUPFD, 100);
+        if (fd < 0 || (keep_fd >= 0 && (keep_fd = fcntl(keep_fd, F_DUPFD, 100)) < 0))
                 _exit(EXIT_FAILURE);
-        (void) close_range(WORKER_RESULT_FD + 1, ~0U, 0);
+        if (dup2(fd, WORKER_RESULT_FD) < 0)
+                _exit(EXIT_FAILURE);
+        if (keep_fd >= 0 && dup2(keep_fd, WORKER_KEEP_FD) < 0)
+                _exit(EXIT_FAILURE);
+        (void) close_range(keep_fd >= 0 ? WORKER_KEEP_FD + 1 : WORKER_RESULT_FD + 1, ~0U, 0);
         /* Don't outlive the daemon: nobody would read our result. */
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() == 1)
@@ -166,9 +175,11 @@ static int worker_fork(Worker *w) {
         }
         if (pid == 0) {
                 close(p[0]);
-                worker_child(p[1], w->func, w->data, w->name);
+                worker_child(p[1], w->keep_fd, w->func, w->data, w->name);
         }
         close(p[1]);
+        if (w->keep_fd >= 0)
+                close(TAKE_FD(w->keep_fd));
 
         w->pid = pid;
         w->fd = p[0];
@@ -205,11 +216,17 @@ static void worker_start_queued(Manager *m) {
 }
 
 int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, WorkerDone done, void *userdata, Worker **ret) {
-        return worker_spawn_lines(m, name, func, data, NULL, done, userdata, ret);
+        return worker_spawn_full(m, name, func, data, NULL, -1, NULL, done, userdata, ret);
 }
 
 int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data, WorkerLine line,
                        WorkerDone done, void *userdata, Worker **ret) {
+        return worker_spawn_full(m, name, func, data, NULL, -1, line, done, userdata, ret);
+}
+
+int worker_spawn_full(Manager *m, const char *name, WorkerFunc func, void *data, GDestroyNotify data_free,
+                      int keep_fd, WorkerLine line, WorkerDone done, void *userdata, Worker **ret) {
+        _cleanup_close_ int kfd = -1;
         Worker *w;
         int r;
 
@@ -218,11 +235,18 @@ int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data
         assert(func);
         assert(done);
 
+        if (keep_fd >= 0) {
+                kfd = fcntl(keep_fd, F_DUPFD_CLOEXEC, 3);
+                if (kfd < 0)
+                        return -errno;
+        }
+
         w = g_new0(Worker, 1);
         w->manager = m;
         w->name = g_strdup(name);
         w->func = func;
         w->data = data;
+        w->keep_fd = TAKE_FD(kfd);
         w->fd = -1;
         w->output = g_byte_array_new();
         w->line = line;
@@ -236,12 +260,16 @@ int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data
         } else {
                 r = worker_fork(w);
                 if (r < 0) {
+                        /* Not ours yet: the caller still owns data. */
+                        if (w->keep_fd >= 0)
+                                close(w->keep_fd);
                         g_byte_array_unref(w->output);
                         g_free(w->name);
                         g_free(w);
                         return r;
                 }
         }
+        w->data_free = data_free;
         g_hash_table_add(m->workers, w);
         manager_operation_begin(m);
         if (ret)

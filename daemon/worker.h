@@ -21,6 +21,14 @@ typedef void (*WorkerDone)(Worker *w, const char *output, size_t size, int statu
  * newline). Workers with a line callback don't collect their output for done. */
 typedef void (*WorkerLine)(Worker *w, const char *line, void *userdata);
 
+/* A worker may start later than asked (queued behind the cap): data must stay valid until it
+ * has ended. With data_free, the worker owns data and frees it then (after done, or when
+ * cancelled). keep_fd (or -1): a descriptor the child also gets, as WORKER_KEEP_FD (the
+ * caller keeps its own; the worker holds a copy until it forks). */
+#define WORKER_RESULT_FD 3
+#define WORKER_KEEP_FD 4
+int worker_spawn_full(Manager *m, const char *name, WorkerFunc func, void *data, GDestroyNotify data_free,
+                      int keep_fd, WorkerLine line, WorkerDone done, void *userdata, Worker **ret);
 int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, WorkerDone done, void *userdata, Worker **ret);
 int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data, WorkerLine line,
                        WorkerDone done, void *userdata, Worker **ret);
