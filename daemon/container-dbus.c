@@ -324,9 +324,12 @@ static int method_follow_logs(sd_bus_message *msg, void *userdata, sd_bus_error 
 }
 
 /* Top is open to every user: nothing of it may run on the loop. systemd's figures are asked for
- * asynchronously, then a worker walks the cgroup and /proc (and NSS for user names). */
+ * asynchronously, then a worker walks the cgroup and /proc (and NSS for user names). Calls for
+ * a container that arrive meanwhile wait for the same answer: fifty clients polling Top cost one
+ * worker at a time, not fifty forks. */
 typedef struct TopRequest {
-        sd_bus_message *msg;
+        Manager *manager;
+        GPtrArray *msgs;        /* sd_bus_message*: everyone waiting for this answer */
         char *name;
         char *unit;
         uid_t shift;
@@ -335,10 +338,19 @@ typedef struct TopRequest {
         ScopeAccounting accounting;
 } TopRequest;
 
+static void message_unref(gpointer m) {
+        sd_bus_message_unref(m);
+}
+
 static void top_request_free(TopRequest *q) {
+        Container *c;
+
         if (!q)
                 return;
-        sd_bus_message_unref(q->msg);
+        c = manager_get_container(q->manager, q->name);
+        if (c && c->top_pending == q)
+                c->top_pending = NULL;
+        g_ptr_array_unref(q->msgs);
         g_free(q->name);
         g_free(q->unit);
         g_free(q->accounting.control_group);
@@ -358,6 +370,23 @@ static int top_worker(int fd, void *data) {
         text = top_info_serialize(&t);
         top_info_clear(&t);
         return loop_write(fd, text, strlen(text)) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static void top_reply_errorf(TopRequest *q, const char *name, int error, const char *fmt, ...) _printf_(4, 5);
+static void top_reply_errorf(TopRequest *q, const char *name, int error, const char *fmt, ...) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_autofree char *text = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        text = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        if (name)
+                (void) sd_bus_error_set(&e, name, text);
+        else
+                (void) sd_bus_error_set_errnof(&e, error, "%s", text);
+        for (guint i = 0; i < q->msgs->len; i++)
+                (void) sd_bus_reply_method_error(q->msgs->pdata[i], &e);
 }
 
 static int top_reply(sd_bus_message *msg, TopInfo *t, const ScopeAccounting *a) {
@@ -409,13 +438,15 @@ static void top_done(Worker *w, const char *output, size_t size, int status, voi
         int r;
 
         if (status != 0 || top_info_deserialize(output, size, &t) < 0) {
-                (void) sd_bus_reply_method_errorf(q->msg, SD_BUS_ERROR_FAILED, "Cannot read the processes of %s", q->unit);
+                top_reply_errorf(q, SD_BUS_ERROR_FAILED, 0, "Cannot read the processes of %s", q->unit);
                 return;
         }
-        r = top_reply(q->msg, &t, &q->accounting);
+        for (guint i = 0; i < q->msgs->len; i++) {
+                r = top_reply(q->msgs->pdata[i], &t, &q->accounting);
+                if (r < 0)
+                        (void) sd_bus_reply_method_errnof(q->msgs->pdata[i], r, "Cannot send Top's answer: %m");
+        }
         top_info_clear(&t);
-        if (r < 0)
-                (void) sd_bus_reply_method_errnof(q->msg, r, "Cannot send Top's answer: %m");
 }
 
 static void top_on_accounting(Manager *m, int error, ScopeAccounting *a, void *userdata) {
@@ -423,17 +454,17 @@ static void top_on_accounting(Manager *m, int error, ScopeAccounting *a, void *u
         int r;
 
         if (error == -ENOENT) {
-                (void) sd_bus_reply_method_errorf(q->msg, CM_ERROR_NOT_RUNNING, "Container '%s' is not running", q->name);
+                top_reply_errorf(q, CM_ERROR_NOT_RUNNING, 0, "Container '%s' is not running", q->name);
                 return;
         }
         if (error < 0) {
-                (void) sd_bus_reply_method_errnof(q->msg, error, "Cannot look up %s: %m", q->unit);
+                top_reply_errorf(q, NULL, error, "Cannot look up %s: %s", q->unit, g_strerror(-error));
                 return;
         }
         q->accounting = *a;
         r = worker_spawn(m, "containers-manager top", top_worker, q, top_done, q, NULL);
         if (r < 0) {
-                (void) sd_bus_reply_method_errnof(q->msg, r, "Cannot fork for Top: %m");
+                top_reply_errorf(q, NULL, r, "Cannot fork for Top: %s", g_strerror(-r));
                 return;
         }
         TAKE_PTR(q); /* the worker's now */
@@ -448,8 +479,16 @@ static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
                 return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
                                          c->name, container_state_to_string(c->state));
 
+        if (c->top_pending) {
+                /* One is on its way: this caller gets the same answer. */
+                g_ptr_array_add(c->top_pending->msgs, sd_bus_message_ref(msg));
+                return 1;
+        }
+
         q = g_new0(TopRequest, 1);
-        q->msg = sd_bus_message_ref(msg);
+        q->manager = c->manager;
+        q->msgs = g_ptr_array_new_with_free_func(message_unref);
+        g_ptr_array_add(q->msgs, sd_bus_message_ref(msg));
         q->name = g_strdup(c->name);
         q->unit = g_strdup(c->unit);
         q->shift = c->uid_shift;
@@ -458,7 +497,7 @@ static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
         r = scope_get_accounting_async(c->manager, c->unit, top_on_accounting, q);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot ask systemd about %s: %m", c->unit);
-        TAKE_PTR(q);
+        c->top_pending = TAKE_PTR(q);
         return 1;
 }
 

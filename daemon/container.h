@@ -68,6 +68,7 @@ struct Container {
         bool removing;          /* Remove() is waiting for the stop */
 
         sd_event_source *stop_timer;
+        struct TopRequest *top_pending; /* a Top on its way: later callers share its answer (not owned) */
         GPtrArray *waiters;     /* ContainerWaiter*: who waits for the next stable state */
         GPtrArray *followers;   /* Worker*: FollowLogs() streams, killed when it is removed */
 };
