@@ -264,9 +264,23 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot write the LXC configuration of '%s': %m", c->name);
 
+        /* On disk before systemd hears of the scope: a daemon killed from here on finds it at its
+         * next start and settles it (container_adopt()). */
+        {
+                ContainerState old = c->state;
+
+                c->state = CONTAINER_STARTING;
+                r = store_save_container_runtime(c);
+                c->state = old;
+                if (r < 0)
+                        return sd_bus_error_set_errnof(error, r, "Cannot save the state of '%s': %m", c->name);
+        }
+
         r = runtime_spawn(c, argv, &w);
-        if (r < 0)
+        if (r < 0) {
+                (void) store_save_container_runtime(c);
                 return sd_bus_error_set_errnof(error, r, "Cannot fork the start worker: %m");
+        }
         c->worker = w.pid;
         c->go_fd = w.go_fd;
         c->status_fd = w.status_fd;
@@ -280,6 +294,7 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         if (r < 0) {
                 container_release_worker(c); /* closing go_fd makes the worker exit */
                 (void) waitpid(w.pid, NULL, 0);
+                (void) store_save_container_runtime(c);
                 return sd_bus_error_set_errnof(error, r, "Cannot ask systemd for a scope: %m");
         }
 
@@ -294,6 +309,7 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         c->exit_status = -1;
         c->scope_gone_early = false;
         container_set_state(c, CONTAINER_STARTING);
+        (void) store_save_container_runtime(c);
         return 0;
 }
 
@@ -439,6 +455,22 @@ int container_adopt(Container *c) {
                 c->state = CONTAINER_RUNNING;
                 (void) store_save_container_runtime(c);
                 return 1;
+        }
+
+        if (c->state == CONTAINER_STARTING) {
+                /* We died while it was starting: whatever got as far as the scope goes with it
+                 * (its start worker waits for a word from us that will never come, or LXC is
+                 * half-way), and the container says what happened. */
+                if (r >= 0 && !STR_IN_SET(active, "inactive", "failed"))
+                        (void) scope_kill(m, c->unit, SIGKILL);
+                c->state = CONTAINER_FAILED;
+                c->leader = 0;
+                c->finished_usec = now_usec(CLOCK_REALTIME);
+                SWAP_FREE(c->start_error, g_strdup("containers-manager was restarted while the container was starting"));
+                (void) store_save_container_runtime(c);
+                journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_WARNING,
+                                        "Container %s failed to start: %s.", c->name, c->start_error);
+                return 0;
         }
 
         /* It ended while we were away. */

@@ -117,7 +117,12 @@ def run_probe(base, name, privileged=False):
     if not isinstance(res, list):
         raise RuntimeError("Create %s: %s" % (name, res.stderr))
     wait_stopped(name)
-    out = logs(name)["stdout"]
+    # journald may still be reading the stream when the scope is gone: wait for the last line
+    try:
+        out = wait_for(lambda: "PROBE-DONE" in logs(name)["stdout"] and logs(name)["stdout"], 15,
+                       interval=0.2, what="the probe's last line")
+    except TimeoutError:
+        out = logs(name)["stdout"]
     got = {}
     for line in out.splitlines():
         parts = line.split(" ", 3)
