@@ -55,6 +55,7 @@ int container_new(Manager *m, const char *name, Container **ret) {
 }
 
 static void container_release_worker(Container *c) {
+        c->start_timer = sd_event_source_disable_unref(c->start_timer);
         c->worker_source = sd_event_source_disable_unref(c->worker_source);
         c->scope_slot = sd_bus_slot_unref(c->scope_slot);
         if (c->go_fd >= 0)
@@ -80,6 +81,7 @@ Container *container_free(Container *c) {
         journal_followers_kill(c);
         c->unit_match = sd_bus_slot_unref(c->unit_match);
         c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
+        c->start_timer = sd_event_source_disable_unref(c->start_timer);
         g_free(c->start_error);
         g_free(c->name);
         g_free(c->image);
@@ -134,7 +136,10 @@ static void notify_waiters(Container *c) {
         for (guint i = 0; i < pending->len; i++) {
                 ContainerWaiter *w = g_ptr_array_index(pending, i);
 
-                if (w->goal == GOAL_RESTART && down) {
+                if (w->goal == GOAL_RESTART && down && c->removing)
+                        /* A Remove came between the stop and the start of a Restart: it wins. */
+                        w->callback(c, -ECANCELED, "Container is being removed", w->userdata);
+                else if (w->goal == GOAL_RESTART && down) {
                         w->goal = GOAL_RUNNING;
                         restart = true;
                         add_waiter(c, w->goal, w->callback, w->userdata);
@@ -182,8 +187,17 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 notify_waiters(c);
                 if (c->scope_gone_early)
                         container_scope_gone(c);
+                else if (c->stop_after_start && c->state == CONTAINER_RUNNING) {
+                        /* A Stop or Remove waited for the start: now it can be done. */
+                        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                        c->stop_after_start = false;
+                        if (container_stop(c, NULL, NULL, &e) < 0)
+                                fprintf(stderr, "<4>Cannot stop %s after its start: %s\n", c->name, e.message);
+                }
                 return;
         } else {
+                c->stop_after_start = false;
                 /* error_message may be c->start_error itself: copy before freeing. */
                 SWAP_FREE(c->start_error, g_strdup(error_message));
                 c->leader = 0;
@@ -191,10 +205,13 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 container_set_state(c, CONTAINER_FAILED);
                 (void) store_save_container_runtime(c);
                 (void) journal_unit_rate_limit_clear(c->unit);
-                /* Whatever LXC left running in the scope goes with it. */
+                /* Whatever LXC left running in the scope goes with it, and so does the scope,
+                 * even an empty one (its start worker may have died before systemd moved it). */
                 (void) scope_kill(m, c->unit, SIGKILL);
+                (void) scope_stop(m, c->unit);
+                /* c->start_error, not error_message: that may be the string just replaced. */
                 journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_ERR,
-                                        "Container %s failed to start: %s", c->name, error_message);
+                                        "Container %s failed to start: %s", c->name, c->start_error);
         }
         notify_waiters(c);
 }
@@ -242,6 +259,24 @@ void container_scope_job_done(Container *c, const char *result, const char *mess
         close(TAKE_FD(c->go_fd));
 }
 
+/* Neither systemd's job nor the worker answered in time: give up on this start. */
+static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Container *c = userdata;
+
+        c->start_timer = sd_event_source_disable_unref(c->start_timer);
+        if (c->state != CONTAINER_STARTING)
+                return 0;
+        SWAP_FREE(c->start_error, g_strdup_printf("timed out after %" G_GUINT64_FORMAT " s waiting for %s to start",
+                                                  c->manager->start_timeout_usec / USEC_PER_SEC, c->unit));
+        fprintf(stderr, "<4>Container %s: %s.\n", c->name, c->start_error);
+        /* The worker's exit (reaped by the loop, in on_worker_exit()) finishes the start as failed. */
+        if (c->worker > 0)
+                (void) kill(c->worker, SIGKILL);
+        (void) scope_kill(c->manager, c->unit, SIGKILL);
+        (void) scope_stop(c->manager, c->unit);
+        return 0;
+}
+
 static int container_start_internal(Container *c, sd_bus_error *error) {
         Manager *m = c->manager;
         RuntimeWorker w;
@@ -287,6 +322,9 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         g_clear_pointer(&c->start_error, g_free);
 
         r = sd_event_add_child(m->event, &c->worker_source, w.pid, WEXITED, on_worker_exit, c);
+        if (r >= 0 && m->start_timeout_usec > 0)
+                r = sd_event_add_time_relative(m->event, &c->start_timer, CLOCK_MONOTONIC, m->start_timeout_usec, 0,
+                                               on_start_timeout, c);
         if (r >= 0)
                 r = scope_watch(m, c);
         if (r >= 0)
@@ -339,6 +377,9 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         if (c->leader > 0)
                 (void) kill(c->leader, SIGKILL);
         (void) scope_kill(c->manager, c->unit, SIGKILL);
+        /* If the scope ended where we could not hear it (before systemd had our Subscribe),
+         * no signal will ever say so: ask. */
+        (void) scope_check_gone_async(c->manager, c);
         return 0;
 }
 
@@ -350,8 +391,13 @@ int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bu
                 add_waiter(c, GOAL_STOPPED, cb, userdata);
                 return 0;
         }
-        if (c->state == CONTAINER_STARTING)
-                return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is still starting", c->name);
+        if (c->state == CONTAINER_STARTING) {
+                /* Not half-way: the start finishes (or fails), then the stop is done, then the
+                 * caller hears. */
+                c->stop_after_start = true;
+                add_waiter(c, GOAL_STOPPED, cb, userdata);
+                return 0;
+        }
         if (c->state != CONTAINER_RUNNING)
                 return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
                                          c->name, container_state_to_string(c->state));
@@ -461,8 +507,12 @@ int container_adopt(Container *c) {
                 /* We died while it was starting: whatever got as far as the scope goes with it
                  * (its start worker waits for a word from us that will never come, or LXC is
                  * half-way), and the container says what happened. */
-                if (r >= 0 && !STR_IN_SET(active, "inactive", "failed"))
+                if (r >= 0 && !STR_IN_SET(active, "inactive", "failed")) {
                         (void) scope_kill(m, c->unit, SIGKILL);
+                        /* It may hold nothing at all (the worker died before it was moved in):
+                         * a kill does not end an empty scope, a stop does. */
+                        (void) scope_stop(m, c->unit);
+                }
                 c->state = CONTAINER_FAILED;
                 c->leader = 0;
                 c->finished_usec = now_usec(CLOCK_REALTIME);

@@ -66,6 +66,8 @@ struct Container {
         char *start_error;
         bool scope_gone_early;  /* the scope ended before the worker reported */
         bool removing;          /* Remove() is waiting for the stop */
+        bool stop_after_start;  /* Stop (or Remove) came while starting: stop once it runs */
+        sd_event_source *start_timer;
 
         sd_event_source *stop_timer;
         struct TopRequest *top_pending; /* a Top on its way: later callers share its answer (not owned) */

@@ -108,6 +108,7 @@ static void help(void) {
                "Environment:\n"
                "  CONTAINERS_MANAGER_IDLE_TIMEOUT_SEC  exit after this long without activity (default 30, 0: never)\n"
                "  CONTAINERS_MANAGER_STOP_TIMEOUT_SEC  grace period before a stop is forced (default 10)\n"
+               "  CONTAINERS_MANAGER_START_TIMEOUT_SEC  a start that has not run by then fails (default 120)\n"
                "  CONTAINERS_MANAGER_BUILD_TIMEOUT_SEC  longest a build may fetch (default 600)\n"
                "  CONTAINERS_MANAGER_BUILD_MAX_BYTES   most a build may download (default 256 MiB)\n"
                "  CONTAINERS_MANAGER_BUILD_MAX_FILES   most files a checkout may have (default 100000)\n"
@@ -169,6 +170,9 @@ int main(int argc, char *argv[]) {
         (void) parse_uint_env("CONTAINERS_MANAGER_BUILD_MAX_FILES", &m->build_max_files);
         (void) parse_seconds_env("CONTAINERS_MANAGER_TEST_DRAIN_DELAY_SEC", &m->test_drain_delay_usec);
         (void) parse_seconds_env("CONTAINERS_MANAGER_TEST_TOP_DELAY_SEC", &m->test_top_delay_usec);
+        (void) parse_seconds_env("CONTAINERS_MANAGER_TEST_START_DELAY_SEC", &m->test_start_delay_usec);
+        (void) parse_seconds_env("CONTAINERS_MANAGER_START_TIMEOUT_SEC", &m->start_timeout_usec);
+        m->test_ignore_scope_jobs = getenv("CONTAINERS_MANAGER_TEST_IGNORE_SCOPE_JOBS") != NULL;
 
         r = mkdir_p(m->state_dir, 0700);
         if (r >= 0)

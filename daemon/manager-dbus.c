@@ -207,9 +207,6 @@ static int method_remove(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 
         if (c->removing)
                 return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_CONTAINER, "Container '%s' is being removed", c->name);
-        if (c->state == CONTAINER_STARTING)
-                return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is starting; try again when it runs", c->name);
-
         if (container_is_active(c)) {
                 r = container_stop(c, reply_remove_done, sd_bus_message_ref(msg), error);
                 if (r < 0) {

@@ -17,7 +17,17 @@
 #include "worker.h"
 
 static void container_destroy(gpointer p) {
-        container_free(p);
+        Container *c = p;
+
+        if (g_hash_table_lookup(c->manager->units, c->unit) == c)
+                g_hash_table_remove(c->manager->units, c->unit);
+        container_free(c);
+}
+
+/* The one way in: by name, and by unit for systemd's signals. */
+static void manager_add_container(Manager *m, Container *c) {
+        g_hash_table_insert(m->containers, c->name, c);
+        g_hash_table_insert(m->units, c->unit, c);
 }
 
 static void image_destroy(gpointer p) {
@@ -36,6 +46,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->runtime_dir = g_strdup(runtime_dir);
         m->bases_dir = g_strdup(bases_dir);
         m->containers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, container_destroy);
+        m->units = g_hash_table_new(g_str_hash, g_str_equal);
         m->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, image_destroy);
         m->polkit_registry = polkit_registry_new();
         m->uid_shifts = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -46,6 +57,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->builds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, build_destroy);
         m->build_retention_usec = 10 * 60 * USEC_PER_SEC;
         m->idle_timeout_usec = 30 * USEC_PER_SEC;
+        m->start_timeout_usec = 120 * USEC_PER_SEC;
         m->stop_timeout_usec = 10 * USEC_PER_SEC;
         *ret = m;
         return 0;
@@ -58,6 +70,7 @@ Manager *manager_free(Manager *m) {
         g_hash_table_unref(m->builds);
         polkit_registry_free(m->polkit_registry);
         g_hash_table_unref(m->containers);
+        g_hash_table_unref(m->units);
         g_hash_table_unref(m->images);
         g_hash_table_unref(m->uid_shifts);
         manager_workers_free_all(m);
@@ -93,16 +106,7 @@ Image *manager_get_image(Manager *m, const char *name) {
 }
 
 Container *manager_find_container_by_unit(Manager *m, const char *unit) {
-        GHashTableIter it;
-        Container *c;
-
-        if (!unit || !g_str_has_prefix(unit, "container-"))
-                return NULL;
-        g_hash_table_iter_init(&it, m->containers);
-        while (g_hash_table_iter_next(&it, NULL, (void **) &c))
-                if (streq(c->unit, unit))
-                        return c;
-        return NULL;
+        return unit ? g_hash_table_lookup(m->units, unit) : NULL;
 }
 
 static int load_containers(Manager *m) {
@@ -136,7 +140,7 @@ static int load_containers(Manager *m) {
                                 r == -EADDRINUSE ? "also another container's" : "invalid");
                         c->slot_conflict = true;
                 }
-                g_hash_table_insert(m->containers, c->name, c);
+                manager_add_container(m, c);
         }
         return 0;
 }
@@ -248,7 +252,7 @@ int manager_create_container(
 
         (void) store_remove_container_runtime(c);
         assert_se(manager_claim_uid_shift(m, c) >= 0);
-        g_hash_table_insert(m->containers, c->name, c);
+        manager_add_container(m, c);
         manager_send_container_new(m, c);
         journal_container_event(c, CM_MESSAGE_CONTAINER_CREATED, LOG_INFO,
                                 "Container %s created from image %s.", c->name, c->image);

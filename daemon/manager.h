@@ -26,6 +26,7 @@ struct Manager {
         char *bases_dir;    /* read-only base definitions shipped with the package */
 
         GHashTable *containers; /* name -> Container*, owned */
+        GHashTable *units;      /* scope unit name -> Container* (not owned): systemd's signals name units */
         GHashTable *images;     /* name -> Image*, owned */
         GHashTable *polkit_registry; /* sd_bus_message* -> AsyncPolkitQuery* */
         IdBlock id_block;
@@ -40,6 +41,9 @@ struct Manager {
 
         uint64_t idle_timeout_usec; /* 0: never exit on idle */
         uint64_t stop_timeout_usec;
+        uint64_t start_timeout_usec;    /* a start that has not run by then fails (0: never) */
+        bool test_ignore_scope_jobs;    /* test hook: never hear that a scope's job finished */
+        uint64_t test_start_delay_usec; /* test hook: the start worker waits this long in the scope */
         uint64_t last_activity_usec;
         sd_event_source *idle_source;
         bool draining;                  /* the bus name is released: exiting */

@@ -310,7 +310,7 @@ static void report(int fd, const char *fmt, ...) {
 }
 
 static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, const char *unit, const char *lxcpath,
-                                  const char *runtime_dir, char **argv) {
+                                  const char *runtime_dir, char **argv, uint64_t test_delay_usec) {
         _cleanup_(lxc_container_putp) struct lxc_container *lc = NULL;
         uint64_t deadline;
         pid_t monitor;
@@ -323,6 +323,9 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
                 g_autofree char *error_path = g_build_filename(lxcpath, name, "start-error", NULL);
                 (void) unlink(error_path);
         }
+        if (test_delay_usec > 0)
+                /* Test hook: a start that takes long, to race Stop, Remove and crashes against. */
+                (void) usleep(test_delay_usec);
 
         monitor = fork();
         if (monitor < 0) {
@@ -432,7 +435,7 @@ int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret) {
                         g_autofree char *title = g_strdup_printf("containers-manager start %s", c->name);
                         (void) rename_process(title);
                 }
-                worker_main(3, 4, c->name, c->unit, lxcpath, c->manager->runtime_dir, argv);
+                worker_main(3, 4, c->name, c->unit, lxcpath, c->manager->runtime_dir, argv, c->manager->test_start_delay_usec);
         }
 
         close(go[0]);

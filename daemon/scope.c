@@ -18,7 +18,7 @@ static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret
         if (sd_bus_message_read(msg, "uoss", &id, &job, &unit, &result) < 0)
                 return 0;
         c = manager_find_container_by_unit(m, unit);
-        if (!c || c->state != CONTAINER_STARTING || c->worker <= 0)
+        if (!c || c->state != CONTAINER_STARTING || c->worker <= 0 || m->test_ignore_scope_jobs)
                 return 0;
         /* The reply to StartTransientUnit may still be on its way; the unit name identifies the job. */
         if (c->scope_job && !streq(c->scope_job, job))
@@ -176,6 +176,20 @@ static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_err
         return 0;
 }
 
+static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        g_autoptr(GList) containers = g_hash_table_get_values(m->containers);
+
+        /* A scope that ended after adoption looked at it but before systemd had our Subscribe
+         * sent no signal we could hear: look once more, now that every later end is heard. */
+        for (GList *l = containers; l; l = l->next) {
+                Container *c = l->data;
+                if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+                        (void) scope_check_gone_async(m, c);
+        }
+        return 0;
+}
+
 int scope_subscribe(Manager *m) {
         int r;
 
@@ -192,7 +206,7 @@ int scope_subscribe(Manager *m) {
         if (r < 0)
                 return r;
         /* Without a subscriber systemd does not send JobRemoved and UnitRemoved. */
-        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "Subscribe", NULL, NULL, NULL);
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "Subscribe", on_subscribed, m, NULL);
 }
 
 static int on_start_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -259,6 +273,11 @@ int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret
                 return r;
 
         return sd_bus_call_async(m->bus, ret_slot, msg, on_start_reply, c, 0);
+}
+
+int scope_stop(Manager *m, const char *unit) {
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "StopUnit", NULL, NULL,
+                                        "ss", unit, "replace");
 }
 
 int scope_kill(Manager *m, const char *unit, int signo) {

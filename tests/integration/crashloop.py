@@ -75,5 +75,11 @@ def run(sb, rounds, seed=1, log=None):
         bad = disagreements(sb)
         if log and bad:
             log("round %d: %s" % (r, bad))
+            for name, _, scope in bad:
+                if scope == "active":
+                    log(sb.run(["systemctl", "status", "--no-pager", "-n", "5",
+                                "container-%s.scope" % name], check=False).stdout)
+                    log(sb.run(["journalctl", "--no-pager", "-o", "cat", "-n", "8", "CONTAINER=%s" % name],
+                               check=False).stdout)
         found.append(bad)
     return rounds, found

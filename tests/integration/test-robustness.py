@@ -235,6 +235,126 @@ tap.check("a Create that reaches the daemon as it exits on idle gets ShuttingDow
           "nothing", t_drain)
 
 
+# ---- one container, one outcome: Stop/Remove during a start, Remove during a Restart --------
+
+START_DELAY = 2
+
+
+def leftovers(name):
+    """What a removed container must not leave: its scope, a zombie, a start worker."""
+    out = []
+    if sb.unit_active("container-%s.scope" % name) in ("active", "activating", "deactivating"):
+        out.append("scope")
+    ps = sb.run(["ps", "-eo", "stat=,args="], check=False).stdout
+    out += ["zombie: " + l for l in ps.splitlines() if l.strip().startswith("Z")]
+    out += ["worker: " + l for l in ps.splitlines() if "containers-manager start %s" % name in l]
+    return out
+
+
+def t_remove_during_start():
+    set_env(CONTAINERS_MANAGER_TEST_START_DELAY_SEC=START_DELAY)
+    try:
+        create_p = sb.popen(["busctl", "--system", "--timeout=60", "--", "call", BUS, MANAGER_PATH,
+                             MANAGER_IFACE, "Create"] +
+                            busctl_create_args("busybox", "early", {}, {"command": ["sh", "-c", LOOP]}),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: "early" in sb.list_containers() and prop("early", "State") == "starting", 20,
+                 interval=0.05, what="early to be starting")
+        t0 = time.monotonic()
+        r = sb.mcall("Remove", "s", "early", check=False)
+        took = time.monotonic() - t0
+        out, err = create_p.communicate(timeout=60)
+    finally:
+        set_env()
+    if not isinstance(r, list):
+        return "Remove during the start: %s" % r.stderr
+    tap.diag("Remove during the start replied after %.1f s; Create said: %s" % (took, (out or err).strip()))
+    if "early" in sb.list_containers():
+        return "the container is still there"
+    left = leftovers("early")
+    if left:
+        return "left behind: %s" % left
+    return True
+
+
+tap.check("Remove during a start waits for it, stops it and removes it: no scope, no worker, "
+          "no zombie", t_remove_during_start)
+
+
+def t_stop_during_start():
+    set_env(CONTAINERS_MANAGER_TEST_START_DELAY_SEC=START_DELAY)
+    try:
+        r = create("busybox", "early2", start=False, command=["sh", "-c", LOOP])
+        start_p = sb.popen(["busctl", "--system", "--timeout=60", "call", BUS, container_path("early2"), C,
+                            "Start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: prop("early2", "State") == "starting", 20, interval=0.05,
+                 what="early2 to be starting")
+        stop = sb.call(container_path("early2"), C, "Stop", check=False)
+        start_p.communicate(timeout=60)
+    finally:
+        set_env()
+    if not isinstance(stop, list):
+        return "Stop during the start: %s" % stop.stderr
+    state = prop("early2", "State")
+    scope = sb.unit_active("container-early2.scope")
+    sb.mcall("Remove", "s", "early2", check=False)
+    return (state == "stopped" and scope not in ("active", "activating")) or \
+        "after Stop: State %s, scope %s" % (state, scope)
+
+
+tap.check("Stop during a start is not refused: it waits for the start, then stops", t_stop_during_start)
+
+
+STUBBORN = "trap '' TERM; while :; do sleep 1; done"
+
+
+def t_remove_during_restart():
+    r = create("busybox", "stubborn", command=["sh", "-c", STUBBORN])
+    if not isinstance(r, list):
+        return "Create: %s" % r.stderr
+    # SIGTERM is ignored: the restart's stop lasts the stop timeout (5 s), long enough to race
+    restart_p = sb.popen(["busctl", "--system", "--timeout=60", "call", BUS, container_path("stubborn"), C,
+                          "Restart"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: prop("stubborn", "State") == "stopping", 10, interval=0.05, what="stopping")
+    rm = sb.mcall("Remove", "s", "stubborn", check=False)
+    out, err = restart_p.communicate(timeout=60)
+    if not isinstance(rm, list):
+        return "Remove during the restart: %s" % rm.stderr
+    tap.diag("Restart said: %s" % (err or out).strip())
+    if "stubborn" in sb.list_containers():
+        return "the container is still there"
+    left = leftovers("stubborn")
+    return not left or "left behind: %s" % left
+
+
+tap.check("Remove during a Restart wins: the restart is not completed, nothing is left",
+          t_remove_during_restart)
+
+
+def t_start_timeout():
+    set_env(CONTAINERS_MANAGER_TEST_IGNORE_SCOPE_JOBS=1, CONTAINERS_MANAGER_START_TIMEOUT_SEC=3)
+    try:
+        t0 = time.monotonic()
+        r = sb.run(["gdbus", "call", "--system", "--dest", BUS, "--timeout", "60", "--object-path",
+                    MANAGER_PATH, "--method", MANAGER_IFACE + ".Create", "busybox", "deaf", "{}",
+                    "{'command': <['sleep', '1000']>}"], check=False, timeout=70)
+        took = time.monotonic() - t0
+        time.sleep(1)
+        left = leftovers("deaf")
+    finally:
+        set_env()
+    if r.ok or gdbus_error(r) != E + "StartFailed" or "timed out" not in r.stderr:
+        return "Create that never hears of its scope: rc=%d %s" % (r.returncode, r.stderr)
+    tap.diag("StartFailed after %.1f s: %s" % (took, r.stderr.strip()))
+    if "deaf" in sb.list_containers():
+        return "the failed Create left the container"
+    return not left or "left behind: %s" % left
+
+
+tap.check("a start that never hears that its scope's job finished fails with StartFailed after "
+          "the start timeout, leaving nothing", t_start_timeout)
+
+
 # ---- errors that explain -----------------------------------------------------------------------
 
 def err_of(res):
