@@ -207,8 +207,10 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 (void) journal_unit_rate_limit_clear(c->unit);
                 /* Whatever LXC left running in the scope goes with it, and so does the scope,
                  * even an empty one (its start worker may have died before systemd moved it). */
-                (void) scope_kill(m, c->unit, SIGKILL);
-                (void) scope_stop(m, c->unit);
+                if (!c->scope_refused) {
+                        (void) scope_kill(m, c->unit, SIGKILL);
+                        (void) scope_stop(m, c->unit);
+                }
                 /* c->start_error, not error_message: that may be the string just replaced. */
                 journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_ERR,
                                         "Container %s failed to start: %s", c->name, c->start_error);
@@ -250,7 +252,9 @@ void container_scope_job_done(Container *c, const char *result, const char *mess
                 }
         } else {
                 g_free(c->start_error);
-                /* systemd's own words where it gave any. */
+                /* systemd's own words where it gave any: then it refused our StartTransientUnit, and
+                 * a unit of that name, if any, is somebody else's; leave it alone. */
+                c->scope_refused = message != NULL;
                 c->start_error = message ?
                         g_strdup_printf("systemd could not create %s: %s", c->unit, message) :
                         g_strdup_printf("systemd could not create %s (job result '%s')", c->unit, result);
@@ -346,6 +350,7 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         c->leader = 0;
         c->exit_status = -1;
         c->scope_gone_early = false;
+        c->scope_refused = false;
         container_set_state(c, CONTAINER_STARTING);
         (void) store_save_container_runtime(c);
         return 0;

@@ -67,6 +67,7 @@ struct Container {
         bool scope_gone_early;  /* the scope ended before the worker reported */
         bool removing;          /* Remove() is waiting for the stop */
         bool stop_after_start;  /* Stop (or Remove) came while starting: stop once it runs */
+        bool scope_refused;     /* systemd refused our StartTransientUnit: the unit of that name is not ours */
         sd_event_source *start_timer;
 
         sd_event_source *stop_timer;
