@@ -48,28 +48,26 @@ static const char **container_details(Container *c, const char *verb, const char
         return buf;
 }
 
-/* Finishes a deferred Start/Restart once the container runs (or could not be started). */
-static void reply_when_started(Container *c, int error, const char *message, void *userdata) {
-        sd_bus_message *msg = userdata;
-
+/* Finishes a deferred Start/Stop/Restart; a container that went away is NoSuchContainer, any
+ * other failure failed_name with what went wrong. Takes the message's reference. */
+static void reply_when_done(sd_bus_message *msg, Container *c, int error, const char *message,
+                            const char *failed_name, const char *what) {
         if (error < 0)
-                (void) sd_bus_reply_method_errorf(msg, error == -ECANCELED ? CM_ERROR_NO_SUCH_CONTAINER : CM_ERROR_START_FAILED,
-                                                  "Container '%s': %s", c->name, message ?: g_strerror(-error));
+                (void) sd_bus_reply_method_errorf(msg, error == -ECANCELED ? CM_ERROR_NO_SUCH_CONTAINER : failed_name,
+                                                  "Container '%s'%s: %s", c->name, what, message ?: g_strerror(-error));
         else
                 (void) sd_bus_reply_method_return(msg, NULL);
         sd_bus_message_unref(msg);
 }
 
-/* Finishes a deferred Stop: a stop that fails is not a failed start. */
-static void reply_when_stopped(Container *c, int error, const char *message, void *userdata) {
-        sd_bus_message *msg = userdata;
+/* Start and Restart: once the container runs (or could not be started). */
+static void reply_when_started(Container *c, int error, const char *message, void *userdata) {
+        reply_when_done(userdata, c, error, message, CM_ERROR_START_FAILED, "");
+}
 
-        if (error < 0)
-                (void) sd_bus_reply_method_errorf(msg, error == -ECANCELED ? CM_ERROR_NO_SUCH_CONTAINER : SD_BUS_ERROR_FAILED,
-                                                  "Container '%s' did not stop: %s", c->name, message ?: g_strerror(-error));
-        else
-                (void) sd_bus_reply_method_return(msg, NULL);
-        sd_bus_message_unref(msg);
+/* Stop: a stop that fails is not a failed start. */
+static void reply_when_stopped(Container *c, int error, const char *message, void *userdata) {
+        reply_when_done(userdata, c, error, message, SD_BUS_ERROR_FAILED, " did not stop");
 }
 
 typedef int (*ContainerVerb)(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);

@@ -117,11 +117,7 @@ int rootfs_spec_save(const RootfsSpec *s, const char *path) {
 
         json_builder_begin_object(b);
         add_member_string(b, "Stage", s->stage);
-        json_builder_set_member_name(b, "Lower");
-        json_builder_begin_array(b);
-        for (char **l = s->lower; l && *l; l++)
-                json_builder_add_string_value(b, *l);
-        json_builder_end_array(b);
+        store_json_add_strv(b, "Lower", s->lower);
         add_member_string(b, "Upper", s->upper);
         add_member_string(b, "Work", s->work);
         add_member_string(b, "Path", s->path);
@@ -156,7 +152,6 @@ static char *dup_member(JsonObject *o, const char *key) {
 int rootfs_spec_load(const char *path, RootfsSpec **ret) {
         g_autoptr(RootfsSpec) s = rootfs_spec_new();
         g_autoptr(JsonNode) root = NULL;
-        g_autoptr(GStrvBuilder) lower = g_strv_builder_new();
         JsonObject *o;
         JsonArray *a;
         int r;
@@ -172,10 +167,7 @@ int rootfs_spec_load(const char *path, RootfsSpec **ret) {
         s->cwd = dup_member(o, "WorkingDirectory");
         s->uid_shift = (uint32_t) json_object_get_int_member_with_default(o, "UidShift", 0);
         s->id_count = (uint32_t) json_object_get_int_member_with_default(o, "IdCount", 0);
-        a = json_object_has_member(o, "Lower") ? json_object_get_array_member(o, "Lower") : NULL;
-        for (guint i = 0; a && i < json_array_get_length(a); i++)
-                g_strv_builder_add(lower, json_array_get_string_element(a, i));
-        s->lower = g_strv_builder_end(lower);
+        s->lower = store_json_get_strv(o, "Lower");
         a = json_object_has_member(o, "Binds") ? json_object_get_array_member(o, "Binds") : NULL;
         for (guint i = 0; a && i < json_array_get_length(a); i++) {
                 JsonObject *bo = json_array_get_object_element(a, i);

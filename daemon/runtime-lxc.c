@@ -22,6 +22,11 @@
 #define CAP_DROP_PRIVILEGED "mac_admin mac_override sys_time sys_module sys_rawio sys_boot"
 #define CAP_DROP_UNPRIVILEGED CAP_DROP_PRIVILEGED " sys_admin net_admin syslog sys_ptrace audit_control"
 
+/* Where the monitor leaves its reason when it cannot assemble the root (for the start worker). */
+static char *start_error_path(const char *lxcpath, const char *name) {
+        return g_build_filename(lxcpath, name, "start-error", NULL);
+}
+
 static void lxc_container_putp(struct lxc_container **c) {
         if (*c)
                 lxc_container_put(*c);
@@ -236,7 +241,7 @@ _Noreturn void runtime_monitor_main(const char *name, const char *unit, const ch
 
         {
                 g_autofree char *spec_path = g_build_filename(lxcpath, name, "rootfs.json", NULL);
-                g_autofree char *error_path = g_build_filename(lxcpath, name, "start-error", NULL);
+                g_autofree char *error_path = start_error_path(lxcpath, name);
                 g_autoptr(RootfsSpec) spec = NULL;
                 g_autofree char *message = NULL;
                 int r;
@@ -290,7 +295,7 @@ static char *lxc_log_last_error(const char *lxcpath, const char *name) {
 
 /* What the monitor wrote when it could not assemble the container's root. */
 static char *read_start_error(const char *lxcpath, const char *name) {
-        g_autofree char *path = g_build_filename(lxcpath, name, "start-error", NULL);
+        g_autofree char *path = start_error_path(lxcpath, name);
         char *text = NULL;
 
         if (!g_file_get_contents(path, &text, NULL, NULL))
@@ -320,7 +325,7 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
         if (read(go_fd, &go, 1) != 1)
                 _exit(EXIT_FAILURE);
         {
-                g_autofree char *error_path = g_build_filename(lxcpath, name, "start-error", NULL);
+                g_autofree char *error_path = start_error_path(lxcpath, name);
                 (void) unlink(error_path);
         }
         if (test_delay_usec > 0)

@@ -78,7 +78,7 @@ char *store_container_runtime_path(Manager *m, const char *name) {
         return g_build_filename(m->runtime_dir, "containers", name, "state.json", NULL);
 }
 
-static void add_strv(JsonBuilder *b, const char *key, char **v) {
+void store_json_add_strv(JsonBuilder *b, const char *key, char **v) {
         json_builder_set_member_name(b, key);
         json_builder_begin_array(b);
         for (char **s = v; s && *s; s++)
@@ -86,7 +86,7 @@ static void add_strv(JsonBuilder *b, const char *key, char **v) {
         json_builder_end_array(b);
 }
 
-static char **get_strv(JsonObject *o, const char *key) {
+char **store_json_get_strv(JsonObject *o, const char *key) {
         JsonArray *a = json_object_has_member(o, key) ? json_object_get_array_member(o, key) : NULL;
         g_autoptr(GStrvBuilder) b = g_strv_builder_new();
 
@@ -118,8 +118,8 @@ int store_save_container_in(Container *c, const char *dir) {
         json_builder_add_string_value(b, c->name);
         json_builder_set_member_name(b, "Image");
         json_builder_add_string_value(b, c->image);
-        add_strv(b, "Command", c->command);
-        add_strv(b, "Environment", c->environment);
+        store_json_add_strv(b, "Command", c->command);
+        store_json_add_strv(b, "Environment", c->environment);
         json_builder_set_member_name(b, "WorkingDirectory");
         json_builder_add_string_value(b, c->working_directory);
         json_builder_set_member_name(b, "Ephemeral");
@@ -171,8 +171,8 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
         c->image = g_strdup(json_object_get_string_member_with_default(o, "Image", NULL));
         if (!c->image)
                 return -EBADMSG;
-        c->command = get_strv(o, "Command");
-        c->environment = get_strv(o, "Environment");
+        c->command = store_json_get_strv(o, "Command");
+        c->environment = store_json_get_strv(o, "Environment");
         c->working_directory = g_strdup(json_object_get_string_member_with_default(o, "WorkingDirectory", NULL));
         c->ephemeral = json_object_get_boolean_member_with_default(o, "Ephemeral", false);
         c->created_usec = (uint64_t) json_object_get_int_member_with_default(o, "Created", 0);
@@ -322,8 +322,8 @@ int store_save_image(const Image *i, const char *dir) {
         json_builder_begin_object(b);
         add_string(b, "Name", i->name);
         add_string(b, "Base", i->base);
-        add_strv(b, "Command", i->command);
-        add_strv(b, "Environment", i->environment);
+        store_json_add_strv(b, "Command", i->command);
+        store_json_add_strv(b, "Environment", i->environment);
         add_string(b, "WorkingDirectory", i->working_directory);
         add_string(b, "Url", i->url);
         add_string(b, "Branch", i->branch);
@@ -359,8 +359,8 @@ int store_load_image(Manager *m, const char *dir, Image **ret) {
         i->manager = m;
         i->name = get_string(o, "Name");
         i->base = get_string(o, "Base");
-        i->command = get_strv(o, "Command");
-        i->environment = get_strv(o, "Environment");
+        i->command = store_json_get_strv(o, "Command");
+        i->environment = store_json_get_strv(o, "Environment");
         i->working_directory = get_string(o, "WorkingDirectory");
         i->url = get_string(o, "Url");
         i->branch = get_string(o, "Branch");

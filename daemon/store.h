@@ -11,6 +11,9 @@
 int store_write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 int store_write_json(const char *path, JsonNode *node);
 int store_read_json(const char *path, JsonNode **ret);
+/* A string array member: written as key: [..]; read back as a strv (non-strings skipped). */
+void store_json_add_strv(JsonBuilder *b, const char *key, char **v);
+char **store_json_get_strv(JsonObject *o, const char *key);
 
 /* What a container is (persistent) and what it does now (runtime). */
 int store_save_container(Container *c);
