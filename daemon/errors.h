@@ -17,5 +17,11 @@
 #define CM_ERROR_START_FAILED      "org.containers.Error.StartFailed"
 #define CM_ERROR_NO_ID_SLOT        "org.containers.Error.NoIdSlot"
 #define CM_ERROR_SHUTTING_DOWN     "org.containers.Error.ShuttingDown"
+#define CM_ERROR_NO_SUCH_FILE      "org.containers.Error.NoSuchFile"
+#define CM_ERROR_NOT_A_DIRECTORY   "org.containers.Error.NotADirectory"
+#define CM_ERROR_FILE_TOO_LARGE    "org.containers.Error.FileTooLarge"
+#define CM_ERROR_OUTPUT_TOO_LARGE  "org.containers.Error.OutputTooLarge"
+#define CM_ERROR_NO_SUCH_USER      "org.containers.Error.NoSuchUser"
+#define CM_ERROR_INVALID_ARCHIVE   "org.containers.Error.InvalidArchive"
 
 extern const sd_bus_error_map cm_error_map[];

@@ -432,6 +432,14 @@ int manager_bus_register(Manager *m) {
                                        container_vtable, container_object_find, m);
         if (r < 0)
                 return r;
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, MANAGER_PATH "/container", "org.containers.Container",
+                                       container_exec_vtable, container_object_find, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, MANAGER_PATH "/container", "org.containers.Container",
+                                       container_files_vtable, container_object_find, m);
+        if (r < 0)
+                return r;
         r = sd_bus_add_node_enumerator(m->bus, NULL, MANAGER_PATH "/container", container_node_enumerator, m);
         if (r < 0)
                 return r;

@@ -9,6 +9,7 @@
 #define CM_ACTION_BUILD  "org.containers.build"
 #define CM_ACTION_LOGS   "org.containers.logs"
 #define CM_ACTION_PRIVILEGED "org.containers.privileged"
+#define CM_ACTION_EXEC   "org.containers.exec"
 
 /* Asks polkit whether the sender of msg may do action. Returns 1 if allowed, 0 if the
  * question is pending (the message is dispatched again once polkit answers: the handler
