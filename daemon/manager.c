@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -222,6 +224,7 @@ int manager_create_container(
         c->command = g_strdupv(command);
         c->ephemeral = ephemeral;
         c->created_usec = now_usec(CLOCK_REALTIME);
+        container_new_id(c);
         c->privileged = privileged;
         if (!privileged) {
                 r = manager_allocate_uid_shift(m, &c->uid_shift);
@@ -307,6 +310,55 @@ int manager_remove_container(Manager *m, Container *c) {
         /* Its files went with its directory: the slot may serve another container now. */
         manager_release_uid_shift(m, c);
         g_hash_table_remove(m->containers, c->name);
+        return 0;
+}
+
+int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_bus_error *error) {
+        g_autofree char *old_name = NULL, *old_dir = NULL, *new_dir = NULL, *lxcpath = manager_lxc_path(m);
+        g_autofree char *old_lxc = NULL;
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        int r;
+
+        r = bus_check_name("container", new_name, error);
+        if (r < 0)
+                return r;
+        if (streq(new_name, c->name))
+                return 0;
+        if (manager_get_container(m, new_name))
+                return sd_bus_error_setf(error, CM_ERROR_CONTAINER_EXISTS, "Container '%s' already exists", new_name);
+        if (container_is_active(c) || c->removing)
+                return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is %s: stop it first",
+                                         c->name, c->removing ? "being removed" : container_state_to_string(c->state));
+
+        old_dir = manager_container_dir(m, c->name);
+        new_dir = manager_container_dir(m, new_name);
+        (void) rm_rf(new_dir); /* leftovers of a container of that name we no longer know */
+        /* The directory first, then its config: load_containers() finishes a rename cut short
+         * in between (the directory's name wins). */
+        if (renameat2(AT_FDCWD, old_dir, AT_FDCWD, new_dir, RENAME_NOREPLACE) < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot rename %s: %m", old_dir);
+
+        old_name = g_strdup(c->name);
+        manager_send_container_removed(m, c);
+        (void) store_remove_container_runtime(c);
+        old_lxc = g_build_filename(lxcpath, old_name, NULL);
+        (void) rm_rf(old_lxc); /* written again at the next start, under the new name */
+
+        g_hash_table_steal(m->containers, c->name);
+        if (g_hash_table_lookup(m->units, c->unit) == c)
+                g_hash_table_remove(m->units, c->unit);
+        container_add_former_name(c, old_name, now);
+        SWAP_FREE(c->name, g_strdup(new_name));
+        SWAP_FREE(c->unit, container_unit_name(new_name));
+        manager_add_container(m, c);
+
+        r = store_save_container(c);
+        if (r < 0)
+                fprintf(stderr, "<4>Cannot save container %s after its rename: %s (done at the next start)\n",
+                        c->name, g_strerror(-r));
+        (void) store_save_container_runtime(c);
+        manager_send_container_new(m, c);
+        journal_container_event(c, CM_MESSAGE_CONTAINER_RENAMED, LOG_INFO, "Container %s renamed to %s.", old_name, c->name);
         return 0;
 }
 
