@@ -40,6 +40,8 @@ static void collect_pids(const char *dir, GArray *pids, unsigned depth) {
 }
 
 void cgroup_collect_pids(const char *dir, GArray *pids) {
+        assert(dir);
+        assert(pids);
         collect_pids(dir, pids, 0);
 }
 
@@ -47,6 +49,8 @@ int cgroup_pid_unified_path(pid_t pid, char **ret) {
         g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", (int) pid), *text = NULL;
         g_auto(GStrv) lines = NULL;
 
+        assert(pid > 0);
+        assert(ret);
         if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) < 0 &&
             access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) < 0)
                 return -EOPNOTSUPP;
@@ -64,8 +68,10 @@ int cgroup_pid_unified_path(pid_t pid, char **ret) {
 
 int cgroup_set_frozen(const char *dir, bool frozen) {
         g_autofree char *path = g_build_filename(dir, "cgroup.freeze", NULL);
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_close_ int fd = -1;
 
+        assert(dir);
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return errno == ENOENT ? -EOPNOTSUPP : -errno;
         return loop_write(fd, frozen ? "1" : "0", 1);
@@ -92,6 +98,8 @@ int cgroup_kill_recursive(const char *dir, int sig) {
         g_autoptr(GArray) pids = g_array_new(false, false, sizeof(pid_t));
         int n = 0;
 
+        assert(dir);
+        assert(sig > 0);
         cgroup_collect_pids(dir, pids);
         for (guint i = 0; i < pids->len; i++) {
                 pid_t pid = g_array_index(pids, pid_t, i);

@@ -8,6 +8,7 @@
 #include <systemd/sd-id128.h>
 
 #include "cgroup.h"
+#include "log.h"
 #include "container.h"
 #include "container-dbus.h"
 #include "errors.h"
@@ -103,6 +104,8 @@ static void former_name_clear(gpointer p) {
 void container_add_former_name(Container *c, const char *old_name, uint64_t until_usec) {
         FormerName f = { .name = g_strdup(old_name), .until_usec = until_usec };
 
+        assert(c);
+        assert(old_name);
         if (!c->former_names) {
                 c->former_names = g_array_new(false, false, sizeof(FormerName));
                 g_array_set_clear_func(c->former_names, former_name_clear);
@@ -270,6 +273,7 @@ static int freeze_request_start(Container *c, bool frozen, ContainerDoneCallback
 }
 
 int container_set_frozen(Container *c, bool frozen, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
+        assert(c);
         if (!IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_FROZEN))
                 return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
                                          c->name, container_state_to_string(c->state));
@@ -356,7 +360,7 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
 
                         c->stop_after_start = false;
                         if (container_stop(c, NULL, NULL, &e) < 0)
-                                fprintf(stderr, "<4>Cannot stop %s after its start: %s\n", c->name, e.message);
+                                log_warning("Cannot stop %s after its start: %s", c->name, e.message);
                 }
                 return;
         } else {
@@ -435,7 +439,7 @@ static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         SWAP_FREE(c->start_error, g_strdup_printf("timed out after %" G_GUINT64_FORMAT " s waiting for %s to start",
                                                   c->manager->start_timeout_usec / USEC_PER_SEC, c->unit));
-        fprintf(stderr, "<4>Container %s: %s.\n", c->name, c->start_error);
+        log_warning("Container %s: %s.", c->name, c->start_error);
         /* The worker's exit (reaped by the loop, in on_worker_exit()) finishes the start as failed. */
         if (c->worker > 0)
                 (void) kill(c->worker, SIGKILL);
@@ -507,7 +511,7 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
          * streams connect (the worker waits for its scope), so journald's first look sees them. */
         r = journal_container_rate_limit_apply(c);
         if (r < 0)
-                fprintf(stderr, "<4>Cannot set journald's rate limit for %s: %s\n", c->unit, g_strerror(-r));
+                log_warning_errno(r, "Cannot set journald's rate limit for %s", c->unit);
 
         manager_operation_begin(m);
         c->leader = 0;
@@ -541,7 +545,7 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Container *c = userdata;
 
         c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
-        fprintf(stderr, "<5>Container %s did not stop in time, killing it.\n", c->name);
+        log_notice("Container %s did not stop in time, killing it.", c->name);
         if (c->leader > 0)
                 (void) kill(c->leader, SIGKILL);
         (void) scope_kill(c->manager, c->unit, SIGKILL);
@@ -570,7 +574,7 @@ static void stop_when_thawed(Container *c, int error, const char *message, void 
                 return;
         r = container_stop_signal(c);
         if (r < 0) {
-                fprintf(stderr, "<4>Container %s: cannot arm the stop timer: %s; killing it.\n", c->name, g_strerror(-r));
+                log_warning("Container %s: cannot arm the stop timer: %s; killing it.", c->name, g_strerror(-r));
                 (void) scope_kill(c->manager, c->unit, SIGKILL);
         }
 }
@@ -601,7 +605,7 @@ int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bu
                 freeze_request_finish(c, -EINTR, "the container is being stopped");
                 r = freeze_request_start(c, false, stop_when_thawed, NULL, &e);
                 if (r < 0)
-                        fprintf(stderr, "<4>Container %s: %s; stopping it frozen.\n", c->name, e.message);
+                        log_warning("Container %s: %s; stopping it frozen.", c->name, e.message);
         }
         if (!c->freeze_pending) {
                 r = container_stop_signal(c);

@@ -11,6 +11,7 @@
 #include <systemd/sd-journal.h>
 
 #include "journal.h"
+#include "log.h"
 #include "worker.h"
 
 void journal_container_event(const Container *c, const char *message_id, int priority, const char *format, ...) {
@@ -488,8 +489,10 @@ void log_query_free(gpointer p) {
 }
 
 LogQuery *log_query_new(const Container *c, uint64_t since_usec, uint64_t lines, uint64_t max_bytes) {
-        LogQuery *q = g_new(LogQuery, 1);
+        LogQuery *q;
 
+        assert(c);
+        q = g_new(LogQuery, 1);
         *q = (LogQuery) {
                 .unit = g_strdup(c->unit),
                 .since_usec = MAX(since_usec, c->created_usec),
@@ -526,7 +529,7 @@ static int follow_worker(int pipe_fd, void *data) {
 
         r = journal_follow_logs(q, 3);
         if (r < 0) {
-                fprintf(stderr, "<4>Cannot follow the logs of %s: %s\n", q->unit, g_strerror(-r));
+                log_warning_errno(r, "Cannot follow the logs of %s", q->unit);
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "build.h"
+#include "log.h"
 #include "container.h"
 #include "errors.h"
 #include "idmap.h"
@@ -132,13 +133,13 @@ static int load_containers(Manager *m) {
                         continue;
                 r = store_load_container(m, fn, &c);
                 if (r < 0) {
-                        fprintf(stderr, "<4>Ignoring container %s: cannot read its state: %s\n", fn, g_strerror(-r));
+                        log_warning_errno(r, "Ignoring container %s: cannot read its state", fn);
                         continue;
                 }
                 r = manager_claim_uid_shift(m, c);
                 if (r < 0) {
                         /* Never two containers on one slot: keep it listed, refuse to start it. */
-                        fprintf(stderr, "<3>Container %s: its id slot %u is %s; it will not start.\n", fn, c->uid_shift,
+                        log_error("Container %s: its id slot %u is %s; it will not start.", fn, c->uid_shift,
                                 r == -EADDRINUSE ? "also another container's" : "invalid");
                         c->slot_conflict = true;
                 }
@@ -152,7 +153,7 @@ int manager_load(Manager *m) {
 
         r = manager_load_bases(m);
         if (r < 0)
-                fprintf(stderr, "<4>Cannot read base definitions from %s: %s\n", m->bases_dir, g_strerror(-r));
+                log_warning_errno(r, "Cannot read base definitions from %s", m->bases_dir);
         (void) manager_load_images(m);
         {
                 /* Images removed just before a crash. */
@@ -185,9 +186,9 @@ int manager_adopt(Manager *m) {
                         continue;
                 r = container_adopt(c);
                 if (r < 0)
-                        fprintf(stderr, "<4>Cannot adopt container %s: %s\n", c->name, g_strerror(-r));
+                        log_warning_errno(r, "Cannot adopt container %s", c->name);
                 else if (r > 0)
-                        fprintf(stderr, "<6>Adopted running container %s (leader %d).\n", c->name, (int) c->leader);
+                        log_info("Adopted running container %s (leader %d).", c->name, (int) c->leader);
         }
         return 0;
 }
@@ -304,7 +305,7 @@ int manager_remove_container(Manager *m, Container *c) {
         manager_send_container_removed(m, c);
         r = manager_remove_tree(m, dir);
         if (r < 0)
-                fprintf(stderr, "<4>Cannot remove %s: %s\n", dir, g_strerror(-r));
+                log_warning_errno(r, "Cannot remove %s", dir);
         (void) store_remove_container_runtime(c);
         (void) rm_rf(lxcdir);
         /* Its files went with its directory: the slot may serve another container now. */
@@ -319,6 +320,9 @@ int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_
         uint64_t now = now_usec(CLOCK_REALTIME);
         int r;
 
+        assert(m);
+        assert(c);
+        assert(new_name);
         r = bus_check_name("container", new_name, error);
         if (r < 0)
                 return r;
@@ -354,7 +358,7 @@ int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_
 
         r = store_save_container(c);
         if (r < 0)
-                fprintf(stderr, "<4>Cannot save container %s after its rename: %s (done at the next start)\n",
+                log_warning("Cannot save container %s after its rename: %s (done at the next start)",
                         c->name, g_strerror(-r));
         (void) store_save_container_runtime(c);
         manager_send_container_new(m, c);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "container.h"
+#include "log.h"
 #include "scope.h"
 
 #define SD_DEST  "org.freedesktop.systemd1"
@@ -215,7 +216,7 @@ static int on_start_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         const char *job;
 
         if (e) {
-                fprintf(stderr, "<3>Failed to start scope %s: %s\n", c->unit, e->message);
+                log_error("Failed to start scope %s: %s", c->unit, e->message);
                 container_scope_job_done(c, "failed", e->message);
                 return 0;
         }
