@@ -728,16 +728,17 @@ static int decimal_parse(const char *s, uint64_t *ret) {
         return 0;
 }
 
-/* pax times are decimal seconds with an optional fraction; negative ones are refused. */
+/* pax times: decimal seconds, maybe negative, with an optional fraction. */
 static int pax_time_parse(const char *s, struct timespec *ret) {
-        g_autofree char *secs = g_strndup(s, strcspn(s, "."));
-        const char *frac = s + strlen(secs);
+        bool negative = s[0] == '-';
+        g_autofree char *secs = g_strndup(s + negative, strcspn(s + negative, "."));
+        const char *frac = s + negative + strlen(secs);
         uint64_t v;
         long ns = 0;
         int r;
 
         r = decimal_parse(secs, &v);
-        if (r < 0 || v > INT64_MAX)
+        if (r < 0 || v > INT64_MAX / 2)
                 return -EINVAL;
         if (*frac == '.') {
                 long scale = 100000000;
@@ -748,7 +749,12 @@ static int pax_time_parse(const char *s, struct timespec *ret) {
                         scale /= 10;
                 }
         }
-        *ret = (struct timespec) { .tv_sec = (time_t) v, .tv_nsec = ns };
+        if (!negative)
+                *ret = (struct timespec) { .tv_sec = (time_t) v, .tv_nsec = ns };
+        else if (ns == 0)
+                *ret = (struct timespec) { .tv_sec = -(time_t) v };
+        else
+                *ret = (struct timespec) { .tv_sec = -(time_t) v - 1, .tv_nsec = 1000000000L - ns };
         return 0;
 }
 
@@ -1360,6 +1366,9 @@ static int dir_merge(Unpacker *u, int from_fd, int to_fd, const char *name, cons
         dst = openat(to_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dst < 0)
                 return fail(&u->message, -errno, rel, "cannot open the existing directory: %s", g_strerror(errno));
+        /* The staged directory goes away; a read-only mode of the archive must not keep its
+         * entries from moving out of it. */
+        (void) fchmod(src, 0700);
         r = dir_list_sorted(src, &children);
         if (r < 0)
                 return fail(&u->message, r, rel, "cannot list: %s", g_strerror(-r));

@@ -362,10 +362,45 @@ static void test_gnu_tar_reads_ours(void) {
         g_assert_cmpstr(a, ==, b);
 }
 
-static void unpack_gnu_tar_archive(const char *format, bool dot) {
-        g_autoptr(char_tmpdir) src = tmpdir_new(), dst = tmpdir_new(), work = tmpdir_new();
-        g_autofree char *file = g_build_filename(work, "gnu.tar", NULL);
+typedef enum Writer {
+        WRITER_GNU,
+        WRITER_BUSYBOX,
+        WRITER_PYTHON,
+} Writer;
+
+/* Python's tarfile, in one of its formats, adding dir (as arcname) recursively. */
+static const char python_script[] =
+        "import sys, tarfile\n"
+        "fmt = getattr(tarfile, sys.argv[1])\n"
+        "with tarfile.open(sys.argv[2], 'w', format=fmt) as t:\n"
+        "    t.add(sys.argv[3], arcname=sys.argv[4])\n";
+
+static void archive_write(Writer w, const char *format, const char *file, const char *dir, const char *name) {
         g_autofree char *fmt = g_strconcat("--format=", format, NULL);
+
+        switch (w) {
+        case WRITER_GNU:
+                run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-C", (char *) dir, fmt, (char *) "-cf",
+                                     (char *) file, (char *) name, NULL }, NULL);
+                break;
+        case WRITER_BUSYBOX:
+                run_tar((char *[]) { (char *) "/usr/bin/busybox", (char *) "tar", (char *) "-C", (char *) dir,
+                                     (char *) "-cf", (char *) file, (char *) name, NULL }, NULL);
+                break;
+        case WRITER_PYTHON: {
+                g_autofree char *path = g_build_filename(dir, name, NULL);
+
+                run_tar((char *[]) { (char *) "/usr/bin/python3", (char *) "-c", (char *) python_script,
+                                     (char *) format, (char *) file, path,
+                                     (char *) name, NULL }, NULL);
+                break;
+        }
+        }
+}
+
+static void unpack_foreign_archive(Writer w, const char *format, bool dot) {
+        g_autoptr(char_tmpdir) src = tmpdir_new(), dst = tmpdir_new(), work = tmpdir_new();
+        g_autofree char *file = g_build_filename(work, "foreign.tar", NULL);
         g_autofree char *src_tree = g_build_filename(src, "tree", NULL);
         g_autofree char *dst_tree = g_build_filename(dst, "tree", NULL);
         g_autofree char *message = NULL, *a = NULL, *b = NULL, *data = NULL;
@@ -374,11 +409,9 @@ static void unpack_gnu_tar_archive(const char *format, bool dot) {
 
         tree_build(src);
         if (dot)
-                run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-C", src_tree, fmt, (char *) "-cf", file,
-                                     (char *) ".", NULL }, NULL);
+                archive_write(w, format, file, src_tree, ".");
         else
-                run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-C", src, fmt, (char *) "-cf", file,
-                                     (char *) "tree", NULL }, NULL);
+                archive_write(w, format, file, src, "tree");
         g_assert_true(g_file_get_contents(file, &data, &size, NULL));
         archive = g_bytes_new_take(g_steal_pointer(&data), size);
 
@@ -397,13 +430,31 @@ static void unpack_gnu_tar_archive(const char *format, bool dot) {
 }
 
 static void test_gnu_tar_gnu_format(void) {
-        unpack_gnu_tar_archive("gnu", false);
-        unpack_gnu_tar_archive("gnu", true);
+        unpack_foreign_archive(WRITER_GNU, "gnu", false);
+        unpack_foreign_archive(WRITER_GNU, "gnu", true);
 }
 
 static void test_gnu_tar_pax_format(void) {
-        unpack_gnu_tar_archive("pax", false);
-        unpack_gnu_tar_archive("pax", true);
+        unpack_foreign_archive(WRITER_GNU, "pax", false);
+        unpack_foreign_archive(WRITER_GNU, "pax", true);
+}
+
+static void test_busybox_tar(void) {
+        if (!g_file_test("/usr/bin/busybox", G_FILE_TEST_IS_EXECUTABLE)) {
+                g_test_skip("no busybox");
+                return;
+        }
+        unpack_foreign_archive(WRITER_BUSYBOX, NULL, false);
+}
+
+static void test_python_tarfile(void) {
+        if (!g_file_test("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE)) {
+                g_test_skip("no python3");
+                return;
+        }
+        unpack_foreign_archive(WRITER_PYTHON, "PAX_FORMAT", false);
+        unpack_foreign_archive(WRITER_PYTHON, "GNU_FORMAT", false);
+        unpack_foreign_archive(WRITER_PYTHON, "GNU_FORMAT", true);
 }
 
 static void test_pack_skips_special(void) {
@@ -418,6 +469,30 @@ static void test_pack_skips_special(void) {
         file = bytes_to_file(archive, work, "a.tar");
         run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-tf", file, NULL }, &listing);
         g_assert_cmpstr(listing, ==, "d/\nd/f\n");
+}
+
+/* Times before 1970 travel in pax headers, as GNU tar reads them. */
+static void test_old_mtime(void) {
+        g_autoptr(char_tmpdir) src = tmpdir_new(), dst = tmpdir_new(), work = tmpdir_new();
+        g_autofree char *p = g_build_filename(dst, "old", NULL), *file = NULL, *listing = NULL;
+        const struct timespec ts[2] = { { .tv_sec = -86400 }, { .tv_sec = -86400 } };
+        g_autoptr(GBytes) archive = NULL;
+        g_autofree char *message = NULL;
+        struct stat st;
+
+        file_write(src, "old", "1969", 0644);
+        {
+                g_autofree char *q = g_build_filename(src, "old", NULL);
+                g_assert_cmpint(utimensat(AT_FDCWD, q, ts, 0), ==, 0);
+        }
+        archive = pack(src, "/old");
+        g_assert_cmpint(unpack(archive, dst, "/", &message), ==, 0);
+        g_assert_cmpint(lstat(p, &st), ==, 0);
+        g_assert_cmpint(st.st_mtim.tv_sec, ==, -86400);
+
+        file = bytes_to_file(archive, work, "old.tar");
+        run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-tvf", file, NULL }, &listing);
+        g_assert_nonnull(strstr(listing, " 1969-12-3"));
 }
 
 static void test_pack_errors(void) {
@@ -924,8 +999,11 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/tar/gnu-tar-reads-ours", test_gnu_tar_reads_ours);
         g_test_add_func("/tar/gnu-tar-gnu-format", test_gnu_tar_gnu_format);
         g_test_add_func("/tar/gnu-tar-pax-format", test_gnu_tar_pax_format);
+        g_test_add_func("/tar/busybox-tar", test_busybox_tar);
+        g_test_add_func("/tar/python-tarfile", test_python_tarfile);
         g_test_add_func("/tar/pack-skips-special", test_pack_skips_special);
         g_test_add_func("/tar/pack-errors", test_pack_errors);
+        g_test_add_func("/tar/old-mtime", test_old_mtime);
         for (size_t i = 0; i < ELEMENTSOF(hostile); i++) {
                 g_autofree char *name = g_strconcat("/tar/hostile/", hostile[i].what, NULL);
                 g_test_add_data_func(name, &hostile[i], test_hostile);
