@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #define META_SIZE_MAX (1024 * 1024)     /* data of one pax or GNU long-name header */
 #define META_RUN_MAX 16                 /* such headers before one entry */
 #define DRAIN_MAX (1024 * 1024)         /* read after the end marker, so a writer sees no EPIPE */
+#define DRAIN_WAIT_MSEC 100
 #define QUOTE_MAX 200                   /* of a name quoted back in a message */
 
 typedef struct UstarHeader {
@@ -1225,13 +1227,21 @@ static int unpack_entry(Unpacker *u, const Entry *e) {
         }
 }
 
-/* After the end marker a writer may still send record padding; read some of it. */
+/* After the end marker a writer may still be sending record padding (GNU tar: up to 10 KiB);
+ * read what keeps coming, but never wait long for a writer that keeps its end open. */
 static void stream_drain(Unpacker *u) {
         char buf[BLOCK_SIZE];
         size_t total = 0;
 
         while (total < DRAIN_MAX) {
-                ssize_t n = loop_read(u->in_fd, buf, sizeof(buf));
+                struct pollfd pfd = { .fd = u->in_fd, .events = POLLIN };
+                ssize_t n;
+
+                if (poll(&pfd, 1, DRAIN_WAIT_MSEC) <= 0)
+                        break;
+                n = read(u->in_fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
                 if (n <= 0)
                         break;
                 total += (size_t) n;

@@ -38,5 +38,6 @@ int tar_pack(int root_fd, const char *path, int out_fd, char **ret_message);
  * an existing directory: merged recursively; anything else replaces the existing entry); on any
  * failure the staging directory is removed and nothing under path has changed. Modes from the
  * archive (setuid/setgid bits kept only with keep_ownership), mtimes restored.
- * limits may be NULL: no limits, the caller's ids. */
+ * limits may be NULL: no limits, the caller's ids. After the end marker, in_fd is read on only
+ * while more arrives within 100 ms (a writer's record padding), not to its end. */
 int tar_unpack(int in_fd, int root_fd, const char *path, const TarLimits *limits, char **ret_message);

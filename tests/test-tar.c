@@ -970,6 +970,27 @@ static void test_root_escape(void) {
         g_assert_false(path_exists(host));
 }
 
+/* A writer that keeps its end of the pipe open after the archive does not hold up the unpack. */
+static void test_open_writer(void) {
+        g_autoptr(char_tmpdir) root = tmpdir_new();
+        g_autoptr(GByteArray) a = g_byte_array_new();
+        _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int rd = -1, wr = -1;
+        g_autofree char *message = NULL;
+        int pipefd[2];
+        uint64_t start;
+
+        tar_file(a, "f", "x");
+        tar_end(a);
+        g_assert_cmpint(pipe2(pipefd, O_CLOEXEC), ==, 0);
+        rd = pipefd[0];
+        wr = pipefd[1];
+        g_assert_cmpint(loop_write(wr, a->data, a->len), ==, 0);
+        start = now_usec(CLOCK_MONOTONIC);
+        g_assert_cmpint(tar_unpack(rd, root_fd, "/", NULL, &message), ==, 0);
+        g_assert_cmpuint(now_usec(CLOCK_MONOTONIC) - start, <, 5 * USEC_PER_SEC);
+}
+
 static void test_path_errors(void) {
         g_autoptr(char_tmpdir) root = tmpdir_new();
         g_autoptr(GByteArray) a = g_byte_array_new();
@@ -1012,5 +1033,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/tar/modes-and-ownership", test_modes_and_ownership);
         g_test_add_func("/tar/root-escape", test_root_escape);
         g_test_add_func("/tar/path-errors", test_path_errors);
+        g_test_add_func("/tar/open-writer", test_open_writer);
         return g_test_run();
 }
