@@ -546,7 +546,7 @@ static void tar_file(GByteArray *a, const char *name, const char *content) {
         tar_data(a, content, strlen(content));
 }
 
-static void tar_pax(GByteArray *a, const char *key, const char *value, size_t value_len) {
+static void tar_pax(GByteArray *a, char type, const char *key, const char *value, size_t value_len) {
         g_autoptr(GString) rec = g_string_new(NULL);
         size_t base = strlen(key) + value_len + 3, len = base + 1;
 
@@ -555,8 +555,23 @@ static void tar_pax(GByteArray *a, const char *key, const char *value, size_t va
         g_string_append_printf(rec, "%zu %s=", len, key);
         g_string_append_len(rec, value, (gssize) value_len);
         g_string_append_c(rec, '\n');
-        tar_header(a, "././@PaxHeader", 'x', 0644, rec->len, NULL);
+        tar_header(a, "././@PaxHeader", type, 0644, rec->len, NULL);
         tar_data(a, rec->str, rec->len);
+}
+
+/* Sets a numeric field of the last header in GNU's base-256 and fixes the checksum. */
+static void tar_last_base256(GByteArray *a, size_t offset, size_t width, uint64_t v) {
+        guint8 *h = a->data + a->len - 512;
+        unsigned sum = 0;
+
+        memset(h + offset, 0, width);
+        h[offset] = 0x80;
+        for (size_t i = 0; i < 8 && i < width - 1; i++)
+                h[offset + width - 1 - i] = (guint8) (v >> (8 * i));
+        memset(h + 148, ' ', 8);
+        for (size_t i = 0; i < 512; i++)
+                sum += h[i];
+        snprintf((char *) h + 148, 8, "%06o", sum);
 }
 
 static void tar_end(GByteArray *a) {
@@ -662,12 +677,12 @@ static void build_no_end(GByteArray *a) {
 }
 
 static void build_pax_dotdot(GByteArray *a) {
-        tar_pax(a, "path", "a/../../x", strlen("a/../../x"));
+        tar_pax(a, 'x', "path", "a/../../x", strlen("a/../../x"));
         tar_file(a, "innocent", "evil");
 }
 
 static void build_pax_nul(GByteArray *a) {
-        tar_pax(a, "path", "x\0y", 3);
+        tar_pax(a, 'x', "path", "x\0y", 3);
         tar_file(a, "innocent", "evil");
 }
 
@@ -689,7 +704,7 @@ static void build_dot_file(GByteArray *a) {
 
 static void build_over_long(GByteArray *a) {
         g_autofree char *n = g_strnfill(300, 'n');
-        tar_pax(a, "path", n, strlen(n));
+        tar_pax(a, 'x', "path", n, strlen(n));
         tar_file(a, "innocent", "x");
 }
 
@@ -789,6 +804,49 @@ static void test_hostile(gconstpointer data) {
                 g_assert_false(path_exists(host));
         }
         g_assert_cmpuint(fd_count(), ==, fds);
+}
+
+/* pax records override the header (this entry's over the global ones), GNU base-256 numbers */
+static void test_extended_fields(void) {
+        g_autoptr(char_tmpdir) root = tmpdir_new();
+        g_autoptr(GByteArray) a = g_byte_array_new();
+        g_autoptr(GBytes) archive = NULL;
+        g_autofree char *message = NULL, *content = NULL, *long_name = g_strnfill(200, 'p');
+        g_autofree char *p = NULL;
+        struct stat st;
+
+        /* a global mtime, then one entry overriding it, name and size from pax */
+        tar_pax(a, 'g', "mtime", "1234567890.5", strlen("1234567890.5"));
+        tar_pax(a, 'x', "path", long_name, strlen(long_name));
+        tar_pax(a, 'x', "size", "5", 1);
+        tar_header(a, "truncated-name", '0', 0640, 0, NULL);
+        tar_data(a, "fives", 5);
+        tar_header(a, "global-time", '0', 0644, 0, NULL);
+        /* base-256 size */
+        tar_header(a, "base256", '0', 0644, 0, NULL);
+        tar_last_base256(a, 124, 12, 3);
+        tar_data(a, "abc", 3);
+        tar_end(a);
+        archive = g_byte_array_free_to_bytes(g_steal_pointer(&a));
+
+        g_assert_cmpint(unpack(archive, root, "/", &message), ==, 0);
+        g_assert_null(message);
+        p = g_build_filename(root, long_name, NULL);
+        g_assert_true(g_file_get_contents(p, &content, NULL, NULL));
+        g_assert_cmpstr(content, ==, "fives");
+        g_assert_cmpint(lstat(p, &st), ==, 0);
+        g_assert_cmpint(st.st_mode & 07777, ==, 0640);
+        g_assert_cmpint(st.st_mtim.tv_sec, ==, 1234567890);
+        g_assert_cmpint(st.st_mtim.tv_nsec, ==, 500000000);
+        g_free(p);
+        p = g_build_filename(root, "global-time", NULL);
+        g_assert_cmpint(lstat(p, &st), ==, 0);
+        g_assert_cmpint(st.st_mtim.tv_sec, ==, 1234567890);
+        g_free(p);
+        g_free(content);
+        p = g_build_filename(root, "base256", NULL);
+        g_assert_true(g_file_get_contents(p, &content, NULL, NULL));
+        g_assert_cmpstr(content, ==, "abc");
 }
 
 /* ---- what an unpack changes ---- */
@@ -1029,6 +1087,7 @@ int main(int argc, char *argv[]) {
                 g_autofree char *name = g_strconcat("/tar/hostile/", hostile[i].what, NULL);
                 g_test_add_data_func(name, &hostile[i], test_hostile);
         }
+        g_test_add_func("/tar/extended-fields", test_extended_fields);
         g_test_add_func("/tar/merge-and-replace", test_merge_and_replace);
         g_test_add_func("/tar/modes-and-ownership", test_modes_and_ownership);
         g_test_add_func("/tar/root-escape", test_root_escape);
