@@ -1308,19 +1308,26 @@ static int unpack_stream(Unpacker *u) {
         return 0;
 }
 
-static int dir_meta_apply(Unpacker *u, int fd, const DirMeta *m, const char *entry) {
+static mode_t dir_meta_mode(const Unpacker *u, const DirMeta *m) {
+        return m->explicit ? m->mode & unpacker_mode_mask(u) : m->mode;
+}
+
+/* writable: keep the owner's write bit for now. Without it (and without CAP_DAC_OVERRIDE)
+ * rename() cannot move the directory to another parent: it has to update "..". */
+static int dir_meta_apply(Unpacker *u, int fd, const DirMeta *m, bool writable, const char *entry) {
         const struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, m->mtime };
+        mode_t mode = dir_meta_mode(u, m) | (writable ? S_IWUSR : 0);
         int r;
 
         if (!m->explicit) {
-                if (fchmod(fd, m->mode) < 0)
+                if (fchmod(fd, mode) < 0)
                         return fail(&u->message, -errno, entry, "cannot set the mode: %s", g_strerror(errno));
                 return 0;
         }
         r = owner_apply(u, fd, "", m->uid, m->gid, AT_EMPTY_PATH, entry);
         if (r < 0)
                 return r;
-        if (fchmod(fd, m->mode & unpacker_mode_mask(u)) < 0 || futimens(fd, times) < 0)
+        if (fchmod(fd, mode) < 0 || futimens(fd, times) < 0)
                 return fail(&u->message, -errno, entry, "cannot set mode or time: %s", g_strerror(errno));
         return 0;
 }
@@ -1354,9 +1361,32 @@ static int dirs_finish(Unpacker *u) {
 
                 if (fd < 0)
                         return fail(&u->message, fd, name, "cannot open: %s", g_strerror(-fd));
-                r = dir_meta_apply(u, fd, g_hash_table_lookup(u->dirs, name), name);
+                r = dir_meta_apply(u, fd, g_hash_table_lookup(u->dirs, name), true, name);
                 if (r < 0)
                         return r;
+        }
+        return 0;
+}
+
+/* After the move: the directories of the archive without the owner's write bit get it taken
+ * away. The one step that can fail after the target changed; it does not, for directories
+ * that are the caller's own. */
+static int dirs_make_read_only(Unpacker *u) {
+        GHashTableIter it;
+        gpointer key, value;
+
+        g_hash_table_iter_init(&it, u->dirs);
+        while (g_hash_table_iter_next(&it, &key, &value)) {
+                const DirMeta *m = value;
+                _cleanup_close_ int fd = -1;
+
+                if (dir_meta_mode(u, m) & S_IWUSR)
+                        continue;
+                fd = open_beneath(u->target_fd, key, O_RDONLY | O_DIRECTORY);
+                if (fd < 0)
+                        return fail(&u->message, fd, key, "cannot open: %s", g_strerror(-fd));
+                if (fchmod(fd, dir_meta_mode(u, m)) < 0)
+                        return fail(&u->message, -errno, key, "cannot set the mode: %s", g_strerror(errno));
         }
         return 0;
 }
@@ -1391,7 +1421,7 @@ static int dir_merge(Unpacker *u, int from_fd, int to_fd, const char *name, cons
         }
         m = g_hash_table_lookup(u->dirs, rel);
         if (m && m->explicit)
-                return dir_meta_apply(u, dst, m, rel);
+                return dir_meta_apply(u, dst, m, false, rel);
         return 0;
 }
 
@@ -1470,6 +1500,7 @@ int tar_unpack(int in_fd, int root_fd, const char *path, const TarLimits *limits
                 .files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
                 .dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free),
         };
+        bool committed = false;
         struct stat before;
         int r;
 
@@ -1495,10 +1526,14 @@ int tar_unpack(int in_fd, int root_fd, const char *path, const TarLimits *limits
                 r = unpack_stream(&u);
         if (r >= 0)
                 r = dirs_finish(&u);
-        if (r >= 0)
+        if (r >= 0) {
                 r = staging_commit(&u);
+                committed = true;
+        }
+        if (r >= 0)
+                r = dirs_make_read_only(&u);
         staging_remove(&u);
-        if (r < 0) {
+        if (r < 0 && !committed) {
                 /* The staging directory came and went: the target's times stay as they were. */
                 const struct timespec times[2] = { before.st_atim, before.st_mtim };
                 (void) futimens(u.target_fd, times);
