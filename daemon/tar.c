@@ -47,10 +47,18 @@ static size_t padding_of(uint64_t size) {
         return (BLOCK_SIZE - size % BLOCK_SIZE) % BLOCK_SIZE;
 }
 
-/* Archive names are arbitrary bytes; messages go out as D-Bus strings (UTF-8). */
+/* Archive names are arbitrary bytes; messages go out as D-Bus strings (UTF-8): control
+ * characters and bytes of names that are not UTF-8 are escaped. */
 static char *quote_name(const char *name) {
-        g_autofree char *cut = g_strndup(name ? name : "", QUOTE_MAX);
-        g_autofree char *e = g_strescape(cut, NULL);
+        g_autofree char *cut = NULL, *e = NULL;
+        char high[129];
+
+        for (int i = 0; i < 128; i++)
+                high[i] = (char) (0x80 + i);
+        high[128] = 0;
+        cut = g_strndup(name ? name : "", QUOTE_MAX);
+        /* Cut inside a character: escape it all rather than end in half a character. */
+        e = g_strescape(cut, g_utf8_validate(cut, -1, NULL) ? high : NULL);
 
         return g_strdup_printf("'%s'%s", e, name && strlen(name) > QUOTE_MAX ? "..." : "");
 }

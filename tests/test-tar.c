@@ -725,6 +725,14 @@ static void build_file_under_file(GByteArray *a) {
         tar_file(a, "f/g", "y");
 }
 
+static void build_utf8_name(GByteArray *a) {
+        tar_header(a, "caf\xc3\xa9/\x01", '6', 0644, 0, NULL);
+}
+
+static void build_latin1_name(GByteArray *a) {
+        tar_header(a, "caf\xe9", '6', 0644, 0, NULL);
+}
+
 static void build_sparse(GByteArray *a) {
         tar_header(a, "sparse", 'S', 0644, 0, NULL);
 }
@@ -753,6 +761,8 @@ static const Hostile hostile[] = {
         { "dot-file",          -EBADMSG, "'.'",           {}, build_dot_file },
         { "over-long",         -EBADMSG, "nnnn",          {}, build_over_long },
         { "file-under-file",   -EBADMSG, "f/g",           {}, build_file_under_file },
+        { "utf8-name",         -EBADMSG, "caf\xc3\xa9/\\001", {}, build_utf8_name },
+        { "latin1-name",       -EBADMSG, "caf\\351",     {}, build_latin1_name },
         { "sparse",            -EBADMSG, "sparse",        {}, build_sparse },
         { "max-entries",       -EFBIG,   "three",         { .max_entries = 2 }, build_three },
         { "max-bytes",         -EFBIG,   "big",           { .max_bytes = 10 }, build_eleven_bytes },
