@@ -21,6 +21,9 @@
 #define DRAIN_MAX (1024 * 1024)         /* read after the end marker, so a writer sees no EPIPE */
 #define DRAIN_WAIT_MSEC 100
 #define QUOTE_MAX 200                   /* of a name quoted back in a message */
+/* Components of a name: extraction, the merge and the cleanup hold a descriptor or two per
+ * level, which must stay well below the usual limit of 1024. */
+#define DEPTH_MAX 256
 
 typedef struct UstarHeader {
         char name[100];
@@ -949,6 +952,8 @@ static int name_normalize(Unpacker *u, const char *name, const char *entry, cons
                         return fail(&u->message, -EBADMSG, entry, "%s has a component over %d bytes", what, NAME_MAX);
                 g_ptr_array_add(out, *c);
         }
+        if (out->len > DEPTH_MAX)
+                return fail(&u->message, -EBADMSG, entry, "%s has more than %d components", what, DEPTH_MAX);
         g_ptr_array_add(out, NULL);
         *ret = g_strjoinv("/", (char **) out->pdata);
         return 0;

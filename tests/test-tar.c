@@ -709,6 +709,16 @@ static void build_over_long(GByteArray *a) {
         tar_file(a, "innocent", "x");
 }
 
+static void build_too_deep(GByteArray *a) {
+        g_autoptr(GString) n = g_string_new(NULL);
+
+        for (int i = 0; i < 300; i++)
+                g_string_append(n, "a/");
+        g_string_append(n, "deep");
+        tar_pax(a, 'x', "path", n->str, n->len);
+        tar_file(a, "innocent", "x");
+}
+
 static void build_three(GByteArray *a) {
         tar_file(a, "one", "1");
         tar_file(a, "two", "2");
@@ -760,6 +770,7 @@ static const Hostile hostile[] = {
         { "empty-name",        -EBADMSG, "''",            {}, build_empty_name },
         { "dot-file",          -EBADMSG, "'.'",           {}, build_dot_file },
         { "over-long",         -EBADMSG, "nnnn",          {}, build_over_long },
+        { "too-deep",          -EBADMSG, "a/a/a/",        {}, build_too_deep },
         { "file-under-file",   -EBADMSG, "f/g",           {}, build_file_under_file },
         { "utf8-name",         -EBADMSG, "caf\xc3\xa9/\\001", {}, build_utf8_name },
         { "latin1-name",       -EBADMSG, "caf\\351",     {}, build_latin1_name },
@@ -858,6 +869,29 @@ static void test_extended_fields(void) {
         p = g_build_filename(root, "base256", NULL);
         g_assert_true(g_file_get_contents(p, &content, NULL, NULL));
         g_assert_cmpstr(content, ==, "abc");
+}
+
+/* As deep as names may go: unpacked, packed and unpacked again, with descriptors to spare. */
+static void test_deepest(void) {
+        g_autoptr(char_tmpdir) root = tmpdir_new(), again = tmpdir_new();
+        g_autoptr(GByteArray) a = g_byte_array_new();
+        g_autoptr(GString) n = g_string_new(NULL);
+        g_autoptr(GBytes) archive = NULL, repacked = NULL;
+        g_autofree char *message = NULL, *p = NULL;
+
+        for (int i = 0; i < 255; i++)
+                g_string_append(n, "a/");
+        g_string_append(n, "deep");
+        tar_pax(a, 'x', "path", n->str, n->len);
+        tar_file(a, "ignored", "bottom");
+        tar_end(a);
+        archive = g_byte_array_free_to_bytes(g_steal_pointer(&a));
+        g_assert_cmpint(unpack(archive, root, "/", &message), ==, 0);
+
+        repacked = pack(root, "/");
+        g_assert_cmpint(unpack(repacked, again, "/", &message), ==, 0);
+        p = g_build_filename(again, n->str, NULL);
+        g_assert_true(path_exists(p));
 }
 
 /* ---- what an unpack changes ---- */
@@ -1099,6 +1133,7 @@ int main(int argc, char *argv[]) {
                 g_test_add_data_func(name, &hostile[i], test_hostile);
         }
         g_test_add_func("/tar/extended-fields", test_extended_fields);
+        g_test_add_func("/tar/deepest", test_deepest);
         g_test_add_func("/tar/merge-and-replace", test_merge_and_replace);
         g_test_add_func("/tar/modes-and-ownership", test_modes_and_ownership);
         g_test_add_func("/tar/root-escape", test_root_escape);
