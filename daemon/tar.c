@@ -781,15 +781,19 @@ static int pax_record_apply(Unpacker *u, PaxFields *f, const char *key, const ch
                 SWAP_FREE(f->path, g_strdup(value));
         else if (streq(key, "linkpath"))
                 SWAP_FREE(f->linkpath, g_strdup(value));
-        else if (streq(key, "size"))
-                r = decimal_parse(value, &f->size), f->has_size = true;
-        else if (streq(key, "uid"))
-                r = decimal_parse(value, &f->uid), f->has_uid = true;
-        else if (streq(key, "gid"))
-                r = decimal_parse(value, &f->gid), f->has_gid = true;
-        else if (streq(key, "mtime"))
-                r = pax_time_parse(value, &f->mtime), f->has_mtime = true;
-        else if (g_str_has_prefix(key, "GNU.sparse."))
+        else if (streq(key, "size")) {
+                r = decimal_parse(value, &f->size);
+                f->has_size = true;
+        } else if (streq(key, "uid")) {
+                r = decimal_parse(value, &f->uid);
+                f->has_uid = true;
+        } else if (streq(key, "gid")) {
+                r = decimal_parse(value, &f->gid);
+                f->has_gid = true;
+        } else if (streq(key, "mtime")) {
+                r = pax_time_parse(value, &f->mtime);
+                f->has_mtime = true;
+        } else if (g_str_has_prefix(key, "GNU.sparse."))
                 return fail(&u->message, -EBADMSG, f->path, "sparse files are not supported");
         /* atime, ctime, uname, gname, charset, comment, xattrs: not kept */
         if (r < 0)
@@ -1008,21 +1012,27 @@ static int parents_make(Unpacker *u, const char *parent, const char *entry) {
         return 0;
 }
 
+/* A staged directory (NULL: the staging directory itself), or -errno. */
+static int staged_dir_open(Unpacker *u, const char *rel) {
+        int fd;
+
+        if (rel)
+                return open_beneath(u->staging_fd, rel, O_RDONLY | O_DIRECTORY);
+        fd = fcntl(u->staging_fd, F_DUPFD_CLOEXEC, 3);
+        return fd < 0 ? -errno : fd;
+}
+
 /* The directory the entry goes into, made if missing. */
 static int parent_open(Unpacker *u, const char *norm, const char *entry) {
         g_autofree char *parent = name_parent(norm);
         int fd, r;
 
-        if (!parent) {
-                fd = fcntl(u->staging_fd, F_DUPFD_CLOEXEC, 3);
-                return fd < 0 ? fail(&u->message, -errno, entry, "cannot duplicate a descriptor: %s", g_strerror(errno)) : fd;
-        }
-        fd = open_beneath(u->staging_fd, parent, O_RDONLY | O_DIRECTORY);
-        if (fd == -ENOENT) {
+        fd = staged_dir_open(u, parent);
+        if (fd == -ENOENT && parent) {
                 r = parents_make(u, parent, entry);
                 if (r < 0)
                         return r;
-                fd = open_beneath(u->staging_fd, parent, O_RDONLY | O_DIRECTORY);
+                fd = staged_dir_open(u, parent);
         }
         return fd < 0 ? parent_error(u, fd, entry) : fd;
 }
@@ -1150,10 +1160,9 @@ static int unpack_hardlink(Unpacker *u, const Entry *e, const char *norm) {
                 return fail(&u->message, -EBADMSG, e->name, "hard link to %s, which is not an earlier entry of the archive", q);
         }
         target_parent = name_parent(target);
-        target_parent_fd = target_parent ? open_beneath(u->staging_fd, target_parent, O_RDONLY | O_DIRECTORY) :
-                                           fcntl(u->staging_fd, F_DUPFD_CLOEXEC, 3);
+        target_parent_fd = staged_dir_open(u, target_parent);
         if (target_parent_fd < 0)
-                return parent_error(u, target_parent ? target_parent_fd : -errno, e->name);
+                return parent_error(u, target_parent_fd, e->name);
         parent_fd = parent_open(u, norm, e->name);
         if (parent_fd < 0)
                 return parent_fd;
