@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <linux/openat2.h>
 
 #include "tar.h"
@@ -1471,6 +1472,61 @@ static int move_into(Unpacker *u, int from_fd, int to_fd, const char *name, cons
         return 0;
 }
 
+static bool is_mount_root(const struct statx *stx, dev_t staging_dev) {
+        if (stx->stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+                return stx->stx_attributes & STATX_ATTR_MOUNT_ROOT;
+        return makedev(stx->stx_dev_major, stx->stx_dev_minor) != staging_dev; /* kernel < 5.8 */
+}
+
+/* Before anything moves: each rename of the commit must stay on one mount. An existing entry
+ * that is a mount point can neither be replaced (EBUSY) nor merged into (EXDEV); finding that
+ * out halfway would leave part of the archive in place. */
+static int commit_check(Unpacker *u, int from_fd, int to_fd, const char *prefix, dev_t staging_dev) {
+        g_autoptr(GPtrArray) names = NULL;
+        int r;
+
+        r = dir_list_sorted(from_fd, &names);
+        if (r < 0)
+                return fail(&u->message, r, prefix, "cannot list: %s", g_strerror(-r));
+        for (guint i = 0; i < names->len; i++) {
+                const char *name = names->pdata[i];
+                g_autofree char *rel = prefix ? g_strconcat(prefix, "/", name, NULL) : g_strdup(name);
+                _cleanup_close_ int src = -1, dst = -1;
+                struct statx stx;
+                struct stat st;
+
+                if (statx(to_fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &stx) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return fail(&u->message, -errno, rel, "cannot stat: %s", g_strerror(errno));
+                }
+                if (is_mount_root(&stx, staging_dev))
+                        return fail(&u->message, -EXDEV, rel, "is a mount point: unpack into it on its own");
+                if (!S_ISDIR(stx.stx_mode))
+                        continue;
+                if (fstatat(from_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return fail(&u->message, -errno, rel, "cannot stat: %s", g_strerror(errno));
+                if (!S_ISDIR(st.st_mode))
+                        continue;
+                src = openat(from_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                dst = openat(to_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (src < 0 || dst < 0)
+                        return fail(&u->message, -errno, rel, "cannot open: %s", g_strerror(errno));
+                r = commit_check(u, src, dst, rel, staging_dev);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int staging_check(Unpacker *u) {
+        struct stat st;
+
+        if (fstat(u->staging_fd, &st) < 0)
+                return fail(&u->message, -errno, NULL, "cannot stat the staging directory: %s", g_strerror(errno));
+        return commit_check(u, u->staging_fd, u->target_fd, NULL, st.st_dev);
+}
+
 static int staging_commit(Unpacker *u) {
         g_autoptr(GPtrArray) names = NULL;
         int r;
@@ -1548,6 +1604,8 @@ int tar_unpack(int in_fd, int root_fd, const char *path, const TarLimits *limits
                 r = unpack_stream(&u);
         if (r >= 0)
                 r = dirs_finish(&u);
+        if (r >= 0)
+                r = staging_check(&u);
         if (r >= 0) {
                 r = staging_commit(&u);
                 committed = true;

@@ -36,7 +36,9 @@ int tar_pack(int root_fd, const char *path, int out_fd, char **ret_message);
  * extracted into a new hidden staging directory inside path; only when the whole stream was
  * good are the staged top-level entries moved into place (a new name: renameat; a directory over
  * an existing directory: merged recursively; anything else replaces the existing entry); on any
- * failure the staging directory is removed and nothing under path has changed. Modes from the
+ * failure the staging directory is removed and nothing under path has changed (an existing
+ * mount point the archive would merge into or replace: -EXDEV, found before anything moves;
+ * the moves themselves are one rename each, not one for all). Modes from the
  * archive (setuid/setgid bits kept only with keep_ownership), mtimes restored.
  * limits may be NULL: no limits, the caller's ids. After the end marker, in_fd is read on only
  * while more arrives within 100 ms (a writer's record padding), not to its end. */

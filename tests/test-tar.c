@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "tar.h"
@@ -1073,6 +1075,41 @@ static void test_root_escape(void) {
         g_assert_false(path_exists(host));
 }
 
+/* An existing mount point under the target can neither be merged into nor replaced (rename()
+ * does not cross mounts): refused before anything moved. */
+static void test_mount_point(void) {
+        g_autoptr(char_tmpdir) root = tmpdir_new();
+        g_autofree char *m = g_build_filename(root, "m", NULL), *before = NULL, *after = NULL;
+        g_autofree char *message = NULL;
+
+        if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                g_test_skip("mounting needs root");
+                return;
+        }
+        dir_make(root, "d", 0755);
+        dir_make(root, "m", 0755);
+        g_assert_cmpint(mount("tmpfs", m, "tmpfs", 0, "mode=0755"), ==, 0);
+        before = tree_list(root);
+
+        for (int replace = 0; replace <= 1; replace++) {
+                g_autoptr(GByteArray) a = g_byte_array_new();
+                g_autoptr(GBytes) archive = NULL;
+
+                tar_file(a, "d/x", "would land first");
+                tar_file(a, replace ? "m" : "m/y", "m");
+                tar_end(a);
+                archive = g_byte_array_free_to_bytes(g_steal_pointer(&a));
+                g_clear_pointer(&message, g_free);
+                g_assert_cmpint(unpack(archive, root, "/", &message), ==, -EXDEV);
+                g_assert_nonnull(strstr(message, "'m'"));
+                g_clear_pointer(&after, g_free);
+                after = tree_list(root);
+                g_assert_cmpstr(before, ==, after);
+        }
+        g_assert_cmpint(umount(m), ==, 0);
+}
+
 /* A writer that keeps its end of the pipe open after the archive does not hold up the unpack. */
 static void test_open_writer(void) {
         g_autoptr(char_tmpdir) root = tmpdir_new();
@@ -1139,5 +1176,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/tar/root-escape", test_root_escape);
         g_test_add_func("/tar/path-errors", test_path_errors);
         g_test_add_func("/tar/open-writer", test_open_writer);
+        g_test_add_func("/tar/mount-point", test_mount_point);
         return g_test_run();
 }
