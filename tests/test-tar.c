@@ -511,6 +511,37 @@ static void test_pack_errors(void) {
         g_clear_pointer(&message, g_free);
         g_assert_cmpint(tar_pack(root_fd, "/a/../b", out, &message), ==, -EINVAL);
         g_assert_nonnull(message);
+        g_clear_pointer(&message, g_free);
+
+        /* the reader went away: EPIPE (SIGPIPE is ignored, as in the daemon) */
+        file_write(src, "f", "data", 0644);
+        {
+                _cleanup_close_ int rd = -1, wr = -1;
+                int pipefd[2];
+
+                g_assert_cmpint(pipe2(pipefd, O_CLOEXEC), ==, 0);
+                rd = pipefd[0];
+                wr = pipefd[1];
+                closep(&rd);
+                g_assert_cmpint(tar_pack(root_fd, "/f", wr, &message), ==, -EPIPE);
+                g_assert_nonnull(strstr(message, "cannot write"));
+        }
+}
+
+/* The path itself a symlink: stored as the link, not what it points to. */
+static void test_pack_top_symlink(void) {
+        g_autoptr(char_tmpdir) src = tmpdir_new(), dst = tmpdir_new();
+        g_autofree char *p = g_build_filename(dst, "l", NULL), *target = NULL;
+        g_autoptr(GBytes) archive = NULL;
+        g_autofree char *message = NULL;
+
+        dir_make(src, "d", 0755);
+        file_write(src, "d/f", "x", 0644);
+        link_make(src, "l", "d");
+        archive = pack(src, "/l");
+        g_assert_cmpint(unpack(archive, dst, "/", &message), ==, 0);
+        target = g_file_read_link(p, NULL);
+        g_assert_cmpstr(target, ==, "d");
 }
 
 /* ---- archives built byte by byte ---- */
@@ -1164,6 +1195,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/tar/python-tarfile", test_python_tarfile);
         g_test_add_func("/tar/pack-skips-special", test_pack_skips_special);
         g_test_add_func("/tar/pack-errors", test_pack_errors);
+        g_test_add_func("/tar/pack-top-symlink", test_pack_top_symlink);
         g_test_add_func("/tar/old-mtime", test_old_mtime);
         for (size_t i = 0; i < ELEMENTSOF(hostile); i++) {
                 g_autofree char *name = g_strconcat("/tar/hostile/", hostile[i].what, NULL);
