@@ -257,8 +257,9 @@ static int exec_child_main(void *payload) {
         sigemptyset(&ss);
         (void) sigprocmask(SIG_SETMASK, &ss, NULL);
         (void) signal(SIGPIPE, SIG_DFL);
-        /* A session of its own: the worker kills the whole of it (timeout, caller gone). */
-        if (setsid() < 0)
+        /* A session of its own: the worker kills the whole of it (timeout, caller gone). LXC
+         * made one already when the caller's stdin is a terminal. */
+        if (setsid() < 0 && getsid(0) != getpid())
                 child_fail(x, -errno, "setsid() failed: %m");
 
         {
@@ -354,7 +355,7 @@ static int pidfd_open_(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
-static void append_read(int *fd, GByteArray *buf, uint64_t max, bool *over) {
+static void append_read(int *fd, GByteArray *buf, uint64_t max, const GByteArray *other, bool *over) {
         uint8_t chunk[65536];
         ssize_t n;
 
@@ -368,7 +369,8 @@ static void append_read(int *fd, GByteArray *buf, uint64_t max, bool *over) {
                         close(TAKE_FD(*fd));
                         return;
                 }
-                if (buf->len + (uint64_t) n > max) {
+                /* Both streams go into one reply, which the bus must still accept. */
+                if (buf->len + (uint64_t) n > max || buf->len + other->len + (uint64_t) n > EXEC_MAX_REPLY_OUTPUT) {
                         *over = true;
                         return;
                 }
@@ -553,15 +555,16 @@ int exec_worker(int fd, const ExecRequest *req) {
                                 close(TAKE_FD(in_w));
                 }
                 if (i_out >= 0 && p[i_out].revents)
-                        append_read(&out_r, out, req->max_output, &over);
+                        append_read(&out_r, out, req->max_output, err, &over);
                 if (i_err >= 0 && p[i_err].revents)
-                        append_read(&err_r, err, req->max_output, &over);
+                        append_read(&err_r, err, req->max_output, out, &over);
                 if (over) {
                         kill_command(pid, SIGKILL);
                         (void) waitpid(pid, NULL, 0);
                         g_autofree char *message = g_strdup_printf(
-                                "The command wrote more than %" G_GUINT64_FORMAT " bytes to a stream and was killed; "
-                                "ExecWithFds has no limit", req->max_output);
+                                "The command wrote more than %" G_GUINT64_FORMAT " bytes to a stream (or more than %"
+                                G_GUINT64_FORMAT " to both) and was killed; ExecWithFds has no limit",
+                                req->max_output, EXEC_MAX_REPLY_OUTPUT);
                         return write_error(fd, EXEC_ERROR_TOO_LARGE, message) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
                 }
                 if (i_pid >= 0 && p[i_pid].revents) {

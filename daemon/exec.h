@@ -13,6 +13,9 @@
 
 /* Per stream, for Exec: more is OutputTooLarge (the fd form has no limit). */
 #define EXEC_MAX_OUTPUT ((uint64_t) 16 * 1024 * 1024)
+/* Both streams together: the reply must stay below the bus's 32 MiB message limit (a message
+ * over it makes dbus-daemon drop our connection). */
+#define EXEC_MAX_REPLY_OUTPUT ((uint64_t) 32 * 1024 * 1024 - 256 * 1024)
 
 typedef enum ExecMode {
         EXEC_CAPTURE,   /* stdin from the request, stdout and stderr collected */

@@ -225,6 +225,18 @@ def t_too_large():
 tap.check("Exec: more than 16 MiB on stdout or stderr is OutputTooLarge", t_too_large)
 
 
+def t_both_streams_full():
+    pid = sb.daemon_pid()
+    r = gdbus_exec("e1", ["sh", "-c", "head -c %d /dev/zero; head -c %d /dev/zero >&2" % (16 * MiB, 16 * MiB)])
+    # 32 MiB in one reply is over the bus's message limit: refused, and the service lives on
+    return ((gdbus_error(r), sb.daemon_pid()) == (E + "OutputTooLarge", pid)
+            or repr((r.stderr[-300:], pid, sb.daemon_pid())))
+
+
+tap.check("Exec: 16 MiB on both streams (over the bus's message limit) is OutputTooLarge too",
+          t_both_streams_full)
+
+
 def t_below_cap():
     st, out, err = run_exec("e1", ["sh", "-c", "head -c %d /dev/zero; head -c %d /dev/zero >&2"
                                    % (2 * MiB, MiB)])
