@@ -165,6 +165,25 @@ int exec_user_groups(FILE *group, const char *name, gid_t primary, GArray **ret)
 
 /* ---- inside the container ------------------------------------------------------------- */
 
+/* A file the container's root controls: a FIFO or a device there must not block us. */
+static FILE *open_regular(const char *path) {
+        struct stat st;
+        FILE *f;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return NULL;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                return NULL;
+        }
+        f = fdopen(fd, "r");
+        if (!f)
+                close(fd);
+        return f;
+}
+
 static _Noreturn void child_fail(const ExecChild *x, int error, const char *fmt, ...) _printf_(3, 4);
 static _Noreturn void child_fail(const ExecChild *x, int error, const char *fmt, ...) {
         ChildError e = { .error = error };
@@ -264,8 +283,8 @@ static int exec_child_main(void *payload) {
 
         {
                 /* The container's files, never the host's: we are in its mount namespace. */
-                FILE *passwd = fopen("/etc/passwd", "re");
-                FILE *group = fopen("/etc/group", "re");
+                FILE *passwd = open_regular("/etc/passwd");
+                FILE *group = open_regular("/etc/group");
 
                 r = exec_user_lookup(passwd, isempty(req->user) ? "0" : req->user, &u);
                 if (r >= 0)
@@ -463,7 +482,24 @@ int exec_worker(int fd, const ExecRequest *req) {
                 return write_error(fd, r, message) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
-        /* EOF: the command runs (exec closed the pipe); a record: it could not. */
+        /* EOF: the command runs (exec closed the pipe); a record: it could not. A cancel may
+         * come meanwhile. */
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = error_p[0], .events = POLLIN },
+                        { .fd = sigfd, .events = POLLIN },
+                };
+
+                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                        break;
+                if (p[1].revents) {
+                        kill_command(pid, SIGKILL);
+                        (void) waitpid(pid, NULL, 0);
+                        return EXIT_FAILURE;
+                }
+                if (p[0].revents)
+                        break;
+        }
         do
                 n = read(error_p[0], &ce, sizeof(ce));
         while (n < 0 && errno == EINTR);
@@ -484,7 +520,7 @@ int exec_worker(int fd, const ExecRequest *req) {
                 (void) waitpid(pid, NULL, 0);
                 return write_error(fd, -errno, "pidfd_open() failed") < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
-        if (req->timeout_usec > 0)
+        if (req->timeout_usec > 0 && req->timeout_usec < UINT64_MAX / 2)
                 deadline = now_usec(CLOCK_MONOTONIC) + req->timeout_usec;
         if (in_w >= 0) {
                 (void) fcntl(in_w, F_SETFL, O_NONBLOCK);

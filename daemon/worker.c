@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Forked workers, one shape for every slow job: the child starts with default signals, only
- * its result pipe (as fd 3) and dies with the daemon; at most manager->max_workers run at once
- * and the rest wait in a queue; a cancelled one gets SIGTERM, then SIGKILL after a grace time,
- * through its pidfd, and is reaped by the event loop, never by a blocking waitpid(). */
+ * its result pipe (as fd 3) and the descriptors it was given to keep (4, 5, ...), and dies with
+ * the daemon; at most manager->max_workers run at once and the rest wait in a queue; a
+ * cancelled one gets SIGTERM, then SIGKILL after a grace time, through its pidfd, and is reaped
+ * by the event loop, never by a blocking waitpid(). */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>

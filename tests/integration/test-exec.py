@@ -448,6 +448,50 @@ def t_shell_errors():
 tap.check("OpenShell: NoSuchUser, NotRunning", t_shell_errors)
 
 
+def t_shell_client_gone():
+    p = sb.popen(CLIENT + ["shell", container_path("e1"), "", "--", "sh", "-c", "exec sleep 5678"],
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: pids_of("sleep 5678"), 20, what="the shell's command")
+        # the client (inside the sandbox; killing nsenter would leave it running) goes away
+        # without closing anything itself: its descriptors and bus connection go with it
+        sb.run(["pkill", "-KILL", "-f", "^/usr/bin/python3 .*sleep 5678"], check=False)
+        wait_for(lambda: not pids_of("sleep 5678"), 15, what="the command to end")
+        return True
+    finally:
+        p.kill()
+        p.wait()
+
+
+tap.check("OpenShell: the shell dies with a client that is killed", t_shell_client_gone)
+
+
+# ---- a hostile container -------------------------------------------------------------------
+
+def t_hostile_passwd():
+    sb.mcall(*(["Create"] + busctl_create_args("busybox", "e3", {}, {"command": ["sh", "-c", LOOP]})))
+    run_exec("e3", ["sh", "-c", "rm /etc/passwd /etc/group; mkfifo /etc/passwd /etc/group"])
+    t = time.monotonic()
+    r = gdbus_exec("e3", ["id", "-u"], "{'user': <'root'>}")
+    # (not id(1): it would read the FIFO itself)
+    st, out, _ = run_exec("e3", ["sh", "-c", "grep ^Uid: /proc/self/status | cut -f2"], user="7")
+    took = time.monotonic() - t
+    return ((gdbus_error(r), st, out) == (E + "NoSuchUser", 0, b"7\n") and took < 10
+            or repr((r.stderr, st, out, took)))
+
+
+tap.check("Exec: a container's /etc/passwd that is a FIFO blocks nothing (names unknown, numbers work)",
+          t_hostile_passwd)
+
+
+def t_huge_timeout():
+    st, _, _ = run_exec("e1", ["true"], timeout=2**64 - 1)
+    return st == 0 or st
+
+
+tap.check("Exec: the largest timeout is no timeout", t_huge_timeout)
+
+
 # ---- lifetime ------------------------------------------------------------------------------
 
 def t_idle():
