@@ -78,8 +78,9 @@ static void reply_error(sd_bus_message *msg, int error, const char *message) {
                 name = SD_BUS_ERROR_INVALID_ARGS;
                 break;
         default:
-                (void) sd_bus_reply_method_errnof(msg, -error, "%s", message);
-                return;
+                /* Not an errno-derived name: an EPERM here must not read as polkit's AccessDenied. */
+                name = SD_BUS_ERROR_FAILED;
+                break;
         }
         (void) sd_bus_reply_method_errorf(msg, name, "%s", message);
 }

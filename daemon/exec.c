@@ -296,16 +296,16 @@ static int exec_child_main(void *payload) {
                 if (r == -ESRCH)
                         child_fail(x, EXEC_ERROR_NO_SUCH_USER, "No user '%s' in container '%s'", req->user, req->container);
                 if (r < 0)
-                        child_fail(x, r, "Cannot look up user '%s' in container '%s'", req->user, req->container);
+                        child_fail(x, r, "Cannot look up user '%s' in container '%s'", req->user ?: "root", req->container);
         }
 
         if (req->mode == EXEC_SHELL)
                 child_setup_pty(x, &u);
 
         if (setgroups(groups->len, (gid_t *) groups->data) < 0 && setgroups(0, NULL) < 0)
-                child_fail(x, -errno, "Cannot set the groups of user '%s': %m", req->user);
+                child_fail(x, -errno, "Cannot set the groups of user '%s': %m", req->user ?: "root");
         if (setresgid(u.gid, u.gid, u.gid) < 0 || setresuid(u.uid, u.uid, u.uid) < 0)
-                child_fail(x, -errno, "Cannot become user '%s': %m", req->user);
+                child_fail(x, -errno, "Cannot become user '%s': %m", req->user ?: "root");
 
         cwd = req->working_directory ?: req->mode == EXEC_SHELL ? u.home : req->default_directory ?: "/";
         if (chdir(cwd) < 0) {
