@@ -103,10 +103,21 @@ if not tap.check("setup: e1 running, e2 created", t_setup):
     sb.stop()
     sys.exit(1)
 SHIFT = sb.get_property(container_path("e1"), C, "UidShift")
-# A user of the container's own (never in the host's /etc/passwd).
-run_exec("e1", ["sh", "-c", "echo 'alice:x:1001:1002:Alice:/home/alice:/bin/sh' >> /etc/passwd; "
-                            "echo 'staff2:x:1002:' >> /etc/group; echo 'extra:x:1003:alice' >> /etc/group; "
-                            "mkdir -p /home/alice && chown 1001:1002 /home/alice"])
+
+
+def t_add_user():
+    """A user of the container's own (never in the host's /etc/passwd), made through Exec."""
+    st, out, err = run_exec("e1", ["sh", "-c",
+                                   "echo 'alice:x:1001:1002:Alice:/home/alice:/bin/sh' >> /etc/passwd; "
+                                   "echo 'staff2:x:1002:' >> /etc/group; echo 'extra:x:1003:alice' >> /etc/group; "
+                                   "mkdir -p /home/alice && chown 1001:1002 /home/alice"])
+    return st == 0 or repr((st, out, err))
+
+
+if not tap.check("Exec works at all (adds a user inside e1)", t_add_user):
+    tap.bail("Exec does not work")
+    sb.stop()
+    sys.exit(1)
 
 
 # ---- Exec --------------------------------------------------------------------------------------
