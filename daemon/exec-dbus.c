@@ -16,6 +16,9 @@
 
 /* Short enough to be the whole comm: `pgrep -x cm-exec` finds them. */
 #define EXEC_WORKER_NAME "cm-exec"
+/* Sessions may live as long as their callers want (shells): they take no slot of the workers'
+ * cap (Top, Logs and builds never wait behind them) and have this cap of their own. */
+#define EXEC_MAX_SESSIONS 128
 
 typedef struct ExecSession {
         Manager *manager;
@@ -25,6 +28,7 @@ typedef struct ExecSession {
         Worker *worker;
         int shell_fd;           /* OpenShell: where the PTY's master comes from */
         sd_event_source *shell_source;
+        bool counted;           /* in manager->n_exec_sessions */
 } ExecSession;
 
 static void exec_session_free(gpointer p) {
@@ -41,6 +45,8 @@ static void exec_session_free(gpointer p) {
         if (s->shell_fd >= 0)
                 close(s->shell_fd);
         exec_request_free(s->request);
+        if (s->counted && s->manager->n_exec_sessions > 0)
+                s->manager->n_exec_sessions--;
         g_free(s);
 }
 
@@ -165,6 +171,9 @@ static int session_start(Container *c, sd_bus_message *msg, ExecRequest *req, co
         ExecSession *s;
         int sock[2] = { -1, -1 }, r;
 
+        if (m->n_exec_sessions >= EXEC_MAX_SESSIONS)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Too many commands running in containers (%u); try again later", m->n_exec_sessions);
         s = g_new0(ExecSession, 1);
         s->manager = m;
         s->request = req;
@@ -183,8 +192,8 @@ static int session_start(Container *c, sd_bus_message *msg, ExecRequest *req, co
                 }
         }
         if (r >= 0)
-                r = worker_spawn_fds(m, EXEC_WORKER_NAME, session_worker, s, exec_session_free, fds, n_fds, NULL,
-                                     session_done, s, &s->worker);
+                r = worker_spawn_fds(m, EXEC_WORKER_NAME, session_worker, s, exec_session_free, fds, n_fds,
+                                     WORKER_UNCAPPED, NULL, session_done, s, &s->worker);
         if (sock[1] >= 0)
                 close(sock[1]);
         if (r < 0) {
@@ -193,6 +202,8 @@ static int session_start(Container *c, sd_bus_message *msg, ExecRequest *req, co
                 return sd_bus_error_set_errnof(error, r, "Cannot start the command in '%s': %m", c->name);
         }
         s->msg = sd_bus_message_ref(msg);
+        s->counted = true;
+        m->n_exec_sessions++;
         return 1;
 }
 

@@ -30,6 +30,7 @@ struct Worker {
         sd_event_source *child_source;
         sd_event_source *kill_timer;
         bool queued;
+        bool uncapped;          /* not counted against max_workers (its caller has a cap of its own) */
         bool cancelled;         /* nobody wants the result: reaped, then freed */
         bool eof;
         bool exited;
@@ -57,7 +58,7 @@ static Worker *worker_free(Worker *w) {
         m = w->manager;
         if (w->queued)
                 g_queue_remove(&m->worker_queue, w);
-        else if (w->pid > 0 && m->n_workers > 0)
+        else if (w->pid > 0 && !w->uncapped && m->n_workers > 0)
                 m->n_workers--;
         g_hash_table_remove(m->workers, w);
         sd_event_source_disable_unref(w->io_source);
@@ -211,7 +212,8 @@ static int worker_fork(Worker *w) {
                 w->pid = 0;
                 return r;
         }
-        m->n_workers++;
+        if (!w->uncapped)
+                m->n_workers++;
         return 0;
 }
 
@@ -244,12 +246,12 @@ int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data
 int worker_spawn_full(Manager *m, const char *name, WorkerFunc func, void *data, GDestroyNotify data_free,
                       int keep_fd, WorkerLine line, WorkerDone done, void *userdata, Worker **ret) {
         return worker_spawn_fds(m, name, func, data, data_free, keep_fd >= 0 ? &keep_fd : NULL, keep_fd >= 0 ? 1 : 0,
-                                line, done, userdata, ret);
+                                0, line, done, userdata, ret);
 }
 
 int worker_spawn_fds(Manager *m, const char *name, WorkerFunc func, void *data, GDestroyNotify data_free,
-                     const int *keep_fds, size_t n_keep_fds, WorkerLine line, WorkerDone done, void *userdata,
-                     Worker **ret) {
+                     const int *keep_fds, size_t n_keep_fds, WorkerFlags flags, WorkerLine line, WorkerDone done,
+                     void *userdata, Worker **ret) {
         Worker *w;
         int r;
 
@@ -281,8 +283,9 @@ int worker_spawn_fds(Manager *m, const char *name, WorkerFunc func, void *data, 
         w->line = line;
         w->done = done;
         w->userdata = userdata;
+        w->uncapped = flags & WORKER_UNCAPPED;
 
-        if (m->n_workers >= m->max_workers) {
+        if (!w->uncapped && m->n_workers >= m->max_workers) {
                 /* Over the cap: it waits its turn (and counts as work in flight meanwhile). */
                 w->queued = true;
                 g_queue_push_tail(&m->worker_queue, w);

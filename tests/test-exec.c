@@ -143,7 +143,7 @@ static void test_worker_fds(void) {
                 g_assert_cmpint(pipe2(p[i], O_CLOEXEC), ==, 0);
                 keep[i] = p[i][1];
         }
-        g_assert_cmpint(worker_spawn_fds(m, "test-fds", fds_worker, NULL, NULL, keep, 3, NULL, fds_done, &result, NULL), ==, 0);
+        g_assert_cmpint(worker_spawn_fds(m, "test-fds", fds_worker, NULL, NULL, keep, 3, 0, NULL, fds_done, &result, NULL), ==, 0);
         /* the worker holds copies: ours can go at once */
         for (int i = 0; i < 3; i++)
                 close(p[i][1]);
@@ -164,11 +164,44 @@ static void test_worker_fds(void) {
         (void) rm_rf(dir);
 }
 
+static int quick_worker(int fd, void *data) {
+        return write(fd, "done", 4) == 4 ? 0 : 1;
+}
+
+/* With no slot free, a capped worker waits; an uncapped one runs at once. */
+static void test_worker_uncapped(void) {
+        g_autofree char *dir = g_dir_make_tmp("cm-test-exec-XXXXXX", NULL);
+        sd_event *event = NULL;
+        Manager *m = NULL;
+        int result = 0, never = 0;
+        sigset_t ss;
+
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGCHLD);
+        g_assert_cmpint(sigprocmask(SIG_BLOCK, &ss, NULL), ==, 0);
+        g_assert_cmpint(sd_event_new(&event), >=, 0);
+        g_assert_cmpint(manager_new(event, dir, dir, dir, &m), ==, 0);
+        m->max_workers = 0;
+        g_assert_cmpint(worker_spawn_fds(m, "test-queued", quick_worker, NULL, NULL, NULL, 0, 0, NULL, fds_done, &never, NULL), ==, 0);
+        g_assert_cmpint(worker_spawn_fds(m, "test-uncapped", quick_worker, NULL, NULL, NULL, 0, WORKER_UNCAPPED, NULL,
+                                         fds_done, &result, NULL), ==, 0);
+        while (!result)
+                g_assert_cmpint(sd_event_run(event, 5 * USEC_PER_SEC), >, 0);
+        g_assert_cmpint(never, ==, 0);
+        g_assert_cmpuint(m->n_workers, ==, 0);
+        g_assert_cmpuint(g_queue_get_length(&m->worker_queue), ==, 1);
+        manager_free(m);        /* frees the queued one without running it */
+        g_assert_cmpint(never, ==, 0);
+        sd_event_unref(event);
+        (void) rm_rf(dir);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/exec/user-lookup", test_user_lookup);
         g_test_add_func("/exec/user-groups", test_user_groups);
         g_test_add_func("/exec/result-parse", test_result_parse);
         g_test_add_func("/exec/worker-fds", test_worker_fds);
+        g_test_add_func("/exec/worker-uncapped", test_worker_uncapped);
         return g_test_run();
 }
