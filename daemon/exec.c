@@ -48,6 +48,7 @@ typedef struct ExecChild {
         const ExecRequest *req;
         int error_fd;
         int shell_fd;
+        int stdio[3];   /* EXEC_FDS: the caller's descriptors, made 0, 1, 2 by the child itself */
 } ExecChild;
 
 void exec_request_free(ExecRequest *r) {
@@ -301,6 +302,9 @@ static int exec_child_main(void *payload) {
 
         if (req->mode == EXEC_SHELL)
                 child_setup_pty(x, &u);
+        for (int i = 0; i < 3; i++)
+                if (x->stdio[i] >= 0 && dup2(x->stdio[i], i) < 0)
+                        child_fail(x, -errno, "Cannot set up the command's descriptors: %m");
 
         if (setgroups(groups->len, (gid_t *) groups->data) < 0 && setgroups(0, NULL) < 0)
                 child_fail(x, -errno, "Cannot set the groups of user '%s': %m", req->user ?: "root");
@@ -406,7 +410,7 @@ int exec_worker(int fd, const ExecRequest *req) {
         size_t input_size = 0, input_done = 0;
         uint64_t deadline = UINT64_MAX, drain_deadline = UINT64_MAX;
         bool exited = false, over = false, timed_out = false;
-        ExecChild child = { .req = req };
+        ExecChild child = { .req = req, .stdio = { -1, -1, -1 } };
         ChildError ce = {};
         int wstatus = 0, r;
         sigset_t ss;
@@ -443,11 +447,14 @@ int exec_worker(int fd, const ExecRequest *req) {
                         input = g_bytes_get_data(req->input, &input_size);
                 break;
         case EXEC_FDS:
-                for (int i = 0; i < 3; i++)
+                /* Not through LXC: given a terminal as stdin it would make it the command's
+                 * controlling terminal (and fail when it is the caller's). The child puts them
+                 * in place itself; the command gets them as they are. */
+                for (int i = 0; i < 3; i++) {
                         (void) fcntl(WORKER_KEEP_FD + i, F_SETFD, FD_CLOEXEC);
-                stdin_fd = WORKER_KEEP_FD;
-                stdout_fd = WORKER_KEEP_FD + 1;
-                stderr_fd = WORKER_KEEP_FD + 2;
+                        child.stdio[i] = WORKER_KEEP_FD + i;
+                }
+                stdin_fd = stdout_fd = stderr_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
                 break;
         case EXEC_SHELL:
                 shell_fd = WORKER_KEEP_FD;
@@ -466,11 +473,13 @@ int exec_worker(int fd, const ExecRequest *req) {
                 close(in_p[0]);
                 close(out_p[1]);
                 close(err_p[1]);
-        } else if (req->mode == EXEC_FDS) {
-                for (int i = 0; i < 3; i++)
-                        close(WORKER_KEEP_FD + i);
-        } else if (stdin_fd >= 0)
-                close(stdin_fd);
+        } else {
+                if (req->mode == EXEC_FDS)
+                        for (int i = 0; i < 3; i++)
+                                close(WORKER_KEEP_FD + i);
+                if (stdin_fd >= 0)
+                        close(stdin_fd);
+        }
         if (r < 0) {
                 g_autofree char *message = r == -ESRCH ?
                         g_strdup_printf("Container '%s' is not running", req->container) :

@@ -4,8 +4,9 @@ descriptors).  Runs inside the sandbox with /usr/bin/python3 and gi.  Prints one
 event, flushed, each with the seconds since the start ("@1.23"), so a test can order them.
 
 usage:
-  execclient.py fds OBJECT_PATH [--timeout USEC] [--read-end] [--stdin TEXT] -- COMMAND...
-      pipes for stdout and stderr (and stdin with TEXT, else /dev/null); prints
+  execclient.py fds OBJECT_PATH [--timeout USEC] [--read-end] [--stdin TEXT] [--stdin-ctty] -- COMMAND...
+      pipes for stdout and stderr (and stdin with TEXT, else /dev/null; --stdin-ctty: a PTY
+      that is the client's controlling terminal); prints
       "out LINE" / "err LINE" as they arrive, then "status N" or "error NAME MESSAGE".
   execclient.py shell OBJECT_PATH USER [--input TEXT] [--close-after LINE] [-- COMMAND...]
       OpenShell; prints "pty PATH", writes TEXT (backslash escapes allowed) into the master,
@@ -22,6 +23,7 @@ import time
 from gi.repository import Gio, GLib
 
 T0 = time.monotonic()
+CTTY = object()
 BUS = "org.containers.Manager"
 IFACE = "org.containers.Container"
 
@@ -63,12 +65,24 @@ def cmd_fds(bus, path, args):
             stdin_text = args.pop(0)
         elif a == "--read-end":
             read_end = True
+        elif a == "--stdin-ctty":
+            stdin_text = CTTY
         else:
             raise SystemExit("unknown argument %r" % a)
     command = args[1:]
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    if stdin_text is not None:
+    if stdin_text is CTTY:
+        # a terminal that is our own controlling terminal, as a shell's stdin would be
+        master, slave = os.openpty()
+        name = os.ttyname(slave)
+        os.close(slave)
+        if os.getpid() == os.getpgrp() and os.fork() != 0:
+            _, status = os.wait()
+            sys.exit(os.waitstatus_to_exitcode(status))
+        os.setsid()
+        in_r = os.open(name, os.O_RDWR)     # without O_NOCTTY: it becomes ours
+    elif stdin_text is not None:
         in_r, in_w = os.pipe()
         os.write(in_w, stdin_text.encode())
         os.close(in_w)

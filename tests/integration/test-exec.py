@@ -379,6 +379,16 @@ def t_fds_stdin_user():
 tap.check("ExecWithFds: stdin from the caller's descriptor", t_fds_stdin_user)
 
 
+def t_fds_ctty():
+    r = client("fds", container_path("e1"), "--stdin-ctty", "--",
+               "sh", "-c", "[ -t 0 ] && echo stdin-is-a-tty; echo done")
+    got = [(k, v) for k, v, _ in events(r)]
+    return got == [("out", "stdin-is-a-tty"), ("out", "done"), ("status", "0")] or repr(got) + r.stderr
+
+
+tap.check("ExecWithFds: stdin may be the caller's own controlling terminal", t_fds_ctty)
+
+
 def t_fds_bad():
     r = client("fds", container_path("e1"), "--read-end", "--", "true")
     r2 = client("fds", container_path("e2"), "--", "true")
