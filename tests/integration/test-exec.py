@@ -543,6 +543,24 @@ def t_stop_ends_exec():
 
 tap.check("Stop ends a running Exec (the caller gets 128+signal), nothing left", t_stop_ends_exec)
 
+def t_remove_ends_exec():
+    sb.mcall(*(["Create"] + busctl_create_args("busybox", "e4", {}, {"command": ["sh", "-c", LOOP]})))
+    args = ["busctl", "--system", "--", "call", BUS, container_path("e4"), C, "Exec"] + \
+        exec_args(["sleep", "6789"])
+    p = sb.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: pids_of("sleep 6789"), 20, what="the command to run")
+    sb.mcall("Remove", "s", "e4", timeout=60)
+    try:
+        out, err = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return "Exec did not return after the Remove"
+    left = pids_of("sleep 6789") + workers()
+    return (not left and out.split()[:2] in (["iayay", "143"], ["iayay", "137"])) or repr((out, err, left))
+
+
+tap.check("Remove ends a running Exec (the caller gets 128+signal), nothing left", t_remove_ends_exec)
+
 # ---- polkit ------------------------------------------------------------------------------------
 
 sb.call(container_path("e1"), C, "Start", timeout=60)
