@@ -56,6 +56,7 @@ struct Manager {
         GQueue worker_queue;    /* Worker*: waiting for a slot */
         unsigned n_workers;     /* running now */
         unsigned max_workers;
+        unsigned n_exec_sessions;       /* Exec, ExecWithFds, OpenShell running (exec-dbus.c) */
 
         sd_bus_slot *match_job_removed;
         sd_bus_slot *match_unit_removed;
