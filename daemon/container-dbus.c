@@ -411,6 +411,9 @@ static int method_follow_logs(sd_bus_message *msg, void *userdata, sd_bus_error 
         /* The journal is read in a process of its own: sd_journal_wait() and a slow reader
          * would otherwise stall the bus loop. The reply goes at once; the lines follow. */
         r = journal_follower_start(c, fd, lines);
+        if (r == -EUSERS)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Too many FollowLogs() streams (%u); try again later", JOURNAL_FOLLOWERS_MAX);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot follow the logs of '%s': %m", c->name);
         return sd_bus_reply_method_return(msg, NULL);

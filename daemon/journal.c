@@ -543,6 +543,17 @@ static void follower_done(Worker *w, const char *output, size_t size, int status
                 g_ptr_array_remove_fast(c->followers, w);
 }
 
+unsigned journal_followers_count(Manager *m) {
+        GHashTableIter it;
+        Container *c;
+        unsigned n = 0;
+
+        g_hash_table_iter_init(&it, m->containers);
+        while (g_hash_table_iter_next(&it, NULL, (void **) &c))
+                n += c->followers ? c->followers->len : 0;
+        return n;
+}
+
 int journal_follower_start(Container *c, int fd, uint64_t lines) {
         Worker *w = NULL;
         LogQuery *q;
@@ -554,9 +565,15 @@ int journal_follower_start(Container *c, int fd, uint64_t lines) {
         /* Never lines of an earlier container of the same name; without history only what is
          * written from now on. */
         q = log_query_new(c, lines > 0 ? 0 : now_usec(CLOCK_REALTIME), lines, 0);
-        /* The worker owns the query (it may start later, queued) and a copy of fd. */
-        r = worker_spawn_full(c->manager, FOLLOWER_NAME, follow_worker, q, log_query_free, fd, NULL,
-                              follower_done, c, &w);
+        /* Followers live as long as their readers want: they take no slot of the workers' cap
+         * (Top, Logs and builds must not wait for them) but have a cap of their own. */
+        if (journal_followers_count(c->manager) >= JOURNAL_FOLLOWERS_MAX) {
+                log_query_free(q);
+                return -EUSERS;
+        }
+        /* The worker owns the query and a copy of fd. */
+        r = worker_spawn_fds(c->manager, FOLLOWER_NAME, follow_worker, q, log_query_free, &fd, 1, WORKER_UNCAPPED, NULL,
+                             follower_done, c, &w);
         if (r < 0) {
                 log_query_free(q);
                 return r;

@@ -63,6 +63,9 @@ int journal_follow_logs(const LogQuery *q, int fd);
 
 /* Starts a follower process for c writing to a copy of fd, counted as an operation (the daemon
  * does not exit on idle while one runs). It holds only that descriptor and the journal's. */
+/* FollowLogs() streams running at once, over all containers; beyond: -EUSERS. */
+#define JOURNAL_FOLLOWERS_MAX 128U
+unsigned journal_followers_count(Manager *m);
 int journal_follower_start(Container *c, int fd, uint64_t lines);
 /* Kills c's followers (their readers see EOF); done when c is removed. NULL-safe. */
 void journal_followers_kill(Container *c);
