@@ -40,8 +40,7 @@ void container_emit_changed(Container *c) {
                                               "State", "Leader", "StartedTimestamp", "FinishedTimestamp", "ExitStatus", NULL);
 }
 
-static const char **container_details(Container *c, const char *verb, const char *buf[static 7]) {
-        /* Callers may append a key and a value at buf[6] and buf[7] (then NULL at 8). */
+const char **container_polkit_details(Container *c, const char *verb, const char *buf[static 7]) {
         buf[0] = "container";
         buf[1] = c->name;
         buf[2] = "image";
@@ -81,7 +80,7 @@ static int method_verb(sd_bus_message *msg, Container *c, const char *verb, Cont
         const char *details[7];
         int r;
 
-        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_details(c, verb, details), error);
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_polkit_details(c, verb, details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -147,7 +146,7 @@ static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         if (signo <= 0 || signo >= _NSIG)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid signal %" PRIi32, signo);
 
-        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_details(c, "kill", details), error);
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_polkit_details(c, "kill", details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -182,7 +181,7 @@ static int method_rename(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return r;
 
-        container_details(c, "rename", details);
+        container_polkit_details(c, "rename", details);
         details[6] = "new_name";
         details[7] = new_name;
         details[8] = NULL;
@@ -302,7 +301,7 @@ static int method_inspect(sd_bus_message *msg, void *userdata, sd_bus_error *err
 
         /* Open to everyone; the environment's values only to those who may manage it. Never
          * prompts: a denial just means names only. */
-        allowed = polkit_check_full(c->manager, msg, CM_ACTION_MANAGE, container_details(c, "inspect", details), false, &denied);
+        allowed = polkit_check_full(c->manager, msg, CM_ACTION_MANAGE, container_polkit_details(c, "inspect", details), false, &denied);
         if (allowed == 0)
                 return 1;
 
@@ -366,7 +365,7 @@ static int method_logs(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         if (r < 0)
                 return r;
 
-        r = polkit_check(c->manager, msg, CM_ACTION_LOGS, container_details(c, "logs", details), error);
+        r = polkit_check(c->manager, msg, CM_ACTION_LOGS, container_polkit_details(c, "logs", details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -404,7 +403,7 @@ static int method_follow_logs(sd_bus_message *msg, void *userdata, sd_bus_error 
         if ((flags & O_ACCMODE) == O_RDONLY || (flags & O_PATH))
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "The descriptor is not open for writing");
 
-        r = polkit_check(c->manager, msg, CM_ACTION_LOGS, container_details(c, "logs", details), error);
+        r = polkit_check(c->manager, msg, CM_ACTION_LOGS, container_polkit_details(c, "logs", details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 

@@ -55,17 +55,6 @@ static int session_worker(int fd, void *data) {
         return exec_worker(fd, s->request);
 }
 
-static const char **exec_details(Container *c, const char *verb, const char *buf[static 7]) {
-        buf[0] = "container";
-        buf[1] = c->name;
-        buf[2] = "image";
-        buf[3] = c->image;
-        buf[4] = "verb";
-        buf[5] = verb;
-        buf[6] = NULL;
-        return buf;
-}
-
 /* The named error for what a worker reports. */
 static void reply_error(sd_bus_message *msg, int error, const char *message) {
         const char *name;
@@ -213,7 +202,7 @@ static int exec_authorize(Container *c, sd_bus_message *msg, const char *verb, s
         const char *details[7];
         int r;
 
-        r = polkit_check(c->manager, msg, CM_ACTION_EXEC, exec_details(c, verb, details), error);
+        r = polkit_check(c->manager, msg, CM_ACTION_EXEC, container_polkit_details(c, verb, details), error);
         if (r <= 0)
                 return r;
         /* Nothing else is running: starting, stopping, frozen, ... */
