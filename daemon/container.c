@@ -516,6 +516,7 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
                 log_warning_errno(r, "Cannot set journald's rate limit for %s", c->unit);
 
         manager_operation_begin(m);
+        c->stop_requested = false;
         c->leader = 0;
         c->exit_status = -1;
         c->scope_gone_early = false;
@@ -593,6 +594,8 @@ int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bu
                 /* Not half-way: the start finishes (or fails), then the stop is done, then the
                  * caller hears. */
                 c->stop_after_start = true;
+                c->stop_requested = true;
+                (void) store_save_container_runtime(c);
                 add_waiter(c, GOAL_STOPPED, cb, userdata);
                 return 0;
         }
@@ -616,7 +619,9 @@ int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bu
         }
 
         manager_operation_begin(m);
+        c->stop_requested = true;
         container_set_state(c, CONTAINER_STOPPING);
+        (void) store_save_container_runtime(c);
         add_waiter(c, GOAL_STOPPED, cb, userdata);
         return 0;
 }
@@ -664,6 +669,7 @@ void container_scope_gone(Container *c) {
         }
         c->leader = 0;
         (void) journal_unit_rate_limit_clear(c->unit);
+        c->stop_requested = false;
 
         if (requested || c->exit_status == 0) {
                 container_set_state(c, CONTAINER_STOPPED);
@@ -682,7 +688,31 @@ void container_scope_gone(Container *c) {
                 (void) manager_remove_container_deferred(m, c, NULL, NULL);
 }
 
+static void removal_after_stop(Container *c, int error, const char *message, void *userdata) {
+        if (error >= 0 && c->removing)
+                (void) manager_remove_container_deferred(c->manager, c, NULL, NULL);
+}
+
+static void container_resume_stop(Container *c) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        log_info("Container %s: the %s asked for before the restart goes on.", c->name, c->removing ? "removal" : "stop");
+        if (container_stop(c, removal_after_stop, NULL, &e) < 0)
+                log_warning("Container %s: cannot stop it: %s", c->name, e.message);
+}
+
+static int container_adopt_state(Container *c);
+
 int container_adopt(Container *c) {
+        int r = container_adopt_state(c);
+
+        /* A Remove under way when we died that had got past the stop: it is finished now. */
+        if (r >= 0 && c->removing && !container_is_active(c))
+                (void) manager_remove_container_deferred(c->manager, c, NULL, NULL);
+        return r;
+}
+
+static int container_adopt_state(Container *c) {
         Manager *m = c->manager;
         g_autofree char *active = NULL;
         pid_t leader;
@@ -709,6 +739,9 @@ int container_adopt(Container *c) {
                 c->state = cgroup_pid_unified_path(leader, &cgroup) >= 0 && cgroup_is_frozen(cgroup) > 0 ?
                         CONTAINER_FROZEN : CONTAINER_RUNNING;
                 (void) store_save_container_runtime(c);
+                if (c->stop_requested)
+                        /* A Stop or Remove was under way when we died: it goes on. */
+                        container_resume_stop(c);
                 return 1;
         }
 

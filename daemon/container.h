@@ -74,7 +74,9 @@ struct Container {
         sd_bus_slot *unit_match;        /* PropertiesChanged of our scope */
         char *start_error;
         bool scope_gone_early;  /* the scope ended before the worker reported */
-        bool removing;          /* Remove() is waiting for the stop */
+        bool removing;          /* Remove() is waiting for the stop (persisted: Target "removed") */
+        bool stop_requested;    /* Stop() (or Remove()) asked for it to end (persisted: Target "stopped"): a
+                                 * daemon killed meanwhile finishes the stop at its next start */
         bool stop_after_start;  /* Stop (or Remove) came while starting: stop once it runs */
         bool scope_refused;     /* systemd refused our StartTransientUnit: the unit of that name is not ours */
         sd_event_source *start_timer;

@@ -182,6 +182,7 @@ static void reply_remove_done(Container *c, int error, const char *message, void
 
         if (error < 0) {
                 c->removing = false;
+                (void) store_save_container_runtime(c);
                 (void) sd_bus_reply_method_errorf(msg, CM_ERROR_START_FAILED, "Cannot stop container '%s': %s",
                                                   c->name, message ?: g_strerror(-error));
                 sd_bus_message_unref(msg);
@@ -214,6 +215,7 @@ static int method_remove(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                         return r;
                 }
                 c->removing = true;
+                (void) store_save_container_runtime(c);
                 return 1;
         }
 

@@ -481,6 +481,7 @@ int manager_remove_container_deferred(Manager *m, Container *c, sd_bus_message *
         if (reply_error)
                 (void) sd_bus_error_copy(&p->reply_error, reply_error);
         c->removing = true;
+        (void) store_save_container_runtime(c);
         manager_operation_begin(m);
 
         r = m->event ? sd_event_add_defer(m->event, &p->source, on_pending_removal, p) : -ENXIO;

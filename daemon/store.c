@@ -294,6 +294,11 @@ int store_save_container_runtime(Container *c) {
         json_builder_add_int_value(b, (gint64) c->finished_usec);
         json_builder_set_member_name(b, "ExitStatus");
         json_builder_add_int_value(b, c->exit_status);
+        /* Where the last call asked it to go, for a daemon that dies before it gets there. */
+        if (c->removing || c->stop_requested) {
+                json_builder_set_member_name(b, "Target");
+                json_builder_add_string_value(b, c->removing ? "removed" : "stopped");
+        }
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);
@@ -321,6 +326,11 @@ int store_load_container_runtime(Container *c) {
         c->started_usec = (uint64_t) json_object_get_int_member_with_default(o, "Started", 0);
         c->finished_usec = (uint64_t) json_object_get_int_member_with_default(o, "Finished", 0);
         c->exit_status = (int) json_object_get_int_member_with_default(o, "ExitStatus", -1);
+        {
+                const char *target = json_object_get_string_member_with_default(o, "Target", "");
+                c->removing = streq(target, "removed");
+                c->stop_requested = c->removing || streq(target, "stopped");
+        }
         return 0;
 }
 

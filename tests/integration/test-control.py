@@ -414,5 +414,34 @@ def t_no_lxc_noise():
 
 tap.check("a container's stderr holds its payload's lines only (no init.lxc noise at stop)", t_no_lxc_noise)
 
+def t_stop_and_remove_survive_a_crash():
+    # A Stop and a Remove under way (their payloads ignore SIGTERM: the grace time runs) when the
+    # daemon is killed: the next daemon finishes them, it does not adopt them as running.
+    stubborn = ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
+    create("stubborn", stubborn)
+    create("doomed", stubborn)
+    calls = [sb.popen(["busctl", "call", BUS, container_path("stubborn"), C, "Stop"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+             sb.popen(["busctl", "call", BUS, MANAGER_PATH, MANAGER_IFACE, "Remove", "s", "doomed"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    wait_for(lambda: prop("stubborn", "State") == "stopping" and prop("doomed", "State") == "stopping", 10,
+             what="both to be stopping")
+    sb.run(["systemctl", "kill", "-s", "KILL", "containers-manager.service"])
+    for p in calls:
+        p.wait(timeout=30)
+    sb.run(["systemctl", "start", "containers-manager.service"])
+    t = time.monotonic()
+    wait_for(lambda: prop("stubborn", "State") in ("stopped", "failed"), STOP_TIMEOUT + 15,
+             what="stubborn to be stopped by the new daemon")
+    wait_for(lambda: "doomed" not in sb.list_containers(), STOP_TIMEOUT + 15, what="doomed to be removed")
+    if sb.unit_active("container-stubborn.scope") == "active" or sb.unit_active("container-doomed.scope") == "active":
+        return "a scope still runs"
+    tap.diag("finished %.1f s after the restart (grace time %d s)" % (time.monotonic() - t, STOP_TIMEOUT))
+    return True
+
+
+tap.check("a Stop and a Remove under way when the daemon is killed are finished by the next one",
+          t_stop_and_remove_survive_a_crash)
+
 sb.stop()
 sys.exit(tap.done())
