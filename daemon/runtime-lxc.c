@@ -218,89 +218,6 @@ static int journal_stream(const char *identifier, const char *unit, int priority
 
 /* Runs in the scope. Becomes LXC's monitor and stays until the payload ends,
  * then records its exit status for the daemon (which may have restarted meanwhile). */
-/* The one line init.lxc's prevent_forking() writes when it finds a v1 pids hierarchy it cannot
- * open (every stop on a hybrid host): 'Failed to open "/sys/fs/cgroup/pids/<cgroup>/pids.max"'. */
-static bool is_lxc_init_noise(const char *line, size_t len) {
-        static const char prefix[] = "Failed to open \"/sys/fs/cgroup/pids/";
-        static const char suffix[] = "/pids.max\"";
-
-        return len > strlen(prefix) + strlen(suffix) &&
-                memcmp(line, prefix, strlen(prefix)) == 0 &&
-                memcmp(line + len - strlen(suffix), suffix, strlen(suffix)) == 0 &&
-                !memchr(line, '\n', len);
-}
-
-/* Copies in_fd to out_fd line by line, leaving out init.lxc's noise. A line longer than the
- * buffer cannot be noise: it goes on at once, in pieces. */
-static _Noreturn void stderr_filter_main(int in_fd, int out_fd) {
-        char buf[4096];
-        size_t have = 0;
-
-        for (;;) {
-                ssize_t n = read(in_fd, buf + have, sizeof(buf) - have);
-                size_t start = 0;
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                have += (size_t) n;
-                for (size_t i = 0; i < have; i++) {
-                        if (buf[i] != '\n')
-                                continue;
-                        if (!is_lxc_init_noise(buf + start, i - start))
-                                (void) loop_write(out_fd, buf + start, i - start + 1);
-                        start = i + 1;
-                }
-                if (start == 0 && have == sizeof(buf)) {
-                        (void) loop_write(out_fd, buf, have);
-                        have = 0;
-                        continue;
-                }
-                memmove(buf, buf + start, have - start);
-                have -= start;
-        }
-        if (have > 0 && !is_lxc_init_noise(buf, have))
-                (void) loop_write(out_fd, buf, have);
-        _exit(EXIT_SUCCESS);
-}
-
-/* From here on our stderr (and so the payload's) is a pipe to a child of ours that passes it on
- * to the journal stream. It ends when the last writer is gone; signals that stop a container
- * do not stop it first. */
-static int stderr_filter_start(void) {
-        static const int ignored_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGPWR };
-        int p[2];
-        pid_t pid;
-
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid = fork();
-        if (pid < 0) {
-                close(p[0]);
-                close(p[1]);
-                return -errno;
-        }
-        if (pid == 0) {
-                /* Only the pipe and the journal stream: nothing else of the monitor's. */
-                if (dup2(p[0], 3) < 0)
-                        _exit(EXIT_FAILURE);
-                (void) close_range(4, UINT_MAX, 0);
-                (void) close(STDOUT_FILENO);
-                for (size_t i = 0; i < ELEMENTSOF(ignored_signals); i++)
-                        (void) signal(ignored_signals[i], SIG_IGN);
-                (void) rename_process("containers-manager stderr");
-                stderr_filter_main(3, STDERR_FILENO);
-        }
-        close(p[0]);
-        if (dup2(p[1], STDERR_FILENO) < 0) {
-                close(p[1]);
-                return -errno;
-        }
-        close(p[1]);
-        return 0;
-}
-
 _Noreturn void runtime_monitor_main(const char *name, const char *unit, const char *lxcpath, const char *runtime_dir, char **argv) {
         _cleanup_(lxc_container_putp) struct lxc_container *lc = NULL;
         int devnull;
@@ -344,10 +261,6 @@ _Noreturn void runtime_monitor_main(const char *name, const char *unit, const ch
                         _exit(EXIT_FAILURE);
                 }
         }
-
-        /* LXC's init writes a line of its own to the payload's stderr at each stop on hosts with
-         * the cgroup v1 pids controller: the container's logs are the payload's alone. */
-        (void) stderr_filter_start();
 
         lc = lxc_container_new(name, lxcpath);
         if (!lc)

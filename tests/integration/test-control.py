@@ -395,25 +395,6 @@ polkit.addRule(function(action, subject) {
 tap.check("Freeze, Thaw, Kill, Rename need org.containers.manage: denied to a user, allowed by a rule",
           t_polkit)
 
-def t_no_lxc_noise():
-    # init.lxc writes 'Failed to open "/sys/fs/cgroup/pids///pids.max"' at each stop on a hybrid
-    # host: the container's stderr is its payload's alone, and the payload's lines all arrive.
-    create("noise", ["sh", "-c", "echo to-err >&2; echo 'Failed to open \"/tmp/x\"' >&2; sleep 1000"])
-    wait_for(lambda: prop("noise", "State") == "running", 20, what="noise to run")
-    for _ in range(2):
-        ok, err, out = gcall("noise", "Stop")
-        if not ok:
-            return "Stop: %s" % out
-        gcall("noise", "Start")
-    gcall("noise", "Stop")
-    want = 'to-err\nFailed to open "/tmp/x"\n' * 3
-    got = wait_for(lambda: (lambda e: e if e.count("to-err") == 3 else None)(
-        sb.call(container_path("noise"), C, "Logs", "a{sv}", "0")[0]["stderr"]), 20, what="three runs' stderr")
-    return got == want or "stderr %r" % got
-
-
-tap.check("a container's stderr holds its payload's lines only (no init.lxc noise at stop)", t_no_lxc_noise)
-
 def t_stop_and_remove_survive_a_crash():
     # A Stop and a Remove under way (their payloads ignore SIGTERM: the grace time runs) when the
     # daemon is killed: the next daemon finishes them, it does not adopt them as running.
