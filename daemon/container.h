@@ -81,7 +81,8 @@ struct Container {
         bool scope_refused;     /* systemd refused our StartTransientUnit: the unit of that name is not ours */
         sd_event_source *start_timer;
 
-        sd_event_source *stop_timer;
+        sd_event_source *stop_timer;   /* SIGTERM again each second, SIGKILL at stop_deadline_usec */
+        uint64_t stop_deadline_usec;    /* CLOCK_MONOTONIC */
         struct FreezeRequest *freeze_pending; /* Freeze/Thaw waiting for the kernel's word (owned) */
         struct TopRequest *top_pending; /* a Top on its way: later callers share its answer (not owned) */
         GPtrArray *waiters;     /* ContainerWaiter*: who waits for the next stable state */
