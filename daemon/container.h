@@ -74,6 +74,9 @@ struct Container {
         struct TopRequest *top_pending; /* a Top on its way: later callers share its answer (not owned) */
         GPtrArray *waiters;     /* ContainerWaiter*: who waits for the next stable state */
         GPtrArray *followers;   /* Worker*: FollowLogs() streams, killed when it is removed */
+        /* File methods at work on its root while it does not run (files-dbus.c): they mount
+         * its upper and work directories, which a start must not mount a second time. */
+        unsigned offline_file_ops;
 };
 
 int container_new(Manager *m, const char *name, Container **ret);
