@@ -549,41 +549,49 @@ static int op_get_fd(int root_fd, int fd, const FileRequest *r, FileReply *reply
 
 int files_worker(int fd, void *data) {
         const FileRequest *r = data;
-        g_autoptr(GByteArray) payload = g_byte_array_new();
         FileReply reply = {};
         _cleanup_close_ int root_fd = -1;
 
         /* A reader that goes away makes write() fail, not kill us before we report. */
         (void) signal(SIGPIPE, SIG_IGN);
         root_fd = enter_container(&r->target, &reply);
-        if (root_fd >= 0) {
-                switch (r->op) {
-                case FILE_OP_GET:
-                        (void) op_get(root_fd, r, &reply, payload);
-                        break;
-                case FILE_OP_GET_FD:
-                        return op_get_fd(root_fd, fd, r, &reply);
-                case FILE_OP_PUT:
-                        (void) op_put(root_fd, r, -1, &reply);
-                        break;
-                case FILE_OP_PUT_FD:
-                        (void) op_put(root_fd, r, WORKER_KEEP_FD, &reply);
-                        break;
-                case FILE_OP_LIST:
-                        (void) op_list(root_fd, r, &reply, payload);
-                        break;
-                case FILE_OP_MKDIR:
-                        (void) op_mkdir(root_fd, r, &reply);
-                        break;
-                case FILE_OP_REMOVE:
-                        (void) op_remove(root_fd, r, &reply);
-                        break;
-                default:
-                        reply_errorf(&reply, -EOPNOTSUPP, "Operation %d", (int) r->op);
-                }
-        } else if (r->op == FILE_OP_GET_FD) {
-                (void) write_fd_header(fd, &reply);
+        if (root_fd < 0) {
+                if (r->op == FILE_OP_GET_FD)
+                        (void) write_fd_header(fd, &reply);
+                else
+                        (void) loop_write(fd, &reply, sizeof(reply));
                 return EXIT_FAILURE;
+        }
+        return files_run_in_root(root_fd, fd, r);
+}
+
+int files_run_in_root(int root_fd, int fd, const FileRequest *r) {
+        g_autoptr(GByteArray) payload = g_byte_array_new();
+        FileReply reply = {};
+
+        switch (r->op) {
+        case FILE_OP_GET:
+                (void) op_get(root_fd, r, &reply, payload);
+                break;
+        case FILE_OP_GET_FD:
+                return op_get_fd(root_fd, fd, r, &reply);
+        case FILE_OP_PUT:
+                (void) op_put(root_fd, r, -1, &reply);
+                break;
+        case FILE_OP_PUT_FD:
+                (void) op_put(root_fd, r, WORKER_KEEP_FD, &reply);
+                break;
+        case FILE_OP_LIST:
+                (void) op_list(root_fd, r, &reply, payload);
+                break;
+        case FILE_OP_MKDIR:
+                (void) op_mkdir(root_fd, r, &reply);
+                break;
+        case FILE_OP_REMOVE:
+                (void) op_remove(root_fd, r, &reply);
+                break;
+        default:
+                reply_errorf(&reply, -EOPNOTSUPP, "Operation %d", (int) r->op);
         }
 
         if (reply.error < 0)

@@ -79,6 +79,8 @@ int files_path_normalize(const char *path, char **ret);
  * FILE_OP_GET_FD streams into WORKER_KEEP_FD after a one-line header on fd ("OK mode uid gid
  * size mtime" or "ERR errno message"); FILE_OP_PUT_FD reads WORKER_KEEP_FD to its end. */
 int files_worker(int fd, void *data);
+/* The same once in the container: root_fd is its root. (For the unit tests: on a directory.) */
+int files_run_in_root(int root_fd, int fd, const FileRequest *r);
 
 /* Splits a worker's output: the header, and the payload after it. */
 int files_reply_parse(const void *output, size_t size, FileReply *ret, const uint8_t **ret_payload);
