@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -199,20 +200,57 @@ static int op_get(int root_fd, const FileRequest *r, FileReply *reply, GByteArra
         return 0;
 }
 
+/* The fd methods wait this long for the other side to give or take more data: a caller that
+ * goes quiet must not hold the worker (and, for a container that does not run, its Start)
+ * for ever. */
+#define STREAM_IDLE_TIMEOUT_MSEC (60 * 1000)
+
+static int wait_fd(int fd, short events) {
+        struct pollfd p = { .fd = fd, .events = events };
+
+        for (;;) {
+                int n = poll(&p, 1, STREAM_IDLE_TIMEOUT_MSEC);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                /* Readable, writable, or an error or hang-up that read()/write() will report. */
+                return n == 0 ? -ETIMEDOUT : 0;
+        }
+}
+
 static int copy_fd(int in, int out) {
         g_autofree uint8_t *buf = g_malloc(COPY_BUFFER_SIZE);
 
         for (;;) {
-                ssize_t n = read(in, buf, COPY_BUFFER_SIZE);
-                if (n < 0 && errno == EINTR)
+                ssize_t n;
+                size_t done = 0;
+                int k;
+
+                k = wait_fd(in, POLLIN);
+                if (k < 0)
+                        return k;
+                n = read(in, buf, COPY_BUFFER_SIZE);
+                if (n < 0 && IN_SET(errno, EINTR, EAGAIN))
                         continue;
                 if (n < 0)
                         return -errno;
                 if (n == 0)
                         return 0;
-                int k = loop_write(out, buf, (size_t) n);
-                if (k < 0)
-                        return k;
+                while (done < (size_t) n) {
+                        ssize_t w = write(out, buf + done, (size_t) n - done);
+                        if (w < 0 && errno == EAGAIN) {
+                                k = wait_fd(out, POLLOUT);
+                                if (k < 0)
+                                        return k;
+                                continue;
+                        }
+                        if (w < 0 && errno == EINTR)
+                                continue;
+                        if (w < 0)
+                                return -errno;
+                        done += (size_t) w;
+                }
         }
 }
 
@@ -543,6 +581,13 @@ static int op_get_fd(int root_fd, int fd, const FileRequest *r, FileReply *reply
         if (write_fd_header(fd, reply) < 0 || in < 0)
                 return EXIT_FAILURE;
         (void) close(fd);
+        /* Our own pipe (the daemon closed its copy): non-blocking, so a reader that stops
+         * reading times out instead of holding us. */
+        {
+                int flags = fcntl(WORKER_KEEP_FD, F_GETFL);
+                if (flags < 0 || fcntl(WORKER_KEEP_FD, F_SETFL, flags | O_NONBLOCK) < 0)
+                        return EXIT_FAILURE;
+        }
         k = copy_fd(in, WORKER_KEEP_FD);
         return k < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -164,8 +164,9 @@ def main():
         except GLib.Error as e:
             out = error_of(e)
         else:
-            data, info = ret.unpack()
-            data = bytes(data)
+            # unpack() would make a list of ints, one per byte
+            data = ret.get_child_value(0).get_data_as_bytes().get_data()
+            info = ret.get_child_value(1).unpack()
             out = {"result": "ok", "info": info, "bytes": len(data),
                    "sha256": hashlib.sha256(data).hexdigest()}
     elif cmd == "put-size":
@@ -183,7 +184,8 @@ def main():
             for method in ("GetFile", "PutFile"):
                 try:
                     if method == "GetFile":
-                        data = bytes(call(bus, path, "GetFile", "(s)", (fpath,)).unpack()[0])
+                        data = call(bus, path, "GetFile", "(s)", (fpath,)).get_child_value(0) \
+                            .get_data_as_bytes().get_data()
                         if marker in data:
                             leaked.append(data[:200].decode(errors="replace"))
                     else:

@@ -216,6 +216,28 @@ for kind, name in (("running", "run1"), ("stopped", "stop1"), ("never-started", 
         tap.check("PutFileFd and GetFileFd (3 MB, 70 MiB sparse) on a %s container" % kind, t_fd, name)
 
 
+def t_reply_limit():
+    # the system bus drops a sender whose message is over 32 MiB: GetFile stays below that
+    sb.run(["sh", "-c", "head -c 31457280 /dev/urandom > /var/tmp/30m"])
+    want = sb.run(["sha256sum", "/var/tmp/30m"]).stdout.split()[0]
+    r = client("run1", "put-fd", "/data/30m", "/var/tmp/30m")
+    assert r == {"result": "ok"}, r
+    r = client("run1", "get", "/data/30m")
+    assert r["result"] == "ok" and r["sha256"] == want, r
+    sb.run(["sh", "-c", "head -c 34603008 /dev/zero > /var/tmp/33m"])
+    r = client("run1", "put-fd", "/data/33m", "/var/tmp/33m")
+    assert r == {"result": "ok"}, r
+    r = client("run1", "get", "/data/33m")
+    assert r["result"] == "error" and r["error"] == E + "FileTooLarge", r
+    call("run1", "RemovePath", "sa{sv}", "/data/30m", "0")
+    call("run1", "RemovePath", "sa{sv}", "/data/33m", "0")
+    return get("run1", "/data/f")[0] == b"hello\n"
+
+
+tap.check("GetFile of 30 MiB works, of 33 MiB is FileTooLarge, the service stays on the bus",
+          t_reply_limit)
+
+
 def t_never_started_runs():
     put("new1", "/hello-from-files", b"put before the first start\n")
     assert "hello-from-files" in listdir("new1", "/")
