@@ -142,6 +142,7 @@ static int target_init(Container *c, FileTarget *t, sd_bus_error *error) {
                 return sd_bus_error_set_errnof(error, r, "Cannot put together the root of '%s': %m", c->name);
         /* Any empty directory does: ours is mounted over in the worker's own mount namespace. */
         SWAP_FREE(t->spec->stage, g_build_filename(m->runtime_dir, "files-stage", NULL));
+        t->lock_path = g_strdup_printf("%s/files-locks/%s.lock", m->runtime_dir, c->name);
         return 0;
 }
 

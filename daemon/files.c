@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,6 +38,7 @@ void file_request_free(FileRequest *r) {
         if (r->data)
                 g_bytes_unref(r->data);
         g_free(r->target.unit);
+        g_free(r->target.lock_path);
         rootfs_spec_free(r->target.spec);
         g_free(r);
 }
@@ -514,9 +516,22 @@ static int enter_running(const FileTarget *t, FileReply *reply) {
  * monitor does at start, then a user namespace that maps the slot, as the payload has. */
 static int enter_offline(const FileTarget *t, FileReply *reply) {
         const RootfsSpec *s = t->spec;
-        g_autofree char *root = rootfs_spec_root(s), *message = NULL;
+        g_autofree char *root = rootfs_spec_root(s), *message = NULL, *lock_dir = g_path_get_dirname(t->lock_path);
         _cleanup_close_ int fd = -1, userns = -1;
-        int k;
+        int k, lock_fd;
+
+        /* One at a time per container: overlayfs only warns when the same upper and work
+         * directories are mounted twice, and then "accessing files from both mounts will
+         * result in undefined behavior". Held (never closed) until we exit. */
+        k = mkdir_p(lock_dir, 0700);
+        if (k < 0)
+                return reply_errorf(reply, k, "Cannot create %s", lock_dir);
+        lock_fd = open(t->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lock_fd < 0)
+                return reply_errorf(reply, -errno, "Cannot open %s", t->lock_path);
+        while (flock(lock_fd, LOCK_EX) < 0)
+                if (errno != EINTR)
+                        return reply_errorf(reply, -errno, "Cannot lock %s", t->lock_path);
 
         /* A container that never ran has no writable layer yet: made as its start makes it. */
         if (access(s->upper, F_OK) < 0) {
@@ -658,6 +673,12 @@ int files_reply_parse(const void *output, size_t size, FileReply *ret, const uin
         if (reply.payload_size != size - sizeof(reply) || reply.error > 0)
                 return -EBADMSG;
         reply.message[sizeof(reply.message) - 1] = 0;
+        {
+                /* Cut where a long path was: a bus string must be UTF-8 to the end. */
+                const char *end;
+                if (!g_utf8_validate(reply.message, -1, &end))
+                        reply.message[end - reply.message] = 0;
+        }
         *ret = reply;
         *ret_payload = (const uint8_t *) output + sizeof(reply);
         return 0;

@@ -28,6 +28,7 @@ typedef struct FileTarget {
         pid_t leader;           /* > 0: it runs; its namespaces are joined */
         char *unit;             /* its scope: the leader must still be in it */
         RootfsSpec *spec;       /* leader == 0: the root is assembled as a start would */
+        char *lock_path;        /* leader == 0: held while the root is mounted */
         bool privileged;        /* no user namespace */
         uint32_t uid_shift;
 } FileTarget;

@@ -270,6 +270,15 @@ static void test_reply_parse(void) {
         g_assert_cmpint(files_reply_parse(buf, sizeof(reply) + 2, &out, &payload), ==, -EBADMSG);
         g_assert_cmpint(files_reply_parse(buf, 10, &out, &payload), ==, -EBADMSG);
         g_assert_cmpint(files_reply_parse(NULL, 0, &out, &payload), ==, -EBADMSG);
+
+        /* A message cut in the middle of a character ends before it. */
+        memset(reply.message, 'a', sizeof(reply.message));
+        reply.message[sizeof(reply.message) - 2] = '\xc3';   /* the last byte kept: half of "é" */
+        reply.payload_size = 0;
+        memcpy(buf, &reply, sizeof(reply));
+        g_assert_cmpint(files_reply_parse(buf, sizeof(reply), &out, &payload), ==, 0);
+        g_assert_cmpuint(strlen(out.message), ==, sizeof(out.message) - 2);
+        g_assert_true(g_utf8_validate(out.message, -1, NULL));
 }
 
 int main(int argc, char *argv[]) {

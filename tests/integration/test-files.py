@@ -491,8 +491,18 @@ def t_start_busy():
     time.sleep(1)       # the worker now has stop1's layers mounted, reading the pipe
     r = sb.gdbus("--object-path", container_path("stop1"), "--method", C + ".Start", check=False)
     busy = gdbus_error(r)
+    # a second offline call waits for the first: the overlay is never mounted twice at once
+    second = subprocess.Popen(sb.nsenter_argv(["busctl", "--system", "call", sandbox.BUS,
+                                               container_path("stop1"), C, "GetFile", "s", "/held"]),
+                              env=sandbox.BASE_ENV, text=True, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    waited = second.poll() is None
     out, _ = p.communicate("held data\n", timeout=60)
     assert json.loads(out.strip().splitlines()[-1]) == {"result": "ok"}, out
+    sout, serr = second.communicate(timeout=60)
+    assert waited, "the second call did not wait: %s %s" % (sout, serr)
+    assert second.returncode == 0 and "104 101 108 100" in sout, (sout, serr)   # "held"
     if busy != E + "Busy":
         return "Start during PutFileFd on stopped stop1: %s" % (r.stderr or "succeeded")
     # once the work is done it starts (its command ends at once: it is stopped again after)
@@ -501,7 +511,8 @@ def t_start_busy():
     return r.ok or "stop1 did not start afterwards: %s" % r.stderr
 
 
-tap.check("Start is refused with Busy while a file method works on the stopped container", t_start_busy)
+tap.check("Start is refused with Busy while a file method works on the stopped container; "
+          "a second file call waits for the first", t_start_busy)
 
 
 # ---- polkit ---------------------------------------------------------------------------
