@@ -15,8 +15,8 @@
 #include "runtime.h"
 #include "worker.h"
 
-/* One call on its way: who gets the answer, and which container's count of offline work to
- * give back (looked up again by name: the container may be removed meanwhile). */
+/* One call on its way: who gets the answer, and which container's count of file work to give
+ * back (looked up again by name: the container may be removed meanwhile). */
 typedef struct FileCall {
         Manager *manager;
         sd_bus_message *msg;
@@ -24,7 +24,7 @@ typedef struct FileCall {
         char *name;
         Container *container;   /* identity only, never dereferenced without a look-up */
         uint64_t created_usec;
-        bool offline;
+        bool counted;           /* in the container's offline_file_ops */
         bool replied;
         int read_fd;            /* GetFileFd: the pipe's end for the caller */
 } FileCall;
@@ -36,7 +36,7 @@ static void bus_message_unref(gpointer m) {
 static void file_call_free(FileCall *call) {
         if (!call)
                 return;
-        if (call->offline) {
+        if (call->counted) {
                 Container *c = manager_get_container(call->manager, call->name);
                 if (c == call->container && c->created_usec == call->created_usec && c->offline_file_ops > 0)
                         c->offline_file_ops--;
@@ -287,10 +287,11 @@ static int files_run(sd_bus_message *msg, Container *c, FileRequest *req, int ke
                 return sd_bus_error_set_errnof(error, r, "Cannot fork the file worker: %m");
         }
         TAKE_PTR(r_owned);
-        /* Counted from here: a Start now would mount the same layers a second time. */
-        call->offline = req->target.leader == 0;
-        if (call->offline)
-                c->offline_file_ops++;
+        /* Counted from here: a Start now would mount the same layers a second time. That goes
+         * for work in a running container too: the worker keeps the container's mount namespace,
+         * and with it the overlay, alive after the container stops. */
+        call->counted = true;
+        c->offline_file_ops++;
         TAKE_PTR(call);
         return 1;
 }
