@@ -515,6 +515,32 @@ tap.check("Start is refused with Busy while a file method works on the stopped c
           "a second file call waits for the first", t_start_busy)
 
 
+def t_start_busy_running():
+    import subprocess
+    create("busy2", LOOP)
+    p = subprocess.Popen(sb.nsenter_argv(["/usr/bin/python3", HELPER_DIR + "/filesclient.py",
+                                          container_path("busy2"), "put-fd-hold", "/held"]),
+                         env=sandbox.BASE_ENV, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert "sent" in p.stdout.readline()
+    time.sleep(1)       # the worker is in busy2's namespaces, reading the pipe
+    sb.call(container_path("busy2"), C, "Stop")
+    wait_for(lambda: state("busy2") == "stopped", 30, what="busy2 stopped")
+    r = sb.gdbus("--object-path", container_path("busy2"), "--method", C + ".Start", check=False)
+    busy = gdbus_error(r)
+    out, _ = p.communicate("held data\n", timeout=60)
+    r2 = sb.gdbus("--object-path", container_path("busy2"), "--method", C + ".Start", check=False)
+    data = get("busy2", "/held")[0] if r2.ok else None
+    sb.mcall("Remove", "s", "busy2", check=False)
+    if busy != E + "Busy":
+        return "Start while a file call holds the stopped container's old namespace: %s" % (
+            r.stderr or "succeeded")
+    return (r2.ok and data == b"held data\n") or "after the call: %s %s %r" % (out, r2.stderr, data)
+
+
+tap.check("a file call in a running container that stops meanwhile: Start is Busy until it ends",
+          t_start_busy_running)
+
+
 # ---- polkit ---------------------------------------------------------------------------
 
 def t_denied():
