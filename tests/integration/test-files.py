@@ -284,6 +284,27 @@ tap.check("ownership in container ids on a running container (uid 1000 is UidShi
 tap.check("ownership in container ids on a stopped container", t_ownership, "stop1")
 
 
+def t_privileged():
+    # no user namespace: container ids are host ids (the explicit exception, for root)
+    create("priv1", "echo priv > /p; " + LOOP, privileged=True)
+    try:
+        for when in ("running", "stopped"):
+            put("priv1", "/owned-" + when, b"x", uid=1000, gid=1001)
+            st = host_stat("priv1", "/owned-" + when)
+            assert st["uid"] == 1000 and st["gid"] == 1001, (when, st)
+            assert listdir("priv1", "/")["owned-" + when]["uid"] == 1000
+            assert get("priv1", "/p")[0] == b"priv\n", when
+            if when == "running":
+                sb.call(container_path("priv1"), C, "Stop")
+                wait_for(lambda: state("priv1") == "stopped", 30, what="priv1 stopped")
+    finally:
+        sb.mcall("Remove", "s", "priv1", check=False)
+    return True
+
+
+tap.check("a privileged container, running and stopped: ids are host ids", t_privileged)
+
+
 def t_permissions():
     # the container's own rules: its root may not write a file of a read-only layer's mount,
     # and may not give a file to an id outside its slot
