@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "build-dbus.h"
+#include "log.h"
 #include "build.h"
 #include "errors.h"
 #include "image-dbus.h"
@@ -250,8 +251,8 @@ static void build_finish(Build *b, BuildState state, const char *error_name, con
                 (void) manager_remove_tree(m, b->tmpdir);
                 g_clear_pointer(&b->tmpdir, g_free);
         }
-        fprintf(stderr, "<%d>Build %u of image %s %s%s%s\n", success ? 6 : 4, b->id, b->name,
-                build_state_to_string(state), error ? ": " : "", error ?: "");
+        (void) log_internal(success ? LOG_INFO : LOG_WARNING, 0, "Build %u of image %s %s%s%s", b->id, b->name,
+                            build_state_to_string(state), error ? ": " : "", error ?: "");
 
         build_send_changed(b);
         build_send_completed(b, success, success ? "Image ready" : error);

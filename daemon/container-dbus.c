@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Translates bus calls on /org/containers/Manager/container/<name> to container.c. */
 #include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
 
 #include "bus-util.h"
+#include "cgroup.h"
 #include "container-dbus.h"
 #include "errors.h"
 #include "idmap.h"
@@ -38,6 +41,7 @@ void container_emit_changed(Container *c) {
 }
 
 static const char **container_details(Container *c, const char *verb, const char *buf[static 7]) {
+        /* Callers may append a key and a value at buf[6] and buf[7] (then NULL at 8). */
         buf[0] = "container";
         buf[1] = c->name;
         buf[2] = "image";
@@ -101,6 +105,97 @@ static int method_restart(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return method_verb(msg, userdata, "restart", container_restart, reply_when_started, error);
 }
 
+static int container_freeze(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
+        return container_set_frozen(c, true, cb, userdata, error);
+}
+
+static int container_thaw(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
+        return container_set_frozen(c, false, cb, userdata, error);
+}
+
+/* Freeze and Thaw: once the kernel says so. */
+static void reply_when_frozen(Container *c, int error, const char *message, void *userdata) {
+        reply_when_done(userdata, c, error, message, SD_BUS_ERROR_FAILED, " was not frozen");
+}
+
+static void reply_when_thawed(Container *c, int error, const char *message, void *userdata) {
+        reply_when_done(userdata, c, error, message, SD_BUS_ERROR_FAILED, " was not thawed");
+}
+
+static int method_freeze(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_verb(msg, userdata, "freeze", container_freeze, reply_when_frozen, error);
+}
+
+static int method_thaw(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_verb(msg, userdata, "thaw", container_thaw, reply_when_thawed, error);
+}
+
+/* As machined's KillMachine: "leader" is the payload's init, "all" every process of its payload
+ * (not the monitor, which must live to record how the payload ended). */
+static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        g_autofree char *cgroup = NULL;
+        const char *details[7], *whom;
+        int32_t signo;
+        int r;
+
+        r = sd_bus_message_read(msg, "si", &whom, &signo);
+        if (r < 0)
+                return r;
+        if (!STR_IN_SET(whom, "leader", "all"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid whom '%s': 'leader' or 'all'", whom);
+        if (signo <= 0 || signo >= _NSIG)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid signal %" PRIi32, signo);
+
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_details(c, "kill", details), error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        if (!container_has_payload(c) || c->leader <= 0)
+                return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
+                                         c->name, container_state_to_string(c->state));
+        if (streq(whom, "leader")) {
+                if (kill(c->leader, signo) < 0)
+                        return sd_bus_error_set_errnof(error, errno, "Cannot signal the leader of '%s': %m", c->name);
+                return sd_bus_reply_method_return(msg, NULL);
+        }
+        r = cgroup_pid_unified_path(c->leader, &cgroup);
+        if (r >= 0)
+                r = cgroup_kill_recursive(cgroup, signo);
+        else if (r == -EOPNOTSUPP)
+                /* No unified hierarchy to find the payload's processes in: all the scope's. */
+                r = scope_kill(c->manager, c->unit, signo);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot signal the processes of '%s': %m", c->name);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_rename(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        const char *new_name, *details[9];
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &new_name);
+        if (r < 0)
+                return r;
+        r = bus_check_name("container", new_name, error);
+        if (r < 0)
+                return r;
+
+        container_details(c, "rename", details);
+        details[6] = "new_name";
+        details[7] = new_name;
+        details[8] = NULL;
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = manager_rename_container(c->manager, c, new_name, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 static int append_strv_variant(sd_bus_message *reply, const char *key, char **v) {
         int r;
 
@@ -155,7 +250,13 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, boo
                                   "StartedTimestamp", "t", c->started_usec,
                                   "FinishedTimestamp", "t", c->finished_usec);
         if (r >= 0)
-                r = sd_bus_message_append(reply, "{sv}", "ExitStatus", "i", (int32_t) c->exit_status);
+                r = sd_bus_message_append(reply, "{sv}{sv}", "ExitStatus", "i", (int32_t) c->exit_status, "Id", "s", c->id);
+        if (r >= 0 && c->former_names) {
+                g_auto(GStrv) former = g_new0(char *, c->former_names->len + 1);
+                for (guint i = 0; i < c->former_names->len; i++)
+                        former[i] = g_strdup(g_array_index(c->former_names, FormerName, i).name);
+                r = append_strv_variant(reply, "FormerNames", former);
+        }
         if (r >= 0 && image && !image->is_base)
                 r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
                                           "ImageUrl", "s", image->url ?: "",
@@ -270,13 +371,7 @@ static int method_logs(sd_bus_message *msg, void *userdata, sd_bus_error *error)
                 return r < 0 ? r : 1;
 
         /* Never show what an earlier container of the same name wrote. */
-        q = g_new(LogQuery, 1);
-        *q = (LogQuery) {
-                .unit = g_strdup(c->unit),
-                .since_usec = MAX(since, c->created_usec),
-                .lines = lines,
-                .max_bytes = journal_logs_max_reply_bytes() - JOURNAL_LOGS_REPLY_OVERHEAD,
-        };
+        q = log_query_new(c, since, lines, journal_logs_max_reply_bytes() - JOURNAL_LOGS_REPLY_OVERHEAD);
         /* The worker owns the query: it may start later, when others are done. */
         r = worker_spawn_full(c->manager, "containers-manager logs", logs_worker, q, log_query_free, -1, NULL,
                               logs_done, sd_bus_message_ref(msg), NULL);
@@ -473,7 +568,7 @@ static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
         Container *c = userdata;
         int r;
 
-        if (c->state != CONTAINER_RUNNING && c->state != CONTAINER_STOPPING)
+        if (!container_has_payload(c))
                 return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
                                          c->name, container_state_to_string(c->state));
 
@@ -508,6 +603,12 @@ static int property_get_state(sd_bus *bus, const char *path, const char *interfa
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Container *c = userdata;
         return sd_bus_message_append(reply, "s", container_state_to_string(c->state));
+}
+
+static int property_get_id(sd_bus *bus, const char *path, const char *interface, const char *property,
+                           sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_message_append(reply, "s", c->id);
 }
 
 static int property_get_leader(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -552,6 +653,7 @@ static int property_get_ephemeral(sd_bus *bus, const char *path, const char *int
 const sd_bus_vtable container_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Container, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Id", "s", property_get_id, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Image", "s", NULL, offsetof(Container, image), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Unit", "s", NULL, offsetof(Container, unit), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -572,6 +674,10 @@ const sd_bus_vtable container_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Logs", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("a{ss}", logs), method_logs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("FollowLogs", SD_BUS_ARGS("h", fd, "a{sv}", options), SD_BUS_NO_RESULT, method_follow_logs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Top", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", info), method_top, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Freeze", NULL, NULL, method_freeze, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Thaw", NULL, NULL, method_thaw, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Kill", SD_BUS_ARGS("s", whom, "i", signal), SD_BUS_NO_RESULT, method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Rename", SD_BUS_ARGS("s", new_name), SD_BUS_NO_RESULT, method_rename, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Image", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", image), method_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

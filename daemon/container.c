@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <syslog.h>
 
+#include <systemd/sd-id128.h>
+
+#include "cgroup.h"
+#include "log.h"
 #include "container.h"
 #include "container-dbus.h"
 #include "errors.h"
@@ -20,6 +25,7 @@ static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
         [CONTAINER_STOPPING] = "stopping",
         [CONTAINER_STOPPED] = "stopped",
         [CONTAINER_FAILED] = "failed",
+        [CONTAINER_FROZEN] = "frozen",
 };
 DEFINE_STRING_TABLE_LOOKUP(container_state, ContainerState);
 
@@ -34,6 +40,34 @@ typedef struct ContainerWaiter {
         ContainerDoneCallback callback;
         void *userdata;
 } ContainerWaiter;
+
+/* Freeze/Thaw: the kernel freezes a cgroup asynchronously and says so in cgroup.events. */
+#define FREEZE_TIMEOUT_USEC (10 * USEC_PER_SEC)
+
+typedef struct FreezeRequest {
+        bool frozen;            /* the goal */
+        char *cgroup;           /* the payload's cgroup directory */
+        GPtrArray *waiters;     /* ContainerWaiter* */
+        sd_event_source *events_source;
+        sd_event_source *timer;
+} FreezeRequest;
+
+/* Answers everyone waiting for a Freeze/Thaw (error 0: done) and forgets the request. */
+static void freeze_request_finish(Container *c, int error, const char *message) {
+        FreezeRequest *q = TAKE_PTR(c->freeze_pending);
+
+        if (!q)
+                return;
+        sd_event_source_disable_unref(q->events_source);
+        sd_event_source_disable_unref(q->timer);
+        for (guint i = 0; i < q->waiters->len; i++) {
+                ContainerWaiter *w = g_ptr_array_index(q->waiters, i);
+                w->callback(c, error, message, w->userdata);
+        }
+        g_ptr_array_unref(q->waiters);
+        g_free(q->cgroup);
+        g_free(q);
+}
 
 int container_new(Manager *m, const char *name, Container **ret) {
         Container *c;
@@ -52,6 +86,31 @@ int container_new(Manager *m, const char *name, Container **ret) {
         c->waiters = g_ptr_array_new_with_free_func(g_free);
         *ret = c;
         return 0;
+}
+
+void container_new_id(Container *c) {
+        sd_id128_t id;
+
+        if (sd_id128_randomize(&id) < 0)
+                /* Only without a kernel random source; unique enough among one host's containers. */
+                id = (sd_id128_t) { .qwords = { g_random_int() ^ now_usec(CLOCK_REALTIME), (uint64_t) g_random_int() << 32 | g_random_int() } };
+        (void) sd_id128_to_string(id, c->id);
+}
+
+static void former_name_clear(gpointer p) {
+        g_free(((FormerName *) p)->name);
+}
+
+void container_add_former_name(Container *c, const char *old_name, uint64_t until_usec) {
+        FormerName f = { .name = g_strdup(old_name), .until_usec = until_usec };
+
+        assert(c);
+        assert(old_name);
+        if (!c->former_names) {
+                c->former_names = g_array_new(false, false, sizeof(FormerName));
+                g_array_set_clear_func(c->former_names, former_name_clear);
+        }
+        g_array_append_val(c->former_names, f);
 }
 
 static void container_release_worker(Container *c) {
@@ -77,12 +136,15 @@ Container *container_free(Container *c) {
         }
         g_ptr_array_unref(c->waiters);
 
+        freeze_request_finish(c, -ECANCELED, "Container went away");
         container_release_worker(c);
         journal_followers_kill(c);
         c->unit_match = sd_bus_slot_unref(c->unit_match);
         c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
         c->start_timer = sd_event_source_disable_unref(c->start_timer);
         g_free(c->start_error);
+        if (c->former_names)
+                g_array_unref(c->former_names);
         g_free(c->name);
         g_free(c->image);
         g_strfreev(c->command);
@@ -102,7 +164,11 @@ char *container_object_path(const Container *c) {
 }
 
 bool container_is_active(const Container *c) {
-        return IN_SET(c->state, CONTAINER_STARTING, CONTAINER_RUNNING, CONTAINER_STOPPING);
+        return IN_SET(c->state, CONTAINER_STARTING, CONTAINER_RUNNING, CONTAINER_STOPPING, CONTAINER_FROZEN);
+}
+
+bool container_has_payload(const Container *c) {
+        return IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING, CONTAINER_FROZEN);
 }
 
 void container_set_state(Container *c, ContainerState s) {
@@ -112,17 +178,118 @@ void container_set_state(Container *c, ContainerState s) {
         container_emit_changed(c);
 }
 
-static void add_waiter(Container *c, WaiterGoal goal, ContainerDoneCallback cb, void *userdata) {
+static void add_waiter_to(GPtrArray *waiters, WaiterGoal goal, ContainerDoneCallback cb, void *userdata) {
         ContainerWaiter *w;
 
         if (!cb)
                 return;
         w = g_new(ContainerWaiter, 1);
         *w = (ContainerWaiter) { .goal = goal, .callback = cb, .userdata = userdata };
-        g_ptr_array_add(c->waiters, w);
+        g_ptr_array_add(waiters, w);
+}
+
+static void add_waiter(Container *c, WaiterGoal goal, ContainerDoneCallback cb, void *userdata) {
+        add_waiter_to(c->waiters, goal, cb, userdata);
 }
 
 static int container_start_internal(Container *c, sd_bus_error *error);
+
+/* The kernel froze or thawed the payload as asked: the container says so. */
+static void freeze_reached(Container *c) {
+        bool frozen = c->freeze_pending->frozen;
+
+        /* A thaw for a stop: the container is stopping, not running. */
+        if (c->state != CONTAINER_STOPPING) {
+                container_set_state(c, frozen ? CONTAINER_FROZEN : CONTAINER_RUNNING);
+                (void) store_save_container_runtime(c);
+        }
+        journal_container_event(c, frozen ? CM_MESSAGE_CONTAINER_FROZEN : CM_MESSAGE_CONTAINER_THAWED, LOG_INFO,
+                                "Container %s %s.", c->name, frozen ? "frozen" : "thawed");
+        freeze_request_finish(c, 0, NULL);
+}
+
+static int on_cgroup_events(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        Container *c = userdata;
+        FreezeRequest *q = c->freeze_pending;
+
+        if (q && cgroup_is_frozen(q->cgroup) == q->frozen)
+                freeze_reached(c);
+        return 0;
+}
+
+static int on_freeze_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Container *c = userdata;
+        FreezeRequest *q = c->freeze_pending;
+        g_autofree char *message = NULL;
+
+        if (q->frozen)
+                /* Never left half-frozen: what did freeze runs again. */
+                (void) cgroup_set_frozen(q->cgroup, false);
+        message = g_strdup_printf("its processes did not %s within %" G_GUINT64_FORMAT " s",
+                                  q->frozen ? "freeze" : "thaw", FREEZE_TIMEOUT_USEC / USEC_PER_SEC);
+        freeze_request_finish(c, -ETIMEDOUT, message);
+        return 0;
+}
+
+/* Asks the kernel to freeze or thaw the payload; cb once it did (or could not). */
+static int freeze_request_start(Container *c, bool frozen, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
+        g_autofree char *cgroup = NULL, *events = NULL;
+        FreezeRequest *q;
+        int r;
+
+        r = c->leader > 0 ? cgroup_pid_unified_path(c->leader, &cgroup) : -ESRCH;
+        if (r == -EOPNOTSUPP)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                         "Freezing needs the unified cgroup hierarchy (cgroup v2), which this host does not have");
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot find the cgroup of '%s': %m", c->name);
+        r = cgroup_set_frozen(cgroup, frozen);
+        if (r == -EOPNOTSUPP)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED, "This kernel has no cgroup freezer (cgroup.freeze)");
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot %s '%s': %m", frozen ? "freeze" : "thaw", c->name);
+
+        q = g_new0(FreezeRequest, 1);
+        q->frozen = frozen;
+        q->cgroup = TAKE_PTR(cgroup);
+        q->waiters = g_ptr_array_new_with_free_func(g_free);
+        c->freeze_pending = q;
+        add_waiter_to(q->waiters, GOAL_RUNNING, cb, userdata);
+
+        events = g_build_filename(q->cgroup, "cgroup.events", NULL);
+        r = sd_event_add_inotify(c->manager->event, &q->events_source, events, IN_MODIFY, on_cgroup_events, c);
+        if (r >= 0)
+                r = sd_event_add_time_relative(c->manager->event, &q->timer, CLOCK_MONOTONIC, FREEZE_TIMEOUT_USEC, 0,
+                                               on_freeze_timeout, c);
+        if (r < 0) {
+                (void) cgroup_set_frozen(q->cgroup, !frozen);
+                freeze_request_finish(c, r, "Cannot watch the cgroup's events");
+                return 0;
+        }
+        /* It may be done already (nothing ran), before inotify was watching. */
+        if (cgroup_is_frozen(q->cgroup) == frozen)
+                freeze_reached(c);
+        return 0;
+}
+
+int container_set_frozen(Container *c, bool frozen, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
+        assert(c);
+        if (!IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_FROZEN))
+                return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
+                                         c->name, container_state_to_string(c->state));
+        if (c->freeze_pending && c->freeze_pending->frozen == frozen) {
+                add_waiter_to(c->freeze_pending->waiters, GOAL_RUNNING, cb, userdata);
+                return 0;
+        }
+        /* The opposite was asked last: the earlier request ends unanswered by the kernel. */
+        freeze_request_finish(c, -EINTR, frozen ? "Freeze() came before it was thawed" : "Thaw() came before it was frozen");
+        if ((c->state == CONTAINER_FROZEN) == frozen) {
+                if (cb)
+                        cb(c, 0, NULL, userdata);
+                return 0;
+        }
+        return freeze_request_start(c, frozen, cb, userdata, error);
+}
 
 /* Answers everyone whose goal the container just reached or can no longer reach. */
 static void notify_waiters(Container *c) {
@@ -193,7 +360,7 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
 
                         c->stop_after_start = false;
                         if (container_stop(c, NULL, NULL, &e) < 0)
-                                fprintf(stderr, "<4>Cannot stop %s after its start: %s\n", c->name, e.message);
+                                log_warning("Cannot stop %s after its start: %s", c->name, e.message);
                 }
                 return;
         } else {
@@ -272,7 +439,7 @@ static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         SWAP_FREE(c->start_error, g_strdup_printf("timed out after %" G_GUINT64_FORMAT " s waiting for %s to start",
                                                   c->manager->start_timeout_usec / USEC_PER_SEC, c->unit));
-        fprintf(stderr, "<4>Container %s: %s.\n", c->name, c->start_error);
+        log_warning("Container %s: %s.", c->name, c->start_error);
         /* The worker's exit (reaped by the loop, in on_worker_exit()) finishes the start as failed. */
         if (c->worker > 0)
                 (void) kill(c->worker, SIGKILL);
@@ -344,7 +511,7 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
          * streams connect (the worker waits for its scope), so journald's first look sees them. */
         r = journal_container_rate_limit_apply(c);
         if (r < 0)
-                fprintf(stderr, "<4>Cannot set journald's rate limit for %s: %s\n", c->unit, g_strerror(-r));
+                log_warning_errno(r, "Cannot set journald's rate limit for %s", c->unit);
 
         manager_operation_begin(m);
         c->leader = 0;
@@ -363,7 +530,7 @@ int container_start(Container *c, ContainerDoneCallback cb, void *userdata, sd_b
                 add_waiter(c, GOAL_RUNNING, cb, userdata);
                 return 0;
         }
-        if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+        if (container_has_payload(c))
                 return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is already %s",
                                          c->name, container_state_to_string(c->state));
         if (c->offline_file_ops > 0)
@@ -380,7 +547,7 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Container *c = userdata;
 
         c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
-        fprintf(stderr, "<5>Container %s did not stop in time, killing it.\n", c->name);
+        log_notice("Container %s did not stop in time, killing it.", c->name);
         if (c->leader > 0)
                 (void) kill(c->leader, SIGKILL);
         (void) scope_kill(c->manager, c->unit, SIGKILL);
@@ -388,6 +555,30 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
          * no signal will ever say so: ask. */
         (void) scope_check_gone_async(c->manager, c);
         return 0;
+}
+
+/* Graceful first: init.lxc forwards SIGTERM to the payload; SIGKILL after the grace time. */
+static int container_stop_signal(Container *c) {
+        Manager *m = c->manager;
+
+        if (c->leader <= 0 || kill(c->leader, SIGTERM) < 0)
+                (void) scope_kill(m, c->unit, SIGTERM);
+        return sd_event_add_time_relative(m->event, &c->stop_timer, CLOCK_MONOTONIC, m->stop_timeout_usec, 0,
+                                          on_stop_timeout, c);
+}
+
+/* init.lxc can lose a SIGTERM that arrives while it is frozen: the signal goes once it runs. */
+static void stop_when_thawed(Container *c, int error, const char *message, void *userdata) {
+        int r;
+
+        /* Not when it ended meanwhile (ESRCH) or is being freed (ECANCELED). */
+        if (IN_SET(error, -ESRCH, -ECANCELED) || c->state != CONTAINER_STOPPING || c->stop_timer)
+                return;
+        r = container_stop_signal(c);
+        if (r < 0) {
+                log_warning("Container %s: cannot arm the stop timer: %s; killing it.", c->name, g_strerror(-r));
+                (void) scope_kill(c->manager, c->unit, SIGKILL);
+        }
 }
 
 int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
@@ -405,18 +596,24 @@ int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bu
                 add_waiter(c, GOAL_STOPPED, cb, userdata);
                 return 0;
         }
-        if (c->state != CONTAINER_RUNNING)
+        if (!IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_FROZEN))
                 return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
                                          c->name, container_state_to_string(c->state));
 
-        /* Graceful first: init.lxc forwards SIGTERM to the payload. */
-        if (c->leader <= 0 || kill(c->leader, SIGTERM) < 0)
-                (void) scope_kill(m, c->unit, SIGTERM);
+        if (c->state == CONTAINER_FROZEN || c->freeze_pending) {
+                /* A frozen payload would sit on SIGTERM: thaw it, then stop it. */
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-        r = sd_event_add_time_relative(m->event, &c->stop_timer, CLOCK_MONOTONIC, m->stop_timeout_usec, 0,
-                                       on_stop_timeout, c);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot arm the stop timer: %m");
+                freeze_request_finish(c, -EINTR, "the container is being stopped");
+                r = freeze_request_start(c, false, stop_when_thawed, NULL, &e);
+                if (r < 0)
+                        log_warning("Container %s: %s; stopping it frozen.", c->name, e.message);
+        }
+        if (!c->freeze_pending) {
+                r = container_stop_signal(c);
+                if (r < 0)
+                        return sd_bus_error_set_errnof(error, r, "Cannot arm the stop timer: %m");
+        }
 
         manager_operation_begin(m);
         container_set_state(c, CONTAINER_STOPPING);
@@ -427,7 +624,7 @@ int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bu
 int container_restart(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error) {
         int r;
 
-        if (c->state == CONTAINER_RUNNING || c->state == CONTAINER_STOPPING) {
+        if (container_has_payload(c)) {
                 r = container_stop(c, NULL, NULL, error);
                 if (r < 0)
                         return r;
@@ -449,8 +646,9 @@ void container_scope_gone(Container *c) {
                 c->scope_gone_early = true;
                 return;
         }
-        if (!IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+        if (!container_has_payload(c))
                 return;
+        freeze_request_finish(c, -ESRCH, "the container ended");
         requested = c->state == CONTAINER_STOPPING;
         if (requested) {
                 c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
@@ -495,7 +693,7 @@ int container_adopt(Container *c) {
                 return 0;
         if (r < 0)
                 return r;
-        if (!IN_SET(c->state, CONTAINER_STARTING, CONTAINER_RUNNING, CONTAINER_STOPPING))
+        if (!container_is_active(c))
                 return 0;
 
         r = scope_watch(m, c);
@@ -504,8 +702,12 @@ int container_adopt(Container *c) {
         r = scope_get_active_state(m, c->unit, &active);
         if (r >= 0 && STR_IN_SET(active, "active", "activating", "deactivating") &&
             runtime_get_leader(m, c->name, &leader) >= 0) {
+                g_autofree char *cgroup = NULL;
+
                 c->leader = leader;
-                c->state = CONTAINER_RUNNING;
+                /* Frozen stays frozen: the kernel's word, not what we wrote down. */
+                c->state = cgroup_pid_unified_path(leader, &cgroup) >= 0 && cgroup_is_frozen(cgroup) > 0 ?
+                        CONTAINER_FROZEN : CONTAINER_RUNNING;
                 (void) store_save_container_runtime(c);
                 return 1;
         }

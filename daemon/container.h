@@ -14,6 +14,7 @@ typedef enum ContainerState {
         CONTAINER_STOPPING,
         CONTAINER_STOPPED,
         CONTAINER_FAILED,
+        CONTAINER_FROZEN,       /* running, every process of its payload frozen (cgroup v2 freezer) */
         _CONTAINER_STATE_MAX,
         _CONTAINER_STATE_INVALID = -EINVAL,
 } ContainerState;
@@ -23,10 +24,18 @@ ContainerState container_state_from_string(const char *s) _pure_;
 
 typedef void (*ContainerDoneCallback)(Container *c, int error, const char *message, void *userdata);
 
+/* A name the container had before a Rename(): its logs up to then are under that unit. */
+typedef struct FormerName {
+        char *name;
+        uint64_t until_usec;    /* realtime of the rename */
+} FormerName;
+
 struct Container {
         Manager *manager;
 
         char *name;
+        char id[33];            /* 128 random bits in hex, for its whole life (renames included) */
+        GArray *former_names;   /* FormerName, oldest first; NULL: never renamed */
         char *image;
         char **command;
         char **environment;     /* the environment given to Create, "K=V" */
@@ -71,6 +80,7 @@ struct Container {
         sd_event_source *start_timer;
 
         sd_event_source *stop_timer;
+        struct FreezeRequest *freeze_pending; /* Freeze/Thaw waiting for the kernel's word (owned) */
         struct TopRequest *top_pending; /* a Top on its way: later callers share its answer (not owned) */
         GPtrArray *waiters;     /* ContainerWaiter*: who waits for the next stable state */
         GPtrArray *followers;   /* Worker*: FollowLogs() streams, killed when it is removed */
@@ -86,16 +96,28 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Container *, container_free);
 
 char *container_object_path(const Container *c);
 bool container_is_active(const Container *c);
+/* Running, stopping or frozen: its payload's processes exist. */
+bool container_has_payload(const Container *c);
 
 /* The callback runs once the container is running (or failed to start) / stopped. */
 int container_start(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
 int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
 int container_restart(Container *c, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
 
+/* Freezes or thaws every process of the payload (not the monitor); the callback runs once the
+ * kernel says it is done. Idempotent; an opposite request cancels a pending one. */
+int container_set_frozen(Container *c, bool frozen, ContainerDoneCallback cb, void *userdata, sd_bus_error *error);
+
 /* Called by scope.c when systemd reports on the container's scope. */
 /* result: the job's result ("done", "failed", ...); message: systemd's own error text, if any. */
 void container_scope_job_done(Container *c, const char *result, const char *message);
 void container_scope_gone(Container *c);
+
+/* Gives the container a new random id. */
+void container_new_id(Container *c);
+
+/* Records that the container was called old_name until now (for its logs). */
+void container_add_former_name(Container *c, const char *old_name, uint64_t until_usec);
 
 /* Adopts a running container after a daemon restart. */
 int container_adopt(Container *c);

@@ -6,6 +6,7 @@
 #include <systemd/sd-bus.h>
 
 #include "container.h"
+#include "log.h"
 #include "image.h"
 #include "store.h"
 
@@ -137,11 +138,11 @@ int manager_load_bases(Manager *m) {
                         continue;
                 path = g_build_filename(m->bases_dir, fn, NULL);
                 if (image_load_base(m, path, &i, &e) < 0) {
-                        fprintf(stderr, "<4>Ignoring base definition: %s\n", e ? e->message : path);
+                        log_warning("Ignoring base definition: %s", e ? e->message : path);
                         continue;
                 }
                 if (g_hash_table_contains(m->images, i->name)) {
-                        fprintf(stderr, "<4>Ignoring duplicate base '%s' in %s\n", i->name, path);
+                        log_warning("Ignoring duplicate base '%s' in %s", i->name, path);
                         image_free(i);
                         continue;
                 }
@@ -178,7 +179,7 @@ int manager_resolve_base_extends(Manager *m) {
                         continue;
                 p = manager_get_image(m, i->extends);
                 if (!p || !p->is_base || p->extends || p == i) {
-                        fprintf(stderr, "<4>Ignoring base %s: it extends '%s', which is not a plain base\n", i->name, i->extends);
+                        log_warning("Ignoring base %s: it extends '%s', which is not a plain base", i->name, i->extends);
                         g_ptr_array_add(bad, i->name);
                         continue;
                 }
@@ -227,7 +228,7 @@ int manager_load_images(Manager *m) {
                         continue;
                 r = store_load_image(m, path, &i);
                 if (r < 0 || !streq(i->name, fn) || g_hash_table_contains(m->images, i->name)) {
-                        fprintf(stderr, "<4>Ignoring image in %s: %s\n", path, r < 0 ? g_strerror(-r) : "name clash");
+                        log_warning("Ignoring image in %s: %s", path, r < 0 ? g_strerror(-r) : "name clash");
                         image_free(i);
                         continue;
                 }

@@ -11,6 +11,7 @@
 #include <systemd/sd-journal.h>
 
 #include "journal.h"
+#include "log.h"
 #include "worker.h"
 
 void journal_container_event(const Container *c, const char *message_id, int priority, const char *format, ...) {
@@ -25,6 +26,7 @@ void journal_container_event(const Container *c, const char *message_id, int pri
                                "MESSAGE_ID=%s", message_id,
                                "PRIORITY=%d", priority,
                                "CONTAINER=%s", c->name,
+                               "CONTAINER_ID=%s", c->id,
                                "IMAGE=%s", c->image ?: "",
                                "CONTAINER_UNIT=%s", c->unit ?: "",
                                NULL);
@@ -55,9 +57,13 @@ uint64_t journal_logs_max_reply_bytes(void) {
         return JOURNAL_LOGS_MAX_REPLY_BYTES;
 }
 
-static int open_unit_journal(const char *unit, sd_journal **ret) {
-        _cleanup_(sd_journal_closep) sd_journal *j = NULL;
+static int add_unit_match(sd_journal *j, const char *unit) {
         g_autofree char *match = g_strdup_printf("_SYSTEMD_UNIT=%s", unit);
+        return sd_journal_add_match(j, match, 0);
+}
+
+static int open_unit_journal(const LogQuery *q, sd_journal **ret) {
+        _cleanup_(sd_journal_closep) sd_journal *j = NULL;
         int r;
 
         /* Not SD_JOURNAL_SYSTEM: an unprivileged container writes as its slot's uid, and
@@ -66,8 +72,10 @@ static int open_unit_journal(const char *unit, sd_journal **ret) {
         if (r < 0)
                 return r;
         /* Only what the payload wrote through its streams: not systemd's or our own messages
-         * about the unit. */
-        r = sd_journal_add_match(j, match, 0);
+         * about the unit. Matches on one field are alternatives. */
+        r = add_unit_match(j, q->unit);
+        for (char **u = q->former_units; r >= 0 && u && *u; u++)
+                r = add_unit_match(j, *u);
         if (r >= 0)
                 r = sd_journal_add_match(j, "_TRANSPORT=stdout", 0);
         if (r < 0)
@@ -94,22 +102,41 @@ static int entry_line(sd_journal *j, const char **ret_msg, size_t *ret_len, bool
         return 0;
 }
 
+/* Whether the current entry (written at t) is the container's: under a former name only until
+ * the rename (a container created later under that name is another). */
+static bool entry_is_ours(sd_journal *j, const LogQuery *q, uint64_t t) {
+        const char *unit;
+        size_t len;
+
+        if (!q->former_units)
+                return true;
+        if (entry_field(j, "_SYSTEMD_UNIT", &unit, &len) < 0)
+                return false;
+        if (strlen(q->unit) == len && memcmp(unit, q->unit, len) == 0)
+                return true;
+        for (size_t i = 0; q->former_units[i]; i++)
+                if (strlen(q->former_units[i]) == len && memcmp(unit, q->former_units[i], len) == 0 && t < q->former_until[i])
+                        return true;
+        return false;
+}
+
 /* Walks back from the end over at most `lines` entries (0: all) not older than since_usec and
  * leaves the journal on the oldest of them. Returns how many, or a negative errno. */
-static int64_t seek_last_lines(sd_journal *j, uint64_t lines, uint64_t since_usec) {
+static int64_t seek_last_lines(sd_journal *j, const LogQuery *q) {
         int64_t n = 0;
         int r;
 
         r = sd_journal_seek_tail(j);
         if (r < 0)
                 return r;
-        while ((lines == 0 || (uint64_t) n < lines) && (r = sd_journal_previous(j)) > 0) {
-                uint64_t t;
-                if (sd_journal_get_realtime_usec(j, &t) >= 0 && t < since_usec) {
+        while ((q->lines == 0 || (uint64_t) n < q->lines) && (r = sd_journal_previous(j)) > 0) {
+                uint64_t t = 0;
+                if (sd_journal_get_realtime_usec(j, &t) >= 0 && t < q->since_usec) {
                         r = sd_journal_next(j);
                         break;
                 }
-                n++;
+                if (entry_is_ours(j, q, t))
+                        n++;
         }
         if (r < 0)
                 return r;
@@ -129,7 +156,7 @@ int journal_read_logs(const LogQuery *q, GString *out, GString *err, uint64_t *r
 
         assert(q && q->unit && out && err);
 
-        r = open_unit_journal(q->unit, &j);
+        r = open_unit_journal(q, &j);
         if (r < 0)
                 return r;
         r = sd_journal_seek_tail(j);
@@ -146,9 +173,11 @@ int journal_read_logs(const LogQuery *q, GString *out, GString *err, uint64_t *r
                 uint64_t t;
                 char *l;
 
-                if (sd_journal_get_realtime_usec(j, &t) >= 0 && t < q->since_usec)
+                if (sd_journal_get_realtime_usec(j, &t) < 0)
+                        continue;
+                if (t < q->since_usec)
                         break;
-                if (entry_line(j, &msg, &len, &is_err) < 0)
+                if (!entry_is_ours(j, q, t) || entry_line(j, &msg, &len, &is_err) < 0)
                         continue;
                 n++;
                 if (cut) {
@@ -268,7 +297,7 @@ int journal_follow_logs(const LogQuery *q, int fd) {
 
         assert(q && q->unit && fd >= 0);
 
-        r = open_unit_journal(q->unit, &j);
+        r = open_unit_journal(q, &j);
         if (r < 0)
                 return r;
         /* Before reading anything: from here on, every change to the journal files wakes us. */
@@ -277,7 +306,7 @@ int journal_follow_logs(const LogQuery *q, int fd) {
                 return jfd;
 
         if (q->lines > 0) {
-                n = seek_last_lines(j, q->lines, q->since_usec);
+                n = seek_last_lines(j, q);
                 if (n < 0)
                         return (int) n;
                 on_entry = n > 0;
@@ -301,7 +330,7 @@ int journal_follow_logs(const LogQuery *q, int fd) {
                         uint64_t t;
 
                         on_entry = false;
-                        if (sd_journal_get_realtime_usec(j, &t) >= 0 && t >= q->since_usec)
+                        if (sd_journal_get_realtime_usec(j, &t) >= 0 && t >= q->since_usec && entry_is_ours(j, q, t))
                                 append_record(buf, j);
                         if (buf->len < 65536)
                                 continue;
@@ -454,7 +483,34 @@ void log_query_free(gpointer p) {
         if (!q)
                 return;
         g_free(q->unit);
+        g_strfreev(q->former_units);
+        g_free(q->former_until);
         g_free(q);
+}
+
+LogQuery *log_query_new(const Container *c, uint64_t since_usec, uint64_t lines, uint64_t max_bytes) {
+        LogQuery *q;
+
+        assert(c);
+        q = g_new(LogQuery, 1);
+        *q = (LogQuery) {
+                .unit = g_strdup(c->unit),
+                .since_usec = MAX(since_usec, c->created_usec),
+                .lines = lines,
+                .max_bytes = max_bytes,
+        };
+        if (c->former_names && c->former_names->len > 0) {
+                guint n = c->former_names->len;
+
+                q->former_units = g_new0(char *, n + 1);
+                q->former_until = g_new(uint64_t, n);
+                for (guint i = 0; i < n; i++) {
+                        const FormerName *f = &g_array_index(c->former_names, FormerName, i);
+                        q->former_units[i] = container_unit_name(f->name);
+                        q->former_until[i] = f->until_usec;
+                }
+        }
+        return q;
 }
 
 static int follow_worker(int pipe_fd, void *data) {
@@ -473,7 +529,7 @@ static int follow_worker(int pipe_fd, void *data) {
 
         r = journal_follow_logs(q, 3);
         if (r < 0) {
-                fprintf(stderr, "<4>Cannot follow the logs of %s: %s\n", q->unit, g_strerror(-r));
+                log_warning_errno(r, "Cannot follow the logs of %s", q->unit);
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
@@ -495,14 +551,9 @@ int journal_follower_start(Container *c, int fd, uint64_t lines) {
         assert(c);
         assert(fd >= 0);
 
-        q = g_new(LogQuery, 1);
-        *q = (LogQuery) {
-                .unit = g_strdup(c->unit),
-                /* Never lines of an earlier container of the same name; without history only
-                 * what is written from now on. */
-                .since_usec = lines > 0 ? c->created_usec : MAX(c->created_usec, now_usec(CLOCK_REALTIME)),
-                .lines = lines,
-        };
+        /* Never lines of an earlier container of the same name; without history only what is
+         * written from now on. */
+        q = log_query_new(c, lines > 0 ? 0 : now_usec(CLOCK_REALTIME), lines, 0);
         /* The worker owns the query (it may start later, queued) and a copy of fd. */
         r = worker_spawn_full(c->manager, FOLLOWER_NAME, follow_worker, q, log_query_free, fd, NULL,
                               follower_done, c, &w);

@@ -9,17 +9,24 @@
 #define CM_MESSAGE_CONTAINER_STOPPED "7d6f3b1f0e5a4c3e9a1b2c3d4e5f6a03"
 #define CM_MESSAGE_CONTAINER_FAILED  "7d6f3b1f0e5a4c3e9a1b2c3d4e5f6a04"
 #define CM_MESSAGE_CONTAINER_REMOVED "7d6f3b1f0e5a4c3e9a1b2c3d4e5f6a05"
+#define CM_MESSAGE_CONTAINER_FROZEN  "7d6f3b1f0e5a4c3e9a1b2c3d4e5f6a06"
+#define CM_MESSAGE_CONTAINER_THAWED  "7d6f3b1f0e5a4c3e9a1b2c3d4e5f6a07"
+#define CM_MESSAGE_CONTAINER_RENAMED "7d6f3b1f0e5a4c3e9a1b2c3d4e5f6a08"
 
 void journal_container_event(const Container *c, const char *message_id, int priority, const char *format, ...)
         _printf_(4, 5);
 
 typedef struct LogQuery {
         char *unit;             /* _SYSTEMD_UNIT of the container's scope */
+        char **former_units;    /* its units under names it had before a Rename() ... */
+        uint64_t *former_until; /* ... each up to this time (realtime): a later container of that name is another's */
         uint64_t since_usec;    /* realtime; entries before are not shown */
         uint64_t lines;         /* the last N lines of stdout and stderr together; 0: all */
         uint64_t max_bytes;     /* stdout and stderr together at most this many bytes; 0: no cap */
 } LogQuery;
 
+/* The query for c's lines (all its names) since since_usec (never before it was created). */
+LogQuery *log_query_new(const Container *c, uint64_t since_usec, uint64_t lines, uint64_t max_bytes);
 void log_query_free(gpointer q);
 
 /* Logs() without "lines" returns this many: a reply must stay small even for a chatty container. */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "log.h"
 #include "errors.h"
 #include "idmap.h"
 #include "manager-dbus.h"
@@ -21,7 +22,7 @@ static int parse_seconds_env(const char *name, uint64_t *usec) {
                 return 0;
         d = g_ascii_strtod(v, &end);
         if (end == v || *end || d < 0) {
-                fprintf(stderr, "<4>Ignoring invalid %s=%s\n", name, v);
+                log_warning("Ignoring invalid %s=%s", name, v);
                 return -EINVAL;
         }
         *usec = (uint64_t) (d * USEC_PER_SEC);
@@ -35,7 +36,7 @@ static int parse_uint_env(const char *name, uint64_t *ret) {
         if (!v)
                 return 0;
         if (!g_ascii_string_to_unsigned(v, 10, 0, G_MAXUINT64, &u, NULL)) {
-                fprintf(stderr, "<4>Ignoring invalid %s=%s\n", name, v);
+                log_warning("Ignoring invalid %s=%s", name, v);
                 return -EINVAL;
         }
         *ret = u;
@@ -84,7 +85,7 @@ static int on_idle_check(sd_event_source *s, uint64_t usec, void *userdata) {
                 return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         }
 
-        fprintf(stderr, "<6>Idle for %" G_GUINT64_FORMAT "s, exiting.\n", m->idle_timeout_usec / USEC_PER_SEC);
+        log_info("Idle for %" G_GUINT64_FORMAT "s, exiting.", m->idle_timeout_usec / USEC_PER_SEC);
         /* Give the name back first: later calls activate a fresh instance. Calls already queued
          * for us are answered below: read-only ones as usual, the rest with ShuttingDown,
          * since nothing started now would be finished. */
@@ -95,7 +96,7 @@ static int on_idle_check(sd_event_source *s, uint64_t usec, void *userdata) {
                 (void) usleep(m->test_drain_delay_usec);
         r = sd_bus_release_name(m->bus, MANAGER_BUS_NAME);
         if (r < 0)
-                fprintf(stderr, "<4>Cannot release the bus name: %s\n", g_strerror(-r));
+                log_warning_errno(r, "Cannot release the bus name");
         while (sd_bus_process(m->bus, NULL) > 0)
                 ;
         return sd_event_exit(sd_event_source_get_event(s), 0);
@@ -178,7 +179,7 @@ int main(int argc, char *argv[]) {
         if (r >= 0)
                 r = mkdir_p(m->runtime_dir, 0700);
         if (r < 0) {
-                fprintf(stderr, "<3>Cannot create state directories: %s\n", g_strerror(-r));
+                log_error_errno(r, "Cannot create state directories");
                 return EXIT_FAILURE;
         }
 
@@ -186,14 +187,14 @@ int main(int argc, char *argv[]) {
                 g_autofree char *msg = NULL;
                 r = idmap_block_load(CONFIG_FILE_DEFAULT, &m->id_block, &msg);
                 if (r < 0)
-                        fprintf(stderr, "<4>%s; using the default block of %u ids from %u.\n", msg,
+                        log_warning("%s; using the default block of %u ids from %u.", msg,
                                 m->id_block.size, m->id_block.start);
         }
         /* Reserve the block for root, so that useradd never hands these ids to a user. */
         FOREACH_STRING(f, "/etc/subuid", "/etc/subgid") {
                 r = idmap_subid_file_ensure(f, &m->id_block);
                 if (r < 0)
-                        fprintf(stderr, "<4>Cannot record the id block in %s: %s\n", f, g_strerror(-r));
+                        log_warning_errno(r, "Cannot record the id block in %s", f);
         }
 
         r = manager_load(m);
@@ -202,7 +203,7 @@ int main(int argc, char *argv[]) {
 
         r = sd_bus_default_system(&m->bus);
         if (r < 0) {
-                fprintf(stderr, "<3>Cannot connect to the system bus: %s\n", g_strerror(-r));
+                log_error_errno(r, "Cannot connect to the system bus");
                 return EXIT_FAILURE;
         }
         r = sd_bus_error_add_map(cm_error_map);
@@ -228,7 +229,7 @@ int main(int argc, char *argv[]) {
                 goto fail;
         r = sd_bus_request_name(m->bus, MANAGER_BUS_NAME, 0);
         if (r < 0) {
-                fprintf(stderr, "<3>Cannot own %s: %s\n", MANAGER_BUS_NAME, g_strerror(-r));
+                log_error_errno(r, "Cannot own %s", MANAGER_BUS_NAME);
                 return EXIT_FAILURE;
         }
 
@@ -240,7 +241,7 @@ int main(int argc, char *argv[]) {
                         goto fail;
         }
 
-        fprintf(stderr, "<6>containers-manager %s running: %u containers, %u images.\n", PACKAGE_VERSION,
+        log_info("containers-manager %s running: %u containers, %u images.", PACKAGE_VERSION,
                 g_hash_table_size(m->containers), g_hash_table_size(m->images));
         r = sd_event_loop(event);
         if (r < 0)
@@ -248,6 +249,6 @@ int main(int argc, char *argv[]) {
         return EXIT_SUCCESS;
 
 fail:
-        fprintf(stderr, "<3>Failed: %s\n", g_strerror(-r));
+        log_error_errno(r, "Failed");
         return EXIT_FAILURE;
 }

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 
 #include "build.h"
+#include "log.h"
 #include "container.h"
 #include "errors.h"
 #include "idmap.h"
@@ -130,13 +133,13 @@ static int load_containers(Manager *m) {
                         continue;
                 r = store_load_container(m, fn, &c);
                 if (r < 0) {
-                        fprintf(stderr, "<4>Ignoring container %s: cannot read its state: %s\n", fn, g_strerror(-r));
+                        log_warning_errno(r, "Ignoring container %s: cannot read its state", fn);
                         continue;
                 }
                 r = manager_claim_uid_shift(m, c);
                 if (r < 0) {
                         /* Never two containers on one slot: keep it listed, refuse to start it. */
-                        fprintf(stderr, "<3>Container %s: its id slot %u is %s; it will not start.\n", fn, c->uid_shift,
+                        log_error("Container %s: its id slot %u is %s; it will not start.", fn, c->uid_shift,
                                 r == -EADDRINUSE ? "also another container's" : "invalid");
                         c->slot_conflict = true;
                 }
@@ -150,7 +153,7 @@ int manager_load(Manager *m) {
 
         r = manager_load_bases(m);
         if (r < 0)
-                fprintf(stderr, "<4>Cannot read base definitions from %s: %s\n", m->bases_dir, g_strerror(-r));
+                log_warning_errno(r, "Cannot read base definitions from %s", m->bases_dir);
         (void) manager_load_images(m);
         {
                 /* Images removed just before a crash. */
@@ -183,9 +186,9 @@ int manager_adopt(Manager *m) {
                         continue;
                 r = container_adopt(c);
                 if (r < 0)
-                        fprintf(stderr, "<4>Cannot adopt container %s: %s\n", c->name, g_strerror(-r));
+                        log_warning_errno(r, "Cannot adopt container %s", c->name);
                 else if (r > 0)
-                        fprintf(stderr, "<6>Adopted running container %s (leader %d).\n", c->name, (int) c->leader);
+                        log_info("Adopted running container %s (leader %d).", c->name, (int) c->leader);
         }
         return 0;
 }
@@ -222,6 +225,7 @@ int manager_create_container(
         c->command = g_strdupv(command);
         c->ephemeral = ephemeral;
         c->created_usec = now_usec(CLOCK_REALTIME);
+        container_new_id(c);
         c->privileged = privileged;
         if (!privileged) {
                 r = manager_allocate_uid_shift(m, &c->uid_shift);
@@ -301,12 +305,64 @@ int manager_remove_container(Manager *m, Container *c) {
         manager_send_container_removed(m, c);
         r = manager_remove_tree(m, dir);
         if (r < 0)
-                fprintf(stderr, "<4>Cannot remove %s: %s\n", dir, g_strerror(-r));
+                log_warning_errno(r, "Cannot remove %s", dir);
         (void) store_remove_container_runtime(c);
         (void) rm_rf(lxcdir);
         /* Its files went with its directory: the slot may serve another container now. */
         manager_release_uid_shift(m, c);
         g_hash_table_remove(m->containers, c->name);
+        return 0;
+}
+
+int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_bus_error *error) {
+        g_autofree char *old_name = NULL, *old_dir = NULL, *new_dir = NULL, *lxcpath = manager_lxc_path(m);
+        g_autofree char *old_lxc = NULL;
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        int r;
+
+        assert(m);
+        assert(c);
+        assert(new_name);
+        r = bus_check_name("container", new_name, error);
+        if (r < 0)
+                return r;
+        if (streq(new_name, c->name))
+                return 0;
+        if (manager_get_container(m, new_name))
+                return sd_bus_error_setf(error, CM_ERROR_CONTAINER_EXISTS, "Container '%s' already exists", new_name);
+        if (container_is_active(c) || c->removing)
+                return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is %s: stop it first",
+                                         c->name, c->removing ? "being removed" : container_state_to_string(c->state));
+
+        old_dir = manager_container_dir(m, c->name);
+        new_dir = manager_container_dir(m, new_name);
+        (void) rm_rf(new_dir); /* leftovers of a container of that name we no longer know */
+        /* The directory first, then its config: load_containers() finishes a rename cut short
+         * in between (the directory's name wins). */
+        if (renameat2(AT_FDCWD, old_dir, AT_FDCWD, new_dir, RENAME_NOREPLACE) < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot rename %s: %m", old_dir);
+
+        old_name = g_strdup(c->name);
+        manager_send_container_removed(m, c);
+        (void) store_remove_container_runtime(c);
+        old_lxc = g_build_filename(lxcpath, old_name, NULL);
+        (void) rm_rf(old_lxc); /* written again at the next start, under the new name */
+
+        g_hash_table_steal(m->containers, c->name);
+        if (g_hash_table_lookup(m->units, c->unit) == c)
+                g_hash_table_remove(m->units, c->unit);
+        container_add_former_name(c, old_name, now);
+        SWAP_FREE(c->name, g_strdup(new_name));
+        SWAP_FREE(c->unit, container_unit_name(new_name));
+        manager_add_container(m, c);
+
+        r = store_save_container(c);
+        if (r < 0)
+                log_warning("Cannot save container %s after its rename: %s (done at the next start)",
+                        c->name, g_strerror(-r));
+        (void) store_save_container_runtime(c);
+        manager_send_container_new(m, c);
+        journal_container_event(c, CM_MESSAGE_CONTAINER_RENAMED, LOG_INFO, "Container %s renamed to %s.", old_name, c->name);
         return 0;
 }
 

@@ -85,6 +85,9 @@ int manager_create_container(
                 Container **ret,
                 sd_bus_error *error);
 int manager_remove_container(Manager *m, Container *c);
+/* Renames a container that does not run: its directory, its object, its unit from the next start
+ * on; its logs so far stay its own. Named errors in error; nothing changed on failure. */
+int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_bus_error *error);
 /* The same from the next iteration of the event loop, for code running inside the container's
  * own callbacks, which must not free it under their feet. reply_to (if not NULL) is answered
  * once it is gone: with reply_error if that is set, else with success. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "bus-util.h"
+#include "log.h"
 #include "polkit.h"
 
 typedef struct PolkitAnswer {
@@ -118,7 +119,7 @@ static int on_check_authorization(sd_bus_message *reply, void *userdata, sd_bus_
         r = sd_bus_enqueue_for_read(sd_bus_message_get_bus(q->request), q->request);
         if (r < 0) {
                 /* The caller must still get an answer. */
-                fprintf(stderr, "<3>Cannot re-dispatch a call after polkit answered: %s\n", g_strerror(-r));
+                log_error_errno(r, "Cannot re-dispatch a call after polkit answered");
                 (void) sd_bus_reply_method_errorf(q->request, SD_BUS_ERROR_FAILED,
                                                   "Cannot resume the call after authorization: %s", g_strerror(-r));
                 g_hash_table_remove(q->manager->polkit_registry, q->request);

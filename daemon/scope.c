@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "container.h"
+#include "log.h"
 #include "scope.h"
 
 #define SD_DEST  "org.freedesktop.systemd1"
@@ -50,7 +51,7 @@ static void gone_query_conclude(GoneQuery *q, bool gone) {
         Container *c = manager_get_container(q->manager, q->name);
 
         /* By the time systemd answers the container may be gone, or another of its name here. */
-        if (gone && c && streq(c->unit, q->unit) && IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+        if (gone && c && streq(c->unit, q->unit) && container_has_payload(c))
                 container_scope_gone(c);
 }
 
@@ -107,7 +108,7 @@ static void check_scope_gone(Manager *m, Container *c) {
         /* A container still starting is settled by its worker; only ask systemd about the rest. */
         if (c->state == CONTAINER_STARTING)
                 container_scope_gone(c);
-        else if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+        else if (container_has_payload(c))
                 (void) scope_check_gone_async(m, c);
 }
 
@@ -122,7 +123,7 @@ static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *ret_e
         containers = g_hash_table_get_values(m->containers);
         for (GList *l = containers; l; l = l->next) {
                 Container *c = l->data;
-                if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+                if (container_has_payload(c))
                         (void) scope_check_gone_async(m, c);
         }
         return 0;
@@ -184,7 +185,7 @@ static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *re
          * sent no signal we could hear: look once more, now that every later end is heard. */
         for (GList *l = containers; l; l = l->next) {
                 Container *c = l->data;
-                if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_STOPPING))
+                if (container_has_payload(c))
                         (void) scope_check_gone_async(m, c);
         }
         return 0;
@@ -215,7 +216,7 @@ static int on_start_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         const char *job;
 
         if (e) {
-                fprintf(stderr, "<3>Failed to start scope %s: %s\n", c->unit, e->message);
+                log_error("Failed to start scope %s: %s", c->unit, e->message);
                 container_scope_job_done(c, "failed", e->message);
                 return 0;
         }

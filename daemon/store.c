@@ -116,6 +116,22 @@ int store_save_container_in(Container *c, const char *dir) {
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "Name");
         json_builder_add_string_value(b, c->name);
+        json_builder_set_member_name(b, "Id");
+        json_builder_add_string_value(b, c->id);
+        if (c->former_names) {
+                json_builder_set_member_name(b, "FormerNames");
+                json_builder_begin_array(b);
+                for (guint i = 0; i < c->former_names->len; i++) {
+                        const FormerName *f = &g_array_index(c->former_names, FormerName, i);
+                        json_builder_begin_object(b);
+                        json_builder_set_member_name(b, "Name");
+                        json_builder_add_string_value(b, f->name);
+                        json_builder_set_member_name(b, "Until");
+                        json_builder_add_int_value(b, (gint64) f->until_usec);
+                        json_builder_end_object(b);
+                }
+                json_builder_end_array(b);
+        }
         json_builder_set_member_name(b, "Image");
         json_builder_add_string_value(b, c->image);
         store_json_add_strv(b, "Command", c->command);
@@ -151,10 +167,34 @@ int store_save_container_in(Container *c, const char *dir) {
         return store_write_json(path, root);
 }
 
+static int load_former_names(Container *c, JsonObject *o) {
+        JsonNode *n = json_object_get_member(o, "FormerNames");
+        JsonArray *a;
+
+        if (!n)
+                return 0;
+        if (!JSON_NODE_HOLDS_ARRAY(n))
+                return -EBADMSG;
+        a = json_node_get_array(n);
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+                JsonNode *e = json_array_get_element(a, i);
+                JsonObject *f = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e) : NULL;
+                const char *name = f ? json_object_get_string_member_with_default(f, "Name", NULL) : NULL;
+                gint64 until = f ? json_object_get_int_member_with_default(f, "Until", -1) : -1;
+
+                if (!name_is_valid(name) || until < 0)
+                        return -EBADMSG;
+                container_add_former_name(c, name, (uint64_t) until);
+        }
+        return 0;
+}
+
 int store_load_container(Manager *m, const char *name, Container **ret) {
         g_autofree char *path = store_container_config_path(m, name);
         g_autoptr(JsonNode) root = NULL;
         _cleanup_(container_freep) Container *c = NULL;
+        const char *stored_name, *id;
+        bool save = false;
         JsonObject *o;
         int r;
 
@@ -162,12 +202,30 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
         if (r < 0)
                 return r;
         o = json_node_get_object(root);
-        if (!streq_ptr(json_object_get_string_member_with_default(o, "Name", NULL), name))
+        stored_name = json_object_get_string_member_with_default(o, "Name", NULL);
+        if (!name_is_valid(stored_name))
                 return -EBADMSG;
 
         r = container_new(m, name, &c);
         if (r < 0)
                 return r;
+        r = load_former_names(c, o);
+        if (r < 0)
+                return r;
+        if (!streq(stored_name, name)) {
+                /* A Rename() renames the directory, then rewrites this file: a crash in between
+                 * leaves the new directory with the old name inside. The directory says. */
+                container_add_former_name(c, stored_name, now_usec(CLOCK_REALTIME));
+                save = true;
+        }
+        id = json_object_get_string_member_with_default(o, "Id", NULL);
+        if (id && strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32)
+                memcpy(c->id, id, sizeof(c->id));
+        else {
+                /* Made by a release without ids: it gets one now, for good. */
+                container_new_id(c);
+                save = true;
+        }
         c->image = g_strdup(json_object_get_string_member_with_default(o, "Image", NULL));
         if (!c->image)
                 return -EBADMSG;
@@ -203,6 +261,11 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
         }
         c->state = CONTAINER_CREATED;
 
+        if (save) {
+                r = store_save_container(c);
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(c);
         return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "top.h"
 #include "util.h"
 
@@ -20,39 +21,6 @@ void top_info_clear(TopInfo *t) {
         if (t->processes)
                 g_ptr_array_unref(t->processes);
         *t = (TopInfo) {};
-}
-
-/* The hierarchy that tracks processes: unified (v2), the hybrid's unified, or name=systemd. */
-static const char *cgroup_root(void) {
-        if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
-                return "/sys/fs/cgroup";
-        if (access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) == 0)
-                return "/sys/fs/cgroup/unified";
-        return "/sys/fs/cgroup/systemd";
-}
-
-static void collect_pids(const char *dir, GArray *pids, unsigned depth) {
-        g_autofree char *procs = g_build_filename(dir, "cgroup.procs", NULL);
-        g_autofree char *text = NULL;
-        g_autoptr(GDir) d = NULL;
-        const char *fn;
-
-        if (g_file_get_contents(procs, &text, NULL, NULL)) {
-                g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-                for (char **l = lines; *l; l++) {
-                        pid_t pid = (pid_t) g_ascii_strtoll(*l, NULL, 10);
-                        if (pid > 0)
-                                g_array_append_val(pids, pid);
-                }
-        }
-        if (depth >= 16)
-                return;
-        d = g_dir_open(dir, 0, NULL);
-        while (d && (fn = g_dir_read_name(d))) {
-                g_autofree char *sub = g_build_filename(dir, fn, NULL);
-                if (g_file_test(sub, G_FILE_TEST_IS_DIR))
-                        collect_pids(sub, pids, depth + 1);
-        }
 }
 
 int top_parse_stat(const char *stat, uint64_t *ret_ticks) {
@@ -154,13 +122,13 @@ int top_collect(const char *cgroup, uid_t shift, uint32_t n_ids, TopInfo *ret) {
 
         if (isempty(cgroup) || cgroup[0] != '/' || strstr(cgroup, ".."))
                 return -EINVAL;
-        dir = g_build_filename(cgroup_root(), cgroup, NULL);
+        dir = g_build_filename(cgroup_process_root(), cgroup, NULL);
         if (access(dir, F_OK) < 0)
                 return -errno;
         if (ticks <= 0)
                 ticks = 100;
 
-        collect_pids(dir, pids, 0);
+        cgroup_collect_pids(dir, pids);
         t.processes = g_ptr_array_new_with_free_func(top_process_free);
         for (guint i = 0; i < pids->len; i++) {
                 TopProcess *p;

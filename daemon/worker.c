@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "worker.h"
+#include "log.h"
 
 #define WORKER_KILL_GRACE_USEC (5 * USEC_PER_SEC)
 
@@ -206,7 +207,7 @@ static void worker_start_queued(Manager *m) {
                 w->queued = false;
                 r = worker_fork(w);
                 if (r < 0) {
-                        fprintf(stderr, "<3>Cannot start queued worker '%s': %s\n", w->name, g_strerror(-r));
+                        log_error_errno(r, "Cannot start queued worker '%s'", w->name);
                         /* Report it as a failed worker, from the loop as always. */
                         w->eof = w->exited = true;
                         w->status = EXIT_FAILURE;

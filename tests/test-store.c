@@ -101,10 +101,36 @@ static void test_corrupt_state(Fixture *f, gconstpointer data) {
         g_assert_cmpint(mkdir_p(dir, 0700), ==, 0);
         g_assert_true(g_file_set_contents(path, "{ not json", -1, NULL));
         g_assert_cmpint(store_load_container(f->m, "bad", &c), ==, -EBADMSG);
-        /* a file that names another container is not taken */
-        g_assert_true(g_file_set_contents(path, "{\"Name\": \"other\", \"Image\": \"busybox\"}", -1, NULL));
+        /* a name that no container can have is not taken */
+        g_assert_true(g_file_set_contents(path, "{\"Name\": \"../other\", \"Image\": \"busybox\"}", -1, NULL));
         g_assert_cmpint(store_load_container(f->m, "bad", &c), ==, -EBADMSG);
         g_assert_null(c);
+}
+
+/* Rename() renames the directory, then rewrites config.json: after a crash in between the
+ * directory's name wins, the old one becomes a former name, and the file is made whole. */
+static void test_interrupted_rename(Fixture *f, gconstpointer data) {
+        g_autofree char *dir = g_build_filename(f->m->state_dir, "containers", "new", NULL);
+        g_autofree char *path = g_build_filename(dir, "config.json", NULL);
+        g_autofree char *text = NULL;
+        _cleanup_(container_freep) Container *c = NULL, *again = NULL;
+
+        g_assert_cmpint(mkdir_p(dir, 0700), ==, 0);
+        g_assert_true(g_file_set_contents(path, "{\"Name\": \"old\", \"Image\": \"busybox\", \"Privileged\": false, "
+                                          "\"UidShift\": 1000079872}", -1, NULL));
+        g_assert_cmpint(store_load_container(f->m, "new", &c), ==, 0);
+        g_assert_cmpstr(c->name, ==, "new");
+        g_assert_nonnull(c->former_names);
+        g_assert_cmpuint(c->former_names->len, ==, 1);
+        g_assert_cmpstr(g_array_index(c->former_names, FormerName, 0).name, ==, "old");
+        /* a file without an Id (an older release) got one, for good */
+        g_assert_cmpuint(strlen(c->id), ==, 32);
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        g_assert_nonnull(strstr(text, "\"Name\":\"new\"") ?: strstr(text, "\"Name\" : \"new\""));
+
+        g_assert_cmpint(store_load_container(f->m, "new", &again), ==, 0);
+        g_assert_cmpstr(again->id, ==, c->id);
+        g_assert_cmpuint(again->former_names->len, ==, 1);
 }
 
 static void test_exit_status(Fixture *f, gconstpointer data) {
@@ -236,6 +262,7 @@ int main(int argc, char *argv[]) {
         ADD("/store/atomic-write", test_atomic_write);
         ADD("/store/container-roundtrip", test_container_roundtrip);
         ADD("/store/corrupt-state", test_corrupt_state);
+        ADD("/store/interrupted-rename", test_interrupted_rename);
         ADD("/store/exit-status", test_exit_status);
         ADD("/store/load-skips-partial-creates", test_load_skips_partial_creates);
         ADD("/image/base-definitions", test_base_definitions);
