@@ -21,9 +21,8 @@ typedef struct FileCall {
         Manager *manager;
         sd_bus_message *msg;
         FileOp op;
-        char *name;
         Container *container;   /* identity only, never dereferenced without a look-up */
-        uint64_t created_usec;
+        char id[33];            /* its id: a Rename() changes its name, never this */
         bool counted;           /* in the container's offline_file_ops */
         bool replied;
         int read_fd;            /* GetFileFd: the pipe's end for the caller */
@@ -37,14 +36,17 @@ static void file_call_free(FileCall *call) {
         if (!call)
                 return;
         if (call->counted) {
-                Container *c = manager_get_container(call->manager, call->name);
-                if (c == call->container && c->created_usec == call->created_usec && c->offline_file_ops > 0)
-                        c->offline_file_ops--;
+                GHashTableIter it;
+                Container *c;
+
+                g_hash_table_iter_init(&it, call->manager->containers);
+                while (g_hash_table_iter_next(&it, NULL, (void **) &c))
+                        if (c == call->container && streq(c->id, call->id) && c->offline_file_ops > 0)
+                                c->offline_file_ops--;
         }
         sd_bus_message_unref(call->msg);
         if (call->read_fd >= 0)
                 close(call->read_fd);
-        g_free(call->name);
         g_free(call);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(FileCall *, file_call_free);
@@ -117,17 +119,21 @@ static int target_init(Container *c, FileTarget *t, sd_bus_error *error) {
         t->uid_shift = c->uid_shift;
         switch (c->state) {
         case CONTAINER_RUNNING:
+        case CONTAINER_FROZEN:
+                /* Frozen processes still have their namespaces: entering them wakes nothing. */
                 if (c->leader <= 0)
                         return sd_bus_error_setf(error, CM_ERROR_BUSY, "Container '%s' is ending", c->name);
                 t->leader = c->leader;
                 t->unit = g_strdup(c->unit);
                 return 0;
-        case CONTAINER_STARTING:
-        case CONTAINER_STOPPING:
+        case CONTAINER_CREATED:
+        case CONTAINER_STOPPED:
+        case CONTAINER_FAILED:
+                break;
+        default:
+                /* Starting or stopping: its root is being mounted or unmounted. */
                 return sd_bus_error_setf(error, CM_ERROR_BUSY, "Container '%s' is %s: try again when it is running or stopped",
                                          c->name, container_state_to_string(c->state));
-        default:
-                break;
         }
 
         image = manager_get_image(m, c->image);
@@ -142,7 +148,8 @@ static int target_init(Container *c, FileTarget *t, sd_bus_error *error) {
                 return sd_bus_error_set_errnof(error, r, "Cannot put together the root of '%s': %m", c->name);
         /* Any empty directory does: ours is mounted over in the worker's own mount namespace. */
         SWAP_FREE(t->spec->stage, g_build_filename(m->runtime_dir, "files-stage", NULL));
-        t->lock_path = g_strdup_printf("%s/files-locks/%s.lock", m->runtime_dir, c->name);
+        /* By id: a Rename() must not give the next call another lock. */
+        t->lock_path = g_strdup_printf("%s/files-locks/%s.lock", m->runtime_dir, c->id);
         return 0;
 }
 
@@ -273,9 +280,8 @@ static int files_run(sd_bus_message *msg, Container *c, FileRequest *req, int ke
         call->manager = c->manager;
         call->msg = sd_bus_message_ref(msg);
         call->op = req->op;
-        call->name = g_strdup(c->name);
         call->container = c;
-        call->created_usec = c->created_usec;
+        memcpy(call->id, c->id, sizeof(call->id));
         call->read_fd = read_fd;
 
         title = g_strdup_printf("containers-manager files %s", c->name);

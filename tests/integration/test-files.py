@@ -260,6 +260,43 @@ def t_no_mounts_left():
 tap.check("nothing of the offline work stays mounted in the host's namespace", t_no_mounts_left)
 
 
+def t_frozen():
+    # the processes are frozen, not their namespaces: files can be read and written
+    create("frz", LOOP)
+    try:
+        sb.call(container_path("frz"), C, "Freeze")
+        assert state("frz") == "frozen", state("frz")
+        put("frz", "/while-frozen", b"cold\n")
+        assert get("frz", "/while-frozen")[0] == b"cold\n"
+        assert "while-frozen" in listdir("frz", "/")
+        assert state("frz") == "frozen", state("frz")
+    finally:
+        sb.mcall("Remove", "s", "frz", check=False)
+    return True
+
+
+tap.check("file methods on a frozen container work and leave it frozen", t_frozen)
+
+
+def t_renamed():
+    create("ren1", "true", start=False)
+    put("ren1", "/before-rename", b"x")
+    sb.call(container_path("ren1"), C, "Rename", "s", "ren2")
+    try:
+        assert get("ren2", "/before-rename")[0] == b"x"
+        put("ren2", "/after-rename", b"y")
+        # no count of file work left behind by the rename: it starts
+        r = sb.gdbus("--object-path", container_path("ren2"), "--method", C + ".Start", check=False)
+        assert r.ok, r
+    finally:
+        sb.mcall("Remove", "s", "ren2", check=False)
+        sb.mcall("Remove", "s", "ren1", check=False)
+    return True
+
+
+tap.check("file methods before and after a Rename; the renamed container starts", t_renamed)
+
+
 # ---- ownership in container ids -------------------------------------------------------
 
 def t_ownership(name):
