@@ -59,6 +59,8 @@ static const char *const file_op_verbs[_FILE_OP_MAX] = {
         [FILE_OP_LIST] = "list-directory",
         [FILE_OP_MKDIR] = "make-directory",
         [FILE_OP_REMOVE] = "remove-path",
+        [FILE_OP_PUT_ARCHIVE] = "put-archive",
+        [FILE_OP_GET_ARCHIVE] = "get-archive",
 };
 
 static int reply_file_error(sd_bus_message *msg, int error, const char *message) {
@@ -74,9 +76,23 @@ static int reply_file_error(sd_bus_message *msg, int error, const char *message)
                 return sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_INVALID_ARGS, "%s", message);
         case -ESRCH:
                 return sd_bus_reply_method_errorf(msg, CM_ERROR_NOT_RUNNING, "%s", message);
+        case -EBADMSG:
+                return sd_bus_reply_method_errorf(msg, CM_ERROR_INVALID_ARCHIVE, "%s", message);
         default:
                 return sd_bus_reply_method_errnof(msg, -error, "%s", message);
         }
+}
+
+/* Whether fd is open for reading (want_write false) or for writing. */
+static int check_fd(int fd, bool want_write, sd_bus_error *error) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot use the descriptor: %m");
+        if ((flags & O_PATH) || (flags & O_ACCMODE) == (want_write ? O_RDONLY : O_WRONLY))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The descriptor is not open for %s",
+                                         want_write ? "writing" : "reading");
+        return 0;
 }
 
 static int read_path(sd_bus_message *msg, char **ret, sd_bus_error *error) {
@@ -408,7 +424,7 @@ static int method_put_file_fd(sd_bus_message *msg, void *userdata, sd_bus_error 
         g_autofree char *path = NULL;
         FileRequest *req;
         PutOptions o;
-        int fd, flags, r;
+        int fd, r;
 
         r = read_path(msg, &path, error);
         if (r < 0)
@@ -419,11 +435,9 @@ static int method_put_file_fd(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = read_put_options(msg, c, &o, error);
         if (r < 0)
                 return r;
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot use the descriptor: %m");
-        if ((flags & O_ACCMODE) == O_WRONLY || (flags & O_PATH))
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "The descriptor is not open for reading");
+        r = check_fd(fd, false, error);
+        if (r < 0)
+                return r;
         r = authorize(msg, c, FILE_OP_PUT_FD, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
@@ -506,6 +520,49 @@ static int method_remove_path(sd_bus_message *msg, void *userdata, sd_bus_error 
         return files_run(msg, c, req, -1, -1, error);
 }
 
+static int method_put_archive(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        g_autofree char *path = NULL;
+        int fd, r;
+
+        r = read_path(msg, &path, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "h", &fd);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, (const OptionSpec[]) { {} }, error);
+        if (r < 0)
+                return r;
+        r = check_fd(fd, false, error);
+        if (r < 0)
+                return r;
+        r = authorize(msg, c, FILE_OP_PUT_ARCHIVE, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        return files_run(msg, c, file_request_new(FILE_OP_PUT_ARCHIVE, path), fd, -1, error);
+}
+
+static int method_get_archive(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        g_autofree char *path = NULL;
+        int fd, r;
+
+        r = read_path(msg, &path, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "h", &fd);
+        if (r < 0)
+                return r;
+        r = check_fd(fd, true, error);
+        if (r < 0)
+                return r;
+        r = authorize(msg, c, FILE_OP_GET_ARCHIVE, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        return files_run(msg, c, file_request_new(FILE_OP_GET_ARCHIVE, path), fd, -1, error);
+}
+
 const sd_bus_vtable container_files_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("GetFile", SD_BUS_ARGS("s", path), SD_BUS_RESULT("ay", data, "a{sv}", info),
@@ -522,5 +579,9 @@ const sd_bus_vtable container_files_vtable[] = {
                                 method_make_directory, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RemovePath", SD_BUS_ARGS("s", path, "a{sv}", options), SD_BUS_NO_RESULT,
                                 method_remove_path, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PutArchive", SD_BUS_ARGS("s", path, "h", tar, "a{sv}", options), SD_BUS_NO_RESULT,
+                                method_put_archive, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetArchive", SD_BUS_ARGS("s", path, "h", out), SD_BUS_NO_RESULT,
+                                method_get_archive, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

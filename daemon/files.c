@@ -14,11 +14,14 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <linux/openat2.h>
 
 #include "files.h"
+#include "tar.h"
 #include "worker.h"
 
 #define COPY_BUFFER_SIZE (128U * 1024U)
@@ -254,6 +257,158 @@ static int copy_fd(int in, int out) {
                         done += (size_t) w;
                 }
         }
+}
+
+/* Writes to a descriptor of the caller's (which we may not make non-blocking: its flags are
+ * the caller's too) without ever blocking for long: a socket with MSG_DONTWAIT, a pipe no more
+ * than PIPE_BUF bytes at a time once poll() says it has room. */
+static int write_to_caller(int fd, const uint8_t *buf, size_t n) {
+        size_t done = 0;
+
+        while (done < n) {
+                ssize_t w;
+                int k = wait_fd(fd, POLLOUT);
+                if (k < 0)
+                        return k;
+                w = send(fd, buf + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (w < 0 && errno == ENOTSOCK)
+                        w = write(fd, buf + done, MIN(n - done, (size_t) PIPE_BUF));
+                if (w < 0 && IN_SET(errno, EAGAIN, EINTR))
+                        continue;
+                if (w < 0)
+                        return -errno;
+                done += (size_t) w;
+        }
+        return 0;
+}
+
+static int copy_to_caller(int in, int out) {
+        g_autofree uint8_t *buf = g_malloc(COPY_BUFFER_SIZE);
+
+        for (;;) {
+                ssize_t n = read(in, buf, COPY_BUFFER_SIZE);
+                int k;
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return 0;
+                k = write_to_caller(out, buf, (size_t) n);
+                if (k < 0)
+                        return k;
+        }
+}
+
+/* The tar code reads and writes plain blocking descriptors: it gets one end of a pipe, and a
+ * pump process of ours copies between the other end and the caller's descriptor, giving up
+ * after STREAM_IDLE_TIMEOUT_MSEC without progress (the archive then ends early: an incomplete
+ * one is refused as a whole, a reader sees a short stream). The pump exits with the errno. */
+static int pump_start(int caller_fd, bool from_caller, pid_t *ret_pid) {
+        int p[2];
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                int k = -errno;
+                close(p[0]);
+                close(p[1]);
+                return k;
+        }
+        if (pid == 0) {
+                int k;
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (from_caller) {
+                        close(p[0]);
+                        k = copy_fd(caller_fd, p[1]);
+                } else {
+                        close(p[1]);
+                        k = copy_to_caller(p[0], caller_fd);
+                }
+                _exit(MIN(-k, 255));
+        }
+        /* Only the pump holds the caller's descriptor now: a reader sees EOF once it ends. */
+        close(caller_fd);
+        *ret_pid = pid;
+        if (from_caller) {
+                close(p[1]);
+                return p[0];
+        }
+        close(p[0]);
+        return p[1];
+}
+
+/* The pump's errno once it has ended; with stop, a pump still at work is killed (0). */
+static int pump_wait(pid_t pid, bool stop) {
+        int status;
+
+        if (stop) {
+                pid_t k = waitpid(pid, &status, WNOHANG);
+                if (k == 0) {
+                        (void) kill(pid, SIGKILL);
+                        (void) waitpid(pid, NULL, 0);
+                        return 0;
+                }
+                if (k < 0)
+                        return -errno;
+        } else
+                while (waitpid(pid, &status, 0) < 0)
+                        if (errno != EINTR)
+                                return -errno;
+        if (WIFEXITED(status))
+                return -WEXITSTATUS(status);
+        return -EPIPE;
+}
+
+static int op_put_archive(int root_fd, const FileRequest *r, FileReply *reply) {
+        /* As root of the container: the archive's ids are the container's, applied as they are. */
+        const TarLimits limits = { .keep_ownership = true };
+        g_autofree char *message = NULL;
+        pid_t pump;
+        int in, k, p;
+
+        in = pump_start(WORKER_KEEP_FD, true, &pump);
+        if (in < 0)
+                return reply_errorf(reply, in, "Cannot read the archive");
+        k = tar_unpack(in, root_fd, r->path, &limits, &message);
+        close(in);
+        /* Whatever the caller still sends after the archive's end is not ours to wait for. */
+        p = pump_wait(pump, true);
+        if (k < 0 && p == -ETIMEDOUT)
+                return reply_errorf(reply, p, "The archive for %s stopped coming", r->path);
+        if (k < 0) {
+                reply->error = k;
+                (void) g_strlcpy(reply->message, message ?: "Cannot unpack the archive", sizeof(reply->message));
+                return k;
+        }
+        return 0;
+}
+
+static int op_get_archive(int root_fd, const FileRequest *r, FileReply *reply) {
+        g_autofree char *message = NULL;
+        pid_t pump;
+        int out, k, p;
+
+        out = pump_start(WORKER_KEEP_FD, false, &pump);
+        if (out < 0)
+                return reply_errorf(reply, out, "Cannot write the archive");
+        k = tar_pack(root_fd, r->path, out, &message);
+        close(out);
+        /* The reply says the archive was delivered: wait until the pump has written it all. */
+        p = pump_wait(pump, false);
+        if (k < 0 && p == -ETIMEDOUT)
+                return reply_errorf(reply, p, "The archive of %s was not read", r->path);
+        if (k < 0) {
+                reply->error = k;
+                (void) g_strlcpy(reply->message, message ?: "Cannot pack the archive", sizeof(reply->message));
+                return k;
+        }
+        if (p < 0)
+                return reply_errorf(reply, p, "Cannot write the archive of %s", r->path);
+        return 0;
 }
 
 /* Writes a temporary file in the target directory, then renames it over the name: readers see
@@ -649,6 +804,12 @@ int files_run_in_root(int root_fd, int fd, const FileRequest *r) {
                 break;
         case FILE_OP_REMOVE:
                 (void) op_remove(root_fd, r, &reply);
+                break;
+        case FILE_OP_PUT_ARCHIVE:
+                (void) op_put_archive(root_fd, r, &reply);
+                break;
+        case FILE_OP_GET_ARCHIVE:
+                (void) op_get_archive(root_fd, r, &reply);
                 break;
         default:
                 reply_errorf(&reply, -EOPNOTSUPP, "Operation %d", (int) r->op);

@@ -20,6 +20,8 @@ typedef enum FileOp {
         FILE_OP_LIST,
         FILE_OP_MKDIR,
         FILE_OP_REMOVE,
+        FILE_OP_PUT_ARCHIVE,
+        FILE_OP_GET_ARCHIVE,
         _FILE_OP_MAX,
 } FileOp;
 
@@ -78,7 +80,9 @@ int files_path_normalize(const char *path, char **ret);
  * runs, else a private mount namespace with its root assembled and its user namespace), does
  * r->op with every path resolved inside the root, writes a FileReply (and payload) to fd.
  * FILE_OP_GET_FD streams into WORKER_KEEP_FD after a one-line header on fd ("OK mode uid gid
- * size mtime" or "ERR errno message"); FILE_OP_PUT_FD reads WORKER_KEEP_FD to its end. */
+ * size mtime" or "ERR errno message"); FILE_OP_PUT_FD reads WORKER_KEEP_FD to its end;
+ * FILE_OP_PUT_ARCHIVE unpacks the tar read from WORKER_KEEP_FD into the directory path,
+ * FILE_OP_GET_ARCHIVE writes path as a tar to WORKER_KEEP_FD. */
 int files_worker(int fd, void *data);
 /* The same once in the container: root_fd is its root. (For the unit tests: on a directory.) */
 int files_run_in_root(int root_fd, int fd, const FileRequest *r);

@@ -15,6 +15,9 @@ usage: filesclient.py OBJECT_PATH COMMAND ARGS...
   put-size PATH N             PutFile of N bytes (b"x" * N)
   hammer PATH N MARKER        N rounds of GetFile and PutFile on PATH: counts outcomes, and
                               whether any data holding MARKER came back
+  put-archive PATH TARFILE [OPTS]  PutArchive of TARFILE (opened read-only) into directory PATH
+  get-archive PATH OUTFILE    GetArchive of PATH into OUTFILE (opened for writing)
+  get-archive-pipe PATH       GetArchive of PATH into a pipe read meanwhile: size and sha256
   nul-path                    GetFile with a path holding a NUL byte, over a raw connection
                               (GVariant refuses to build such a string)
 """
@@ -139,6 +142,50 @@ def main():
         fd = os.open(args[1], os.O_RDONLY)
         out = put_fd(bus, path, args[0], fd, opts)
         os.close(fd)
+    elif cmd == "put-archive":
+        opts = json.loads(args[2]) if len(args) > 2 else {}
+        fd = os.open(args[1], os.O_RDONLY)
+        fds = Gio.UnixFDList.new()
+        idx = fds.append(fd)
+        os.close(fd)
+        try:
+            call(bus, path, "PutArchive", "(sha{sv})", (args[0], idx, variant_opts(opts)), fds)
+            out = {"result": "ok"}
+        except GLib.Error as e:
+            out = error_of(e)
+    elif cmd in ("get-archive", "get-archive-pipe"):
+        if cmd == "get-archive":
+            r, w = None, os.open(args[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        else:
+            r, w = os.pipe()
+        fds = Gio.UnixFDList.new()
+        idx = fds.append(w)
+        os.close(w)
+        h = hashlib.sha256()
+        got = [0]
+
+        def drain():
+            with os.fdopen(r, "rb") as f:
+                while True:
+                    chunk = f.read(1 << 16)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    got[0] += len(chunk)
+        t = threading.Thread(target=drain) if r is not None else None
+        if t:
+            t.start()
+        try:
+            call(bus, path, "GetArchive", "(sh)", (args[0], idx), fds)
+            out = {"result": "ok"}
+        except GLib.Error as e:
+            out = error_of(e)
+        finally:
+            for x in fds.steal_fds():
+                os.close(x)
+        if t:
+            t.join()
+            out.update(bytes=got[0], sha256=h.hexdigest())
     elif cmd == "put-fd-wronly":
         fd = os.open("/dev/null", os.O_WRONLY)
         out = put_fd(bus, path, args[0], fd, {})

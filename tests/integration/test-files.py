@@ -537,6 +537,127 @@ def t_hostile_dotdot():
 tap.check("'..' in paths stays inside the root; the host's files unchanged", t_hostile_dotdot)
 
 
+# ---- archives ------------------------------------------------------------------------
+
+MAKE_TARS = r"""
+import io, tarfile
+def tar(path, entries):
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
+        for e in entries:
+            info = tarfile.TarInfo(e["name"])
+            info.type = e.get("type", tarfile.REGTYPE)
+            info.uid, info.gid, info.mode = e.get("uid", 0), e.get("gid", 0), e.get("mode", 0o644)
+            info.linkname = e.get("link", "")
+            data = e.get("data", b"")
+            info.size = len(data) if info.type == tarfile.REGTYPE else 0
+            t.addfile(info, io.BytesIO(data) if info.type == tarfile.REGTYPE else None)
+tar("/var/tmp/good.tar", [
+    {"name": "dir", "type": tarfile.DIRTYPE, "mode": 0o755, "uid": 1000, "gid": 1000},
+    {"name": "dir/a", "data": b"archived a\n", "uid": 1000, "gid": 1001, "mode": 0o600},
+    {"name": "dir/sub", "type": tarfile.DIRTYPE, "mode": 0o700},
+    {"name": "dir/sub/b", "data": b"b" * 100000},
+    {"name": "dir/shadow", "type": tarfile.SYMTYPE, "link": "/etc/shadow"},
+])
+tar("/var/tmp/dotdot.tar", [{"name": "ok", "data": b"x"}, {"name": "../../../evil", "data": b"HOST-MARKER evil"}])
+tar("/var/tmp/absolute.tar", [{"name": "ok", "data": b"x"}, {"name": "/evil", "data": b"HOST-MARKER evil"}])
+tar("/var/tmp/device.tar", [{"name": "ok", "data": b"x"}, {"name": "null", "type": tarfile.CHRTYPE}])
+tar("/var/tmp/through-link.tar", [{"name": "ok", "data": b"x"}, {"name": "out/evil", "data": b"HOST-MARKER evil"}])
+with open("/var/tmp/good.tar", "rb") as f:
+    good = f.read()
+with open("/var/tmp/truncated.tar", "wb") as f:
+    f.write(good[:1536])
+"""
+
+
+def t_make_tars():
+    sb.run(["/usr/bin/python3", "-c", MAKE_TARS])
+    return True
+
+
+def t_put_archive(name):
+    r = call(name, "MakeDirectory", "sa{sv}", "/srv/in", "1", "make_parents", "b", "true")
+    assert isinstance(r, list), r
+    r = client(name, "put-archive", "/srv/in", "/var/tmp/good.tar")
+    assert r == {"result": "ok"}, r
+    data, info = get(name, "/srv/in/dir/a")
+    assert data == b"archived a\n" and info["uid"] == 1000 and info["gid"] == 1001, (data, info)
+    assert info["mode"] == 0o100600, info
+    shift = uid_shift(name)
+    st = host_stat(name, "/srv/in/dir/a")
+    assert st["uid"] == shift + 1000 and st["gid"] == shift + 1001, (shift, st)
+    d = listdir(name, "/srv/in/dir")
+    assert d["shadow"]["mode"] & 0o170000 == 0o120000, d
+    assert d["sub"]["mode"] == 0o40700, d
+    assert get(name, "/srv/in/dir/shadow")[0] == b"container-shadow\n"   # the container's, through its link
+    return True
+
+
+def t_bad_archives(name):
+    call(name, "MakeDirectory", "sa{sv}", "/srv/bad", "1", "make_parents", "b", "true")
+    before = listdir(name, "/srv/bad")
+    for t in ("dotdot", "absolute", "device", "truncated"):
+        r = client(name, "put-archive", "/srv/bad", "/var/tmp/%s.tar" % t)
+        assert r["result"] == "error" and r["error"] == E + "InvalidArchive", (t, r)
+        after = listdir(name, "/srv/bad")
+        assert after == before, (t, before, after)        # nothing half-extracted
+    r = client(name, "put-archive", "/nowhere", "/var/tmp/good.tar")
+    assert r["result"] == "error" and r["error"] == E + "NoSuchFile", r
+    r = client(name, "put-archive", "/srv/bad", "/var/tmp/good.tar", json.dumps({"owner": 1}))
+    assert r["result"] == "error" and r["error"] == INVALID_ARGS, r
+    assert sb.run(["sh", "-c", "ls /evil /srv/evil 2>/dev/null || true"]).stdout.strip() == ""
+    return host_unchanged()
+
+
+def t_archive_through_link():
+    create("tarlink", "mkdir -p /t; ln -s / /t/out; " + LOOP)
+    try:
+        # the archive's "out" directory replaces the link (or the archive is refused): never
+        # is anything written where the link points
+        r = client("tarlink", "put-archive", "/t", "/var/tmp/through-link.tar")
+        assert r["result"] == "ok" or r.get("error") == E + "InvalidArchive", r
+        r = gcall("tarlink", "GetFile", "'/evil'")
+        assert gdbus_error(r) == E + "NoSuchFile", r
+        out = listdir("tarlink", "/t")["out"]
+        assert out["mode"] & 0o170000 in (0o040000, 0o120000), out
+    finally:
+        sb.mcall("Remove", "s", "tarlink", check=False)
+    return host_unchanged()
+
+
+def t_get_archive(name):
+    r = client(name, "get-archive", "/srv/in/dir", "/var/tmp/out-%s.tar" % name)
+    assert r == {"result": "ok"}, r
+    out = sb.run(["/usr/bin/python3", "-c", """
+import json, sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    m = {i.name: [i.uid, i.gid, i.mode, i.size, i.issym() and i.linkname] for i in t.getmembers()}
+    a = t.extractfile("dir/a").read().decode()
+print(json.dumps([m, a]))
+""", "/var/tmp/out-%s.tar" % name]).stdout
+    members, a = json.loads(out)
+    assert a == "archived a\n", a
+    assert members["dir/a"][:3] == [1000, 1001, 0o600], members
+    assert members["dir/shadow"][4] == "/etc/shadow", members
+    assert "dir/sub/b" in members and members["dir/sub/b"][3] == 100000, members
+    r = client(name, "get-archive-pipe", "/srv/in")
+    assert r["result"] == "ok" and r["bytes"] > 100000, r
+    r = client(name, "get-archive", "/nope", "/var/tmp/nope.tar")
+    assert r["result"] == "error" and r["error"] == E + "NoSuchFile", r
+    return True
+
+
+if tap.check("tar archives made on the host (good, '..', absolute, device, truncated, through a link)",
+             t_make_tars):
+    for kind, name in (("running", "run1"), ("stopped", "stop1")):
+        tap.check("PutArchive on a %s container: files, modes, container ids, links kept" % kind,
+                  t_put_archive, name)
+        tap.check("PutArchive of '..', absolute, device and truncated archives on a %s container: "
+                  "InvalidArchive, nothing extracted" % kind, t_bad_archives, name)
+        tap.check("GetArchive on a %s container: into a file and into a pipe" % kind, t_get_archive, name)
+    tap.check("PutArchive of 'out/evil' where the container made out -> /: nothing written through the link",
+              t_archive_through_link)
+
+
 # ---- busy while starting; a start waits for offline work -------------------------------
 
 def t_start_busy():
@@ -612,6 +733,12 @@ def t_denied():
     r = client("run1", "get-fd", "/data/f", "/dev/null", user=U)
     if r["result"] != "error" or r["error"] not in DENIED:
         return "GetFileFd: %s" % r
+    r = client("run1", "put-archive", "/data", "/var/tmp/good.tar", user=U)
+    if r["result"] != "error" or r["error"] not in DENIED:
+        return "PutArchive: %s" % r
+    r = client("run1", "get-archive", "/data", "/dev/null", user=U)
+    if r["result"] != "error" or r["error"] not in DENIED:
+        return "GetArchive: %s" % r
     d = listdir("run1", "/data")
     return ("u" not in d and "f" in d) or d
 
