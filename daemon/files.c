@@ -82,6 +82,18 @@ static int reply_errorf(FileReply *reply, int error, const char *fmt, ...) {
         return error;
 }
 
+/* The same for messages that say it all: no errno text after them. */
+static int reply_failf(FileReply *reply, int error, const char *fmt, ...) _printf_(3, 4);
+static int reply_failf(FileReply *reply, int error, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) g_vsnprintf(reply->message, sizeof(reply->message), fmt, ap);
+        va_end(ap);
+        reply->error = error;
+        return error;
+}
+
 static int open_in_root(int root_fd, const char *path, uint64_t flags, uint64_t resolve) {
         struct open_how how = {
                 .flags = flags | O_CLOEXEC | O_NOCTTY,
@@ -132,10 +144,10 @@ static int open_parent(int root_fd, const char *path, bool make, char **ret_name
         int fd;
 
         if (streq(path, "/"))
-                return reply_errorf(reply, -EINVAL, "The root directory itself cannot be changed");
+                return reply_failf(reply, -EINVAL, "The root directory itself cannot be changed");
         base = g_path_get_basename(path);
         if (streq(base, ".."))
-                return reply_errorf(reply, -EINVAL, "%s does not name an entry of a directory", path);
+                return reply_failf(reply, -EINVAL, "%s does not name an entry of a directory", path);
         parent = g_path_get_dirname(path);
         fd = open_dir(root_fd, parent, make, reply);
         if (fd < 0)
@@ -167,9 +179,9 @@ static int open_regular(int root_fd, const char *path, FileInfo *ret_info, FileR
         if (fstat(fd, &st) < 0)
                 return reply_errorf(reply, -errno, "Cannot stat %s", path);
         if (S_ISDIR(st.st_mode))
-                return reply_errorf(reply, -EISDIR, "%s is a directory, not a regular file", path);
+                return reply_failf(reply, -EISDIR, "%s is a directory, not a regular file", path);
         if (!S_ISREG(st.st_mode))
-                return reply_errorf(reply, -EINVAL, "%s is not a regular file", path);
+                return reply_failf(reply, -EINVAL, "%s is not a regular file", path);
         flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
                 return reply_errorf(reply, -errno, "Cannot read %s", path);
@@ -185,7 +197,7 @@ static int op_get(int root_fd, const FileRequest *r, FileReply *reply, GByteArra
         if (fd < 0)
                 return fd;
         if (reply->info.size > FILES_MAX_REPLY_BYTES)
-                return reply_errorf(reply, -EFBIG, "%s has %" G_GUINT64_FORMAT " bytes, more than one reply holds (%u); use GetFileFd()",
+                return reply_failf(reply, -EFBIG, "%s has %" G_GUINT64_FORMAT " bytes, more than one reply holds (%u); use GetFileFd()",
                                     r->path, reply->info.size, FILES_MAX_REPLY_BYTES);
         for (;;) {
                 ssize_t n = read(fd, buf, COPY_BUFFER_SIZE);
@@ -197,7 +209,7 @@ static int op_get(int root_fd, const FileRequest *r, FileReply *reply, GByteArra
                         break;
                 /* It may grow while we read. */
                 if (payload->len + (size_t) n > FILES_MAX_REPLY_BYTES)
-                        return reply_errorf(reply, -EFBIG, "%s grew beyond what one reply holds (%u bytes); use GetFileFd()",
+                        return reply_failf(reply, -EFBIG, "%s grew beyond what one reply holds (%u bytes); use GetFileFd()",
                                             r->path, FILES_MAX_REPLY_BYTES);
                 g_byte_array_append(payload, buf, (guint) n);
         }
@@ -520,7 +532,7 @@ static int op_list(int root_fd, const FileRequest *r, FileReply *reply, GByteArr
                 /* Each entry costs about 40 bytes in the reply besides its name. */
                 if (payload->len + sizeof(e) + len + 64 > FILES_MAX_REPLY_BYTES) {
                         closedir(d);
-                        return reply_errorf(reply, -EFBIG, "%s has more entries than one reply holds", r->path);
+                        return reply_failf(reply, -EFBIG, "%s has more entries than one reply holds", r->path);
                 }
                 g_byte_array_append(payload, (const uint8_t *) &e, sizeof(e));
                 g_byte_array_append(payload, (const uint8_t *) de->d_name, (guint) len);
@@ -649,13 +661,13 @@ static int enter_running(const FileTarget *t, FileReply *reply) {
 
         pidfd = (int) syscall(SYS_pidfd_open, t->leader, 0);
         if (pidfd < 0)
-                return reply_errorf(reply, -ESRCH, "The container's leader %d is gone", (int) t->leader);
+                return reply_failf(reply, -ESRCH, "The container's leader %d is gone", (int) t->leader);
         /* The pidfd pins the process: if it is still alive after this look, it is the
          * container's init, not a process that got its number since. */
         if (!g_file_get_contents(cgroup_path, &cgroups, NULL, NULL) || !strstr(cgroups, needle))
-                return reply_errorf(reply, -ESRCH, "Process %d is not in %s", (int) t->leader, t->unit);
+                return reply_failf(reply, -ESRCH, "Process %d is not in %s", (int) t->leader, t->unit);
         if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
-                return reply_errorf(reply, -ESRCH, "The container's leader %d is gone", (int) t->leader);
+                return reply_failf(reply, -ESRCH, "The container's leader %d is gone", (int) t->leader);
 
         if (setns(pidfd, CLONE_NEWNS | (t->privileged ? 0 : CLONE_NEWUSER)) < 0)
                 return reply_errorf(reply, -errno, "Cannot enter the namespaces of process %d", (int) t->leader);
