@@ -27,8 +27,12 @@
 #define COPY_BUFFER_SIZE (128U * 1024U)
 
 FileRequest *file_request_new(FileOp op, const char *path) {
-        FileRequest *r = g_new0(FileRequest, 1);
+        FileRequest *r;
 
+        assert(op >= 0 && op < _FILE_OP_MAX);
+        assert(path);
+
+        r = g_new0(FileRequest, 1);
         r->op = op;
         r->path = g_strdup(path);
         return r;
@@ -779,6 +783,8 @@ int files_worker(int fd, void *data) {
         FileReply reply = {};
         _cleanup_close_ int root_fd = -1;
 
+        assert(r);
+
         /* A reader that goes away makes write() fail, not kill us before we report. */
         (void) signal(SIGPIPE, SIG_IGN);
         root_fd = enter_container(&r->target, &reply);
@@ -795,6 +801,10 @@ int files_worker(int fd, void *data) {
 int files_run_in_root(int root_fd, int fd, const FileRequest *r) {
         g_autoptr(GByteArray) payload = g_byte_array_new();
         FileReply reply = {};
+
+        assert(root_fd >= 0);
+        assert(fd >= 0);
+        assert(r);
 
         switch (r->op) {
         case FILE_OP_GET:
@@ -840,6 +850,9 @@ int files_run_in_root(int root_fd, int fd, const FileRequest *r) {
 int files_reply_parse(const void *output, size_t size, FileReply *ret, const uint8_t **ret_payload) {
         FileReply reply;
 
+        assert(ret);
+        assert(ret_payload);
+
         if (!output || size < sizeof(reply))
                 return -EBADMSG;
         memcpy(&reply, output, sizeof(reply));
@@ -860,6 +873,11 @@ int files_reply_parse(const void *output, size_t size, FileReply *ret, const uin
 int files_fd_header_parse(const char *line, FileInfo *ret_info, int *ret_error, char **ret_message) {
         FileInfo info = {};
         int err = 0, n = 0;
+
+        assert(line);
+        assert(ret_info);
+        assert(ret_error);
+        assert(ret_message);
 
         if (sscanf(line, "OK %u %u %u %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
                    &info.mode, &info.uid, &info.gid, &info.size, &info.mtime_usec) == 5) {
