@@ -23,6 +23,7 @@ typedef struct FileCall {
         FileOp op;
         Container *container;   /* identity only, never dereferenced without a look-up */
         char id[33];            /* its id: a Rename() changes its name, never this */
+        char *lock_path;        /* the offline lock file the worker takes, if any */
         bool counted;           /* in the container's offline_file_ops */
         bool replied;
         int read_fd;            /* GetFileFd: the pipe's end for the caller */
@@ -36,14 +37,21 @@ static void file_call_free(FileCall *call) {
         if (!call)
                 return;
         if (call->counted) {
+                Container *found = NULL, *c;
                 GHashTableIter it;
-                Container *c;
 
                 g_hash_table_iter_init(&it, call->manager->containers);
                 while (g_hash_table_iter_next(&it, NULL, (void **) &c))
-                        if (c == call->container && streq(c->id, call->id) && c->offline_file_ops > 0)
-                                c->offline_file_ops--;
+                        if (c == call->container && streq(c->id, call->id))
+                                found = c;
+                if (found && found->offline_file_ops > 0)
+                        found->offline_file_ops--;
+                /* No worker of this container is left (each is counted from before it is queued
+                 * until it has exited) or it is gone: nobody holds or waits for the lock. */
+                if (call->lock_path && (!found || found->offline_file_ops == 0))
+                        (void) unlink(call->lock_path);
         }
+        g_free(call->lock_path);
         sd_bus_message_unref(call->msg);
         if (call->read_fd >= 0)
                 close(call->read_fd);
@@ -314,6 +322,7 @@ static int files_run(sd_bus_message *msg, Container *c, FileRequest *req, int ke
          * and with it the overlay, alive after the container stops. */
         call->counted = true;
         c->offline_file_ops++;
+        call->lock_path = g_strdup(req->target.lock_path);
         TAKE_PTR(call);
         return 1;
 }
