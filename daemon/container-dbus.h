@@ -7,6 +7,8 @@ extern const sd_bus_vtable container_vtable[];
 /* More methods of org.containers.Container, one vtable per concern (exec-dbus.c, files-dbus.c). */
 extern const sd_bus_vtable container_exec_vtable[];
 extern const sd_bus_vtable container_files_vtable[];
+extern const sd_bus_vtable container_network_vtable[];
+extern const sd_bus_vtable container_snapshot_vtable[];
 
 int container_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found, sd_bus_error *error);
 int container_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);

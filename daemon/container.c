@@ -501,7 +501,9 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         if (r >= 0)
                 r = scope_start_transient(m, c, w.pid, &c->scope_slot);
         if (r < 0) {
-                container_release_worker(c); /* closing go_fd makes the worker exit */
+                container_release_worker(c);
+                /* It has not been told to go; killed, it is gone at once: the wait is no wait. */
+                (void) kill(w.pid, SIGKILL);
                 (void) waitpid(w.pid, NULL, 0);
                 (void) store_save_container_runtime(c);
                 return sd_bus_error_set_errnof(error, r, "Cannot ask systemd for a scope: %m");

@@ -377,8 +377,9 @@ int image_assemble(Image *i) {
                         r = -errno;
         }
         if (r >= 0 && rename(tmp, i->rootfs) < 0)
-                r = -errno;
-        if (r < 0)
+                /* Assembled meanwhile by another process (the start-up worker): that one is as good. */
+                r = IN_SET(errno, ENOTEMPTY, EEXIST) && access(i->rootfs, F_OK) == 0 ? 0 : -errno;
+        if (r < 0 || access(tmp, F_OK) == 0)
                 (void) rm_rf(tmp);
         return r;
 }

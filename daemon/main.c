@@ -233,6 +233,11 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
 
+        /* Only now: the name is ours, so nothing here delays a client, and none of it on the loop. */
+        r = manager_start_background_work(m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot start the start-up clean-up");
+
         manager_note_activity(m);
         if (m->idle_timeout_usec > 0) {
                 r = sd_event_add_time(event, &m->idle_source, CLOCK_MONOTONIC,

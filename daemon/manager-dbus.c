@@ -419,10 +419,16 @@ void manager_send_container_removed(Manager *m, Container *c) {
         (void) sd_bus_emit_signal(m->bus, MANAGER_PATH, MANAGER_IFACE, "ContainerRemoved", "so", c->name, path);
 }
 
+#define FOREACH_VTABLE(v, ...) \
+        for (const sd_bus_vtable *const *_v_ = (const sd_bus_vtable *const[]) { __VA_ARGS__, NULL }, *v; (v = *_v_); _v_++)
+
 int manager_bus_register(Manager *m) {
         int r;
 
         r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_PATH, MANAGER_IFACE, manager_vtable, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_PATH, MANAGER_IFACE, manager_transfer_vtable, m);
         if (r < 0)
                 return r;
         r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_PATH);
@@ -436,10 +442,12 @@ int manager_bus_register(Manager *m) {
                                        container_exec_vtable, container_object_find, m);
         if (r < 0)
                 return r;
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, MANAGER_PATH "/container", "org.containers.Container",
-                                       container_files_vtable, container_object_find, m);
-        if (r < 0)
-                return r;
+        FOREACH_VTABLE(v, container_files_vtable, container_network_vtable, container_snapshot_vtable) {
+                r = sd_bus_add_fallback_vtable(m->bus, NULL, MANAGER_PATH "/container", "org.containers.Container",
+                                               v, container_object_find, m);
+                if (r < 0)
+                        return r;
+        }
         r = sd_bus_add_node_enumerator(m->bus, NULL, MANAGER_PATH "/container", container_node_enumerator, m);
         if (r < 0)
                 return r;

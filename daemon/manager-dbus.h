@@ -12,3 +12,7 @@ int manager_bus_register(Manager *m);
 
 void manager_send_container_new(Manager *m, Container *c);
 void manager_send_container_removed(Manager *m, Container *c);
+
+/* More methods of org.containers.Manager, one vtable per concern: images and containers that
+ * move (transfer-dbus.c). */
+extern const sd_bus_vtable manager_transfer_vtable[];

@@ -50,6 +50,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->bases_dir = g_strdup(bases_dir);
         m->containers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, container_destroy);
         m->units = g_hash_table_new(g_str_hash, g_str_equal);
+        m->leftovers = g_ptr_array_new_with_free_func(g_free);
         m->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, image_destroy);
         m->polkit_registry = polkit_registry_new();
         m->uid_shifts = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -74,6 +75,7 @@ Manager *manager_free(Manager *m) {
         polkit_registry_free(m->polkit_registry);
         g_hash_table_unref(m->containers);
         g_hash_table_unref(m->units);
+        g_ptr_array_unref(m->leftovers);
         g_hash_table_unref(m->images);
         g_hash_table_unref(m->uid_shifts);
         manager_workers_free_all(m);
@@ -124,9 +126,8 @@ static int load_containers(Manager *m) {
                 int r;
 
                 if (fn[0] == '.') {
-                        /* A Create that was interrupted before it was complete. */
-                        g_autofree char *p = g_build_filename(dir, fn, NULL);
-                        (void) rm_rf(p);
+                        /* A Create or Rename that was interrupted before it was complete. */
+                        g_ptr_array_add(m->leftovers, g_build_filename(dir, fn, NULL));
                         continue;
                 }
                 if (!name_is_valid(fn))
@@ -156,16 +157,72 @@ int manager_load(Manager *m) {
                 log_warning_errno(r, "Cannot read base definitions from %s", m->bases_dir);
         (void) manager_load_images(m);
         {
-                /* Images removed just before a crash. */
-                g_autoptr(GDir) d = g_dir_open(m->state_dir, 0, NULL);
-                const char *fn;
-                while (d && (fn = g_dir_read_name(d)))
-                        if (g_str_has_prefix(fn, ".removed-")) {
-                                g_autofree char *p = g_build_filename(m->state_dir, fn, NULL);
-                                (void) rm_rf(p);
-                        }
+                /* Trees removed just before a crash (manager_remove_tree() renames them first). */
+                g_autofree char *lxcpath = manager_lxc_path(m);
+                FOREACH_STRING(dir, m->state_dir, lxcpath) {
+                        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+                        const char *fn;
+                        while (d && (fn = g_dir_read_name(d)))
+                                if (g_str_has_prefix(fn, ".removed-"))
+                                        g_ptr_array_add(m->leftovers, g_build_filename(dir, fn, NULL));
+                }
         }
         return load_containers(m);
+}
+
+typedef struct BackgroundWork {
+        Manager *manager;
+        char **leftovers;
+} BackgroundWork;
+
+static void background_work_free(gpointer p) {
+        BackgroundWork *w = p;
+        g_strfreev(w->leftovers);
+        g_free(w);
+}
+
+static int background_worker(int fd, void *data) {
+        BackgroundWork *w = data;
+        GHashTableIter it;
+        Image *image;
+        int r, ret = EXIT_SUCCESS;
+
+        for (char **p = w->leftovers; *p; p++) {
+                r = rm_rf(*p);
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot remove %s", *p);
+                        ret = EXIT_FAILURE;
+                }
+        }
+        g_hash_table_iter_init(&it, w->manager->images);
+        while (g_hash_table_iter_next(&it, NULL, (void **) &image))
+                if (image->is_base && image_is_usable(image)) {
+                        r = image_assemble(image);
+                        if (r < 0) {
+                                log_warning_errno(r, "Cannot assemble base %s", image->name);
+                                ret = EXIT_FAILURE;
+                        }
+                }
+        return ret;
+}
+
+static void background_done(Worker *worker, const char *output, size_t size, int status, void *userdata) {
+        if (status != 0)
+                log_warning("Start-up clean-up or base assembly failed (exit status %d); a Start assembles what it needs.", status);
+}
+
+int manager_start_background_work(Manager *m) {
+        BackgroundWork *w = g_new(BackgroundWork, 1);
+        int r;
+
+        g_ptr_array_add(m->leftovers, NULL);
+        w->manager = m;
+        w->leftovers = (char **) g_ptr_array_steal(m->leftovers, NULL);
+        r = worker_spawn_full(m, "containers-manager cleanup", background_worker, w, background_work_free, -1, NULL,
+                              background_done, NULL, NULL);
+        if (r < 0)
+                background_work_free(w);
+        return r;
 }
 
 int manager_adopt(Manager *m) {
@@ -279,7 +336,13 @@ int manager_remove_tree(Manager *m, const char *path) {
                 return errno == ENOENT ? 0 : -errno;
         /* Gone at once by a rename (for good, even after a crash: start-up clears .removed-*),
          * deleted in the background: a big writable layer must not stall the bus loop. */
-        trash = g_strdup_printf("%s/.removed-%u", m->state_dir, g_random_int());
+        {
+                /* On the same file system as path (the state or the runtime directory), where
+                 * manager_load() looks for leftovers. */
+                g_autofree char *parent = g_path_get_dirname(path);
+                const char *where = g_str_has_prefix(path, m->runtime_dir) ? parent : m->state_dir;
+                trash = g_strdup_printf("%s/.removed-%u", where, g_random_int());
+        }
         if (rename(path, trash) < 0)
                 return rm_rf(path);
         if (!m->event || worker_spawn(m, "containers-manager rm", rm_rf_worker, trash, rm_rf_done, trash, NULL) < 0)
@@ -307,7 +370,7 @@ int manager_remove_container(Manager *m, Container *c) {
         if (r < 0)
                 log_warning_errno(r, "Cannot remove %s", dir);
         (void) store_remove_container_runtime(c);
-        (void) rm_rf(lxcdir);
+        (void) manager_remove_tree(m, lxcdir);
         /* Its files went with its directory: the slot may serve another container now. */
         manager_release_uid_shift(m, c);
         g_hash_table_remove(m->containers, c->name);
@@ -346,7 +409,7 @@ int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_
         manager_send_container_removed(m, c);
         (void) store_remove_container_runtime(c);
         old_lxc = g_build_filename(lxcpath, old_name, NULL);
-        (void) rm_rf(old_lxc); /* written again at the next start, under the new name */
+        (void) manager_remove_tree(m, old_lxc); /* written again at the next start, under the new name */
 
         g_hash_table_steal(m->containers, c->name);
         if (g_hash_table_lookup(m->units, c->unit) == c)

@@ -28,6 +28,7 @@ struct Manager {
         GHashTable *containers; /* name -> Container*, owned */
         GHashTable *units;      /* scope unit name -> Container* (not owned): systemd's signals name units */
         GHashTable *images;     /* name -> Image*, owned */
+        GPtrArray *leftovers;   /* char*: trees found at start-up that are no one's (removed in a worker) */
         GHashTable *polkit_registry; /* sd_bus_message* -> AsyncPolkitQuery* */
         IdBlock id_block;
         GHashTable *uid_shifts; /* GUINT_TO_POINTER(shift) -> Container* (not owned): slots in use */
@@ -55,6 +56,7 @@ struct Manager {
         GQueue worker_queue;    /* Worker*: waiting for a slot */
         unsigned n_workers;     /* running now */
         unsigned max_workers;
+        unsigned n_exec_sessions;       /* Exec, ExecWithFds, OpenShell running (exec-dbus.c) */
 
         sd_bus_slot *match_job_removed;
         sd_bus_slot *match_unit_removed;
@@ -67,6 +69,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* Loads bases, images and containers from disk; does not need a bus. */
 int manager_load(Manager *m);
+/* After the bus name is ours: a worker removes the leftovers manager_load() found and assembles
+ * the bases that are not yet (so the first Start does not do it on the loop). */
+int manager_start_background_work(Manager *m);
 /* Needs m->bus: asks systemd which containers still run and adopts them. */
 int manager_adopt(Manager *m);
 

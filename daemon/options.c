@@ -8,13 +8,16 @@ typedef union OptionValue {
         char **as;
         uint32_t u;
         uint64_t t;
+        GBytes *ay;
 } OptionValue;
 
 static void option_value_clear(const char *type, OptionValue *v) {
         if (streq(type, "s"))
                 g_free(v->s);
-        else if (streq(type, "as"))
+        else if (streq(type, "as") || streq(type, "a{ss}"))
                 g_strfreev(v->as);
+        else if (streq(type, "ay") && v->ay)
+                g_bytes_unref(v->ay);
 }
 
 int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error *error) {
@@ -63,7 +66,18 @@ int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error 
                         goto fail_read;
                 if (streq(contents, "as"))
                         r = sd_bus_message_read_strv(msg, &values[i].as);
-                else if (streq(contents, "s")) {
+                else if (streq(contents, "a{ss}")) {
+                        /* Its own checks and messages (names, line breaks, repeats). */
+                        r = bus_read_environment(msg, &values[i].as, error);
+                        if (r < 0)
+                                goto fail;
+                } else if (streq(contents, "ay")) {
+                        const void *p;
+                        size_t size;
+                        r = sd_bus_message_read_array(msg, 'y', &p, &size);
+                        if (r >= 0)
+                                values[i].ay = g_bytes_new(p, size);
+                } else if (streq(contents, "s")) {
                         const char *s;
                         r = sd_bus_message_read(msg, "s", &s);
                         if (r >= 0)
@@ -93,9 +107,13 @@ int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error 
                 else if (streq(specs[i].type, "s")) {
                         g_free(*(char **) specs[i].out);
                         *(char **) specs[i].out = values[i].s;
-                } else if (streq(specs[i].type, "as")) {
+                } else if (streq(specs[i].type, "as") || streq(specs[i].type, "a{ss}")) {
                         g_strfreev(*(char ***) specs[i].out);
                         *(char ***) specs[i].out = values[i].as;
+                } else if (streq(specs[i].type, "ay")) {
+                        if (*(GBytes **) specs[i].out)
+                                g_bytes_unref(*(GBytes **) specs[i].out);
+                        *(GBytes **) specs[i].out = values[i].ay;
                 } else if (streq(specs[i].type, "u"))
                         *(uint32_t *) specs[i].out = values[i].u;
                 else if (streq(specs[i].type, "t"))

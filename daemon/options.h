@@ -4,7 +4,8 @@
 #include <systemd/sd-bus.h>
 
 /* One entry per accepted key of an a{sv} option dictionary. out points to:
- * "b" bool, "s" char* (g_free), "as" char** (g_strfreev), "u" uint32_t, "t" uint64_t. */
+ * "b" bool, "s" char* (g_free), "as" char** (g_strfreev), "u" uint32_t, "t" uint64_t,
+ * "a{ss}" char** of "K=V" (checked as bus_read_environment() does), "ay" GBytes* (g_bytes_unref). */
 typedef struct OptionSpec {
         const char *key;
         const char *type;

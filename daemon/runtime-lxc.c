@@ -531,3 +531,39 @@ int runtime_exit_status_from_wait(int wait_status) {
                 return 128 + WTERMSIG(wait_status);
         return 255;
 }
+
+int runtime_attach(const char *lxcpath, const char *name, RuntimeAttachFunc func, void *payload,
+                   int stdin_fd, int stdout_fd, int stderr_fd, pid_t *ret_pid) {
+        _cleanup_(lxc_container_putp) struct lxc_container *lc = NULL;
+        lxc_attach_options_t options = LXC_ATTACH_OPTIONS_DEFAULT;
+        /* LXC sets up no environment of its own for us: func builds the whole one. */
+        char *empty_env[] = { NULL };
+        pid_t pid = 0;
+
+        assert(lxcpath);
+        assert(name);
+        assert(func);
+        assert(ret_pid);
+
+        lc = lxc_container_new(name, lxcpath);
+        if (!lc)
+                return -ENOMEM;
+        if (!lc->is_running(lc))
+                return -ESRCH;
+        /* The container's namespaces, cgroup, capability bounding set, no_new_privs, seccomp
+         * and LSM profile, as lxc-attach gives them: LXC_ATTACH_DEFAULT. Root of the container
+         * (func changes to the user it was asked for). */
+        options.env_policy = LXC_ATTACH_CLEAR_ENV;
+        options.extra_env_vars = empty_env;
+        options.initial_cwd = (char *) "/";
+        options.uid = 0;
+        options.gid = 0;
+        options.stdin_fd = stdin_fd;
+        options.stdout_fd = stdout_fd;
+        options.stderr_fd = stderr_fd;
+        options.log_fd = -EBADF;
+        if (lc->attach(lc, func, payload, &options, &pid) < 0 || pid <= 0)
+                return lc->is_running(lc) ? -EIO : -ESRCH;
+        *ret_pid = pid;
+        return 0;
+}

@@ -40,3 +40,10 @@ int runtime_exit_status_from_wait(int wait_status);
  * journal streams, runs the payload under LXC until it ends, records its exit status. */
 _Noreturn void runtime_monitor_main(const char *name, const char *unit, const char *lxcpath,
                                     const char *runtime_dir, char **argv);
+
+/* Runs func(payload) in a process inside the running container name (its namespaces, cgroup and
+ * confinement, as root of the container), with the given descriptors as its stdin, stdout and
+ * stderr; the process is a child of the caller. -ESRCH: the container does not run. */
+typedef int (*RuntimeAttachFunc)(void *payload);
+int runtime_attach(const char *lxcpath, const char *name, RuntimeAttachFunc func, void *payload,
+                   int stdin_fd, int stdout_fd, int stderr_fd, pid_t *ret_pid);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Forked workers, one shape for every slow job: the child starts with default signals, only
- * its result pipe (as fd 3) and dies with the daemon; at most manager->max_workers run at once
- * and the rest wait in a queue; a cancelled one gets SIGTERM, then SIGKILL after a grace time,
- * through its pidfd, and is reaped by the event loop, never by a blocking waitpid(). */
+ * its result pipe (as fd 3) and the descriptors it was given to keep (4, 5, ...), and dies with
+ * the daemon; at most manager->max_workers run at once and the rest wait in a queue; a
+ * cancelled one gets SIGTERM, then SIGKILL after a grace time, through its pidfd, and is reaped
+ * by the event loop, never by a blocking waitpid(). */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +22,8 @@ struct Worker {
         WorkerFunc func;
         void *data;
         GDestroyNotify data_free;
-        int keep_fd;            /* our copy of the descriptor the child gets as WORKER_KEEP_FD */
+        int *keep_fds;          /* our copies of the descriptors the child gets as WORKER_KEEP_FD.. */
+        size_t n_keep_fds;
         pid_t pid;              /* 0 while queued */
         int fd;
         GByteArray *output;
@@ -29,6 +31,7 @@ struct Worker {
         sd_event_source *child_source;
         sd_event_source *kill_timer;
         bool queued;
+        bool uncapped;          /* not counted against max_workers (its caller has a cap of its own) */
         bool cancelled;         /* nobody wants the result: reaped, then freed */
         bool eof;
         bool exited;
@@ -40,6 +43,14 @@ struct Worker {
 
 static void worker_start_queued(Manager *m);
 
+static void worker_close_keep_fds(Worker *w) {
+        for (size_t i = 0; i < w->n_keep_fds; i++)
+                if (w->keep_fds[i] >= 0)
+                        close(w->keep_fds[i]);
+        g_clear_pointer(&w->keep_fds, g_free);
+        w->n_keep_fds = 0;
+}
+
 static Worker *worker_free(Worker *w) {
         Manager *m;
 
@@ -48,7 +59,7 @@ static Worker *worker_free(Worker *w) {
         m = w->manager;
         if (w->queued)
                 g_queue_remove(&m->worker_queue, w);
-        else if (w->pid > 0 && m->n_workers > 0)
+        else if (w->pid > 0 && !w->uncapped && m->n_workers > 0)
                 m->n_workers--;
         g_hash_table_remove(m->workers, w);
         sd_event_source_disable_unref(w->io_source);
@@ -56,8 +67,7 @@ static Worker *worker_free(Worker *w) {
         sd_event_source_disable_unref(w->kill_timer);
         if (w->fd >= 0)
                 close(w->fd);
-        if (w->keep_fd >= 0)
-                close(w->keep_fd);
+        worker_close_keep_fds(w);
         if (w->data_free)
                 w->data_free(w->data);
         g_byte_array_unref(w->output);
@@ -131,26 +141,35 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         return 0;
 }
 
-static _Noreturn void worker_child(int fd, int keep_fd, WorkerFunc func, void *data, const char *name) {
+static _Noreturn void worker_child(int fd, const int *keep_fds, size_t n_keep_fds, WorkerFunc func, void *data,
+                                   const char *name) {
+        int parked[n_keep_fds + 1];
         sigset_t ss;
 
         /* Leave the daemon's world behind: default signals, no bus socket, no other worker's
-         * pipe or another start's descriptors; only our result pipe, at a fixed number. */
+         * pipe or another start's descriptors; only our result pipe and the kept descriptors,
+         * at fixed numbers. */
         sigemptyset(&ss);
         sigprocmask(SIG_SETMASK, &ss, NULL);
         for (int sig = 1; sig < _NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
                         signal(sig, SIG_DFL);
-        /* Both come from F_DUPFD_CLOEXEC/pipe2 at 3 or above: park them high first, so that
-         * moving one to its number cannot overwrite the other. */
+        /* All come from F_DUPFD_CLOEXEC/pipe2 at 3 or above: park them high first, so that
+         * moving one to its number cannot overwrite another. */
         fd = fcntl(fd, F_DUPFD, 100);
-        if (fd < 0 || (keep_fd >= 0 && (keep_fd = fcntl(keep_fd, F_DUPFD, 100)) < 0))
+        if (fd < 0)
                 _exit(EXIT_FAILURE);
+        for (size_t i = 0; i < n_keep_fds; i++) {
+                parked[i] = fcntl(keep_fds[i], F_DUPFD, 100);
+                if (parked[i] < 0)
+                        _exit(EXIT_FAILURE);
+        }
         if (dup2(fd, WORKER_RESULT_FD) < 0)
                 _exit(EXIT_FAILURE);
-        if (keep_fd >= 0 && dup2(keep_fd, WORKER_KEEP_FD) < 0)
-                _exit(EXIT_FAILURE);
-        (void) close_range(keep_fd >= 0 ? WORKER_KEEP_FD + 1 : WORKER_RESULT_FD + 1, ~0U, 0);
+        for (size_t i = 0; i < n_keep_fds; i++)
+                if (dup2(parked[i], WORKER_KEEP_FD + (int) i) < 0)
+                        _exit(EXIT_FAILURE);
+        (void) close_range(WORKER_KEEP_FD + (unsigned) n_keep_fds, ~0U, 0);
         /* Don't outlive the daemon: nobody would read our result. */
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() == 1)
@@ -176,11 +195,10 @@ static int worker_fork(Worker *w) {
         }
         if (pid == 0) {
                 close(p[0]);
-                worker_child(p[1], w->keep_fd, w->func, w->data, w->name);
+                worker_child(p[1], w->keep_fds, w->n_keep_fds, w->func, w->data, w->name);
         }
         close(p[1]);
-        if (w->keep_fd >= 0)
-                close(TAKE_FD(w->keep_fd));
+        worker_close_keep_fds(w);
 
         w->pid = pid;
         w->fd = p[0];
@@ -195,7 +213,8 @@ static int worker_fork(Worker *w) {
                 w->pid = 0;
                 return r;
         }
-        m->n_workers++;
+        if (!w->uncapped)
+                m->n_workers++;
         return 0;
 }
 
@@ -227,7 +246,13 @@ int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data
 
 int worker_spawn_full(Manager *m, const char *name, WorkerFunc func, void *data, GDestroyNotify data_free,
                       int keep_fd, WorkerLine line, WorkerDone done, void *userdata, Worker **ret) {
-        _cleanup_close_ int kfd = -1;
+        return worker_spawn_fds(m, name, func, data, data_free, keep_fd >= 0 ? &keep_fd : NULL, keep_fd >= 0 ? 1 : 0,
+                                0, line, done, userdata, ret);
+}
+
+int worker_spawn_fds(Manager *m, const char *name, WorkerFunc func, void *data, GDestroyNotify data_free,
+                     const int *keep_fds, size_t n_keep_fds, WorkerFlags flags, WorkerLine line, WorkerDone done,
+                     void *userdata, Worker **ret) {
         Worker *w;
         int r;
 
@@ -235,26 +260,33 @@ int worker_spawn_full(Manager *m, const char *name, WorkerFunc func, void *data,
         assert(m->event);
         assert(func);
         assert(done);
-
-        if (keep_fd >= 0) {
-                kfd = fcntl(keep_fd, F_DUPFD_CLOEXEC, 3);
-                if (kfd < 0)
-                        return -errno;
-        }
+        assert(n_keep_fds == 0 || keep_fds);
+        assert(n_keep_fds <= WORKER_KEEP_FDS_MAX);
 
         w = g_new0(Worker, 1);
         w->manager = m;
+        w->keep_fds = g_new(int, n_keep_fds ?: 1);
+        for (size_t i = 0; i < n_keep_fds; i++) {
+                w->keep_fds[i] = fcntl(keep_fds[i], F_DUPFD_CLOEXEC, 3);
+                if (w->keep_fds[i] < 0) {
+                        r = -errno;
+                        worker_close_keep_fds(w);
+                        g_free(w);
+                        return r;
+                }
+                w->n_keep_fds = i + 1;
+        }
         w->name = g_strdup(name);
         w->func = func;
         w->data = data;
-        w->keep_fd = TAKE_FD(kfd);
         w->fd = -1;
         w->output = g_byte_array_new();
         w->line = line;
         w->done = done;
         w->userdata = userdata;
+        w->uncapped = flags & WORKER_UNCAPPED;
 
-        if (m->n_workers >= m->max_workers) {
+        if (!w->uncapped && m->n_workers >= m->max_workers) {
                 /* Over the cap: it waits its turn (and counts as work in flight meanwhile). */
                 w->queued = true;
                 g_queue_push_tail(&m->worker_queue, w);
@@ -262,8 +294,7 @@ int worker_spawn_full(Manager *m, const char *name, WorkerFunc func, void *data,
                 r = worker_fork(w);
                 if (r < 0) {
                         /* Not ours yet: the caller still owns data. */
-                        if (w->keep_fd >= 0)
-                                close(w->keep_fd);
+                        worker_close_keep_fds(w);
                         g_byte_array_unref(w->output);
                         g_free(w->name);
                         g_free(w);

@@ -29,6 +29,17 @@ typedef void (*WorkerLine)(Worker *w, const char *line, void *userdata);
 #define WORKER_KEEP_FD 4
 int worker_spawn_full(Manager *m, const char *name, WorkerFunc func, void *data, GDestroyNotify data_free,
                       int keep_fd, WorkerLine line, WorkerDone done, void *userdata, Worker **ret);
+/* The same with several descriptors: keep_fds[i] becomes WORKER_KEEP_FD + i in the child. */
+#define WORKER_KEEP_FDS_MAX 8
+typedef enum WorkerFlags {
+        /* Starts at once and takes no slot of max_workers: for workers that live as long as a
+         * client wants (a shell), which must not keep Top, Logs or builds waiting. Whoever
+         * spawns them caps them itself. */
+        WORKER_UNCAPPED = 1 << 0,
+} WorkerFlags;
+int worker_spawn_fds(Manager *m, const char *name, WorkerFunc func, void *data, GDestroyNotify data_free,
+                     const int *keep_fds, size_t n_keep_fds, WorkerFlags flags, WorkerLine line, WorkerDone done,
+                     void *userdata, Worker **ret);
 int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, WorkerDone done, void *userdata, Worker **ret);
 int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data, WorkerLine line,
                        WorkerDone done, void *userdata, Worker **ret);

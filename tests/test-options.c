@@ -124,6 +124,51 @@ static void test_environment(void) {
         g_assert_nonnull(strstr(e.message, "more than once"));
 }
 
+/* The types Exec's options need: a{ss} (checked like an environment) and ay. */
+static void test_options_env_bytes(void) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = new_bus();
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *bad = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        g_auto(GStrv) env = NULL;
+        g_autoptr(GBytes) input = NULL;
+        const uint8_t data[] = { 'h', 0, 0xff };
+        const uint8_t *p;
+        size_t size;
+
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, "org.example", "/", "org.example", "X"), >=, 0);
+        g_assert_cmpint(sd_bus_message_open_container(m, 'a', "{sv}"), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "{sv}", "environment", "a{ss}", 2, "A", "1", "B", "x y"), >=, 0);
+        g_assert_cmpint(sd_bus_message_open_container(m, 'e', "sv"), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "s", "stdin"), >=, 0);
+        g_assert_cmpint(sd_bus_message_open_container(m, 'v', "ay"), >=, 0);
+        g_assert_cmpint(sd_bus_message_append_array(m, 'y', data, sizeof(data)), >=, 0);
+        for (int i = 0; i < 3; i++)
+                g_assert_cmpint(sd_bus_message_close_container(m), >=, 0);
+        g_assert_cmpint(sd_bus_message_seal(m, 1, 0), >=, 0);
+        g_assert_cmpint(sd_bus_message_rewind(m, true), >=, 0);
+        g_assert_cmpint(bus_read_options(m, (const OptionSpec[]) {
+                { "environment", "a{ss}", &env },
+                { "stdin", "ay", &input },
+                {}
+        }, &e), ==, 0);
+        g_assert_cmpuint(g_strv_length(env), ==, 2);
+        g_assert_cmpstr(env[1], ==, "B=x y");
+        p = g_bytes_get_data(input, &size);
+        g_assert_cmpuint(size, ==, sizeof(data));
+        g_assert_cmpint(memcmp(p, data, size), ==, 0);
+
+        /* a bad name inside the option: InvalidArgs naming it, nothing written */
+        g_clear_pointer(&env, g_strfreev);
+        bad = make_message(bus, "a{sv}", 1, "environment", "a{ss}", 1, "NO=PE", "x");
+        g_assert_cmpint(bus_read_options(bad, (const OptionSpec[]) {
+                { "environment", "a{ss}", &env },
+                {}
+        }, &e), ==, -EINVAL);
+        g_assert_true(sd_bus_error_has_name(&e, SD_BUS_ERROR_INVALID_ARGS));
+        g_assert_nonnull(strstr(e.message, "NO=PE"));
+        g_assert_null(env);
+}
+
 static void test_check_name(void) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
@@ -142,5 +187,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/options/invalid", test_options_invalid);
         g_test_add_func("/options/environment", test_environment);
         g_test_add_func("/options/check-name", test_check_name);
+        g_test_add_func("/options/environment-and-bytes", test_options_env_bytes);
         return g_test_run();
 }
