@@ -660,6 +660,28 @@ if tap.check("tar archives made on the host (good, '..', absolute, device, trunc
     tap.check("PutArchive of 'out/evil' where the container made out -> /: nothing written through the link",
               t_archive_through_link)
 
+    def t_never_started_fd_and_archives():
+        create("new2", LOOP, start=False)
+        try:
+            sb.run(["sh", "-c", "head -c 500000 /dev/urandom > /var/tmp/in-new2"])
+            want = sb.run(["sha256sum", "/var/tmp/in-new2"]).stdout.split()[0]
+            r = client("new2", "put-fd", "/blob", "/var/tmp/in-new2")
+            assert r == {"result": "ok"}, r
+            r = client("new2", "get-fd-stream", "/blob")
+            assert r["result"] == "ok" and r["sha256"] == want, r
+            r = client("new2", "put-archive", "/", "/var/tmp/good.tar")
+            assert r == {"result": "ok"}, r
+            assert listdir("new2", "/dir")["a"]["uid"] == 1000, listdir("new2", "/dir")
+            r = client("new2", "get-archive-pipe", "/dir")
+            assert r["result"] == "ok" and r["bytes"] > 100000, r
+            assert state("new2") == "created", state("new2")
+        finally:
+            sb.mcall("Remove", "s", "new2", check=False)
+        return True
+
+    tap.check("GetFileFd, PutFileFd, PutArchive, GetArchive on a never-started container",
+              t_never_started_fd_and_archives)
+
 
 # ---- busy while starting; a start waits for offline work -------------------------------
 
