@@ -7,6 +7,7 @@ org.containers.exec polkit action, denied and granted."""
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -685,14 +686,31 @@ if tap.check("tar archives made on the host (good, '..', absolute, device, trunc
 
 # ---- busy while starting; a start waits for offline work -------------------------------
 
-def t_start_busy():
-    import subprocess
+def worker_running():
+    """Whether the daemon has a child: the file worker (nothing else runs in these tests)."""
+    return sb.run(["pgrep", "-P", str(sb.daemon_pid())], check=False).ok
+
+
+def hold_put(name):
+    """A PutFileFd on name whose data does not come until .communicate(): the worker waits."""
     p = subprocess.Popen(sb.nsenter_argv(["/usr/bin/python3", HELPER_DIR + "/filesclient.py",
-                                          container_path("stop1"), "put-fd-hold", "/held"]),
-                         env=sandbox.BASE_ENV, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    line = p.stdout.readline()
-    assert "sent" in line, line
-    time.sleep(1)       # the worker now has stop1's layers mounted, reading the pipe
+                                          container_path(name), "put-fd-hold", "/held"]),
+                         env=sandbox.BASE_ENV, text=True, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        line = p.stdout.readline()
+        assert "sent" in line, line
+        wait_for(worker_running, 30, what="the file worker for %s" % name)
+    except Exception:
+        p.kill()
+        p.wait()
+        raise
+    time.sleep(0.5)     # the worker now has the container's root, reading the pipe
+    return p
+
+
+def t_start_busy():
+    p = hold_put("stop1")
     r = sb.gdbus("--object-path", container_path("stop1"), "--method", C + ".Start", check=False)
     busy = gdbus_error(r)
     # a second offline call waits for the first: the overlay is never mounted twice at once
@@ -702,7 +720,13 @@ def t_start_busy():
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.5)
     waited = second.poll() is None
-    out, _ = p.communicate("held data\n", timeout=60)
+    try:
+        out, _ = p.communicate("held data\n", timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        if second.poll() is None and not waited:
+            second.kill()
     assert json.loads(out.strip().splitlines()[-1]) == {"result": "ok"}, out
     sout, serr = second.communicate(timeout=60)
     assert waited, "the second call did not wait: %s %s" % (sout, serr)
@@ -720,18 +744,17 @@ tap.check("Start is refused with Busy while a file method works on the stopped c
 
 
 def t_start_busy_running():
-    import subprocess
     create("busy2", LOOP)
-    p = subprocess.Popen(sb.nsenter_argv(["/usr/bin/python3", HELPER_DIR + "/filesclient.py",
-                                          container_path("busy2"), "put-fd-hold", "/held"]),
-                         env=sandbox.BASE_ENV, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert "sent" in p.stdout.readline()
-    time.sleep(1)       # the worker is in busy2's namespaces, reading the pipe
-    sb.call(container_path("busy2"), C, "Stop")
-    wait_for(lambda: state("busy2") == "stopped", 30, what="busy2 stopped")
-    r = sb.gdbus("--object-path", container_path("busy2"), "--method", C + ".Start", check=False)
-    busy = gdbus_error(r)
-    out, _ = p.communicate("held data\n", timeout=60)
+    p = hold_put("busy2")
+    try:
+        sb.call(container_path("busy2"), C, "Stop")
+        wait_for(lambda: state("busy2") == "stopped", 30, what="busy2 stopped")
+        r = sb.gdbus("--object-path", container_path("busy2"), "--method", C + ".Start", check=False)
+        busy = gdbus_error(r)
+        out, _ = p.communicate("held data\n", timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
     r2 = sb.gdbus("--object-path", container_path("busy2"), "--method", C + ".Start", check=False)
     data = get("busy2", "/held")[0] if r2.ok else None
     sb.mcall("Remove", "s", "busy2", check=False)
