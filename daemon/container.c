@@ -536,6 +536,8 @@ int container_start(Container *c, ContainerDoneCallback cb, void *userdata, sd_b
         if (container_has_payload(c))
                 return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is already %s",
                                          c->name, container_state_to_string(c->state));
+        if (c->offline_file_ops > 0)
+                return sd_bus_error_setf(error, CM_ERROR_BUSY, "Container '%s' has file operations in progress", c->name);
 
         r = container_start_internal(c, error);
         if (r < 0)

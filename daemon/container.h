@@ -87,6 +87,10 @@ struct Container {
         struct TopRequest *top_pending; /* a Top on its way: later callers share its answer (not owned) */
         GPtrArray *waiters;     /* ContainerWaiter*: who waits for the next stable state */
         GPtrArray *followers;   /* Worker*: FollowLogs() streams, killed when it is removed */
+        /* File methods at work (files-dbus.c): on a container that does not run they mount its
+         * upper and work directories, and in a running one they keep its mount namespace (and
+         * so that mount) alive even after it stops: a start must not mount them a second time. */
+        unsigned offline_file_ops;
 };
 
 int container_new(Manager *m, const char *name, Container **ret);

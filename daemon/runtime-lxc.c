@@ -72,10 +72,9 @@ char **runtime_confinement(const Container *c) {
 }
 
 /* What the monitor needs to assemble the root: layers, the slot, the host paths to share. */
-static int write_rootfs_spec(Container *c, Image *image, Image *base, const char *dir, const char *cdir,
-                             char **env, const char *cwd) {
+static int build_rootfs_spec(Container *c, Image *image, Image *base, const char *dir, const char *cdir,
+                             char **env, const char *cwd, RootfsSpec **ret) {
         g_autoptr(RootfsSpec) spec = rootfs_spec_new();
-        g_autofree char *path = g_build_filename(dir, "rootfs.json", NULL);
         g_autoptr(GStrvBuilder) lower = g_strv_builder_new();
         int r;
 
@@ -103,7 +102,19 @@ static int write_rootfs_spec(Container *c, Image *image, Image *base, const char
                         return r;
                 g_ptr_array_add(spec->binds, b);
         }
+        *ret = TAKE_PTR(spec);
+        return 0;
+}
 
+static int write_rootfs_spec(Container *c, Image *image, Image *base, const char *dir, const char *cdir,
+                             char **env, const char *cwd) {
+        g_autoptr(RootfsSpec) spec = NULL;
+        g_autofree char *path = g_build_filename(dir, "rootfs.json", NULL);
+        int r;
+
+        r = build_rootfs_spec(c, image, base, dir, cdir, env, cwd, &spec);
+        if (r < 0)
+                return r;
         r = mkdir_p(spec->stage, 0711);
         if (r >= 0)
                 r = mkdir_p(spec->upper, 0755);
@@ -115,6 +126,23 @@ static int write_rootfs_spec(Container *c, Image *image, Image *base, const char
         if (!c->privileged && chown(spec->upper, c->uid_shift, c->uid_shift) < 0)
                 return -errno;
         return rootfs_spec_save(spec, path);
+}
+
+int runtime_rootfs_spec(Container *c, Image *image, RootfsSpec **ret) {
+        g_autofree char *lxcpath = manager_lxc_path(c->manager);
+        g_autofree char *cdir = manager_container_dir(c->manager, c->name);
+        g_autofree char *dir = g_build_filename(lxcpath, c->name, NULL);
+        Image *base = image_get_base(image);
+
+        assert(ret);
+
+        if (!base)
+                return -ENOENT;
+        if (c->slot_conflict)
+                return -EADDRINUSE;
+        /* The same spec as write_rootfs_spec() saves at each start (PATH and the working
+         * directory only serve to find the command: not needed here). */
+        return build_rootfs_spec(c, image, base, dir, cdir, NULL, "/", ret);
 }
 
 int runtime_write_config(Container *c, Image *image) {

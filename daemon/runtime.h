@@ -15,6 +15,11 @@ typedef struct RuntimeWorker {
 /* Writes the LXC configuration for the container's next start. */
 int runtime_write_config(Container *c, Image *image);
 
+/* The root file system spec the container's next start would use, built in memory: nothing
+ * is written (for the file methods on a container that does not run). */
+struct RootfsSpec;
+int runtime_rootfs_spec(Container *c, Image *image, struct RootfsSpec **ret);
+
 /* What confines the container on this host: "userns", "seccomp", "no_new_privs", ... */
 char **runtime_confinement(const Container *c);
 
