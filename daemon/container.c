@@ -150,6 +150,9 @@ Container *container_free(Container *c) {
         g_strfreev(c->command);
         g_strfreev(c->environment);
         g_free(c->working_directory);
+        g_free(c->mac_address);
+        if (c->ports)
+                g_array_unref(c->ports);
         g_free(c->unit);
         g_free(c);
         return NULL;

@@ -50,6 +50,13 @@ struct Container {
         uint32_t uid_shift;
         bool slot_conflict;     /* its stored slot is another container's too: it does not start */
 
+        /* Network (network.c): the mode, and the allocations kept until Remove. */
+        int network;            /* NetworkMode */
+        uint32_t ipv4_address;  /* host byte order; 0: none */
+        char *mac_address;      /* "xx:xx:xx:xx:xx:xx"; NULL: none */
+        GArray *ports;          /* PortForward; NULL: none */
+        bool network_conflict;  /* its stored address, MAC or port is another container's too */
+
         /* journald's rate limit for its scope (Create options); unset: journald's own limits. */
         bool log_rate_limit_interval_set;
         uint64_t log_rate_limit_interval_usec;  /* 0: no limit */
