@@ -478,14 +478,15 @@ void network_sync(Manager *m) {
         g_autofree char *text = NULL;
         int r;
 
-        if (n->sync_running) {
-                n->sync_again = true;
-                return;
-        }
+        /* Always current: a start loads it itself, while a worker may still be on an old one. */
         text = ruleset_build(m);
         r = store_write_file_atomic(path, text, strlen(text), 0600);
         if (r < 0) {
                 log_warning_errno(r, "Cannot write %s", path);
+                return;
+        }
+        if (n->sync_running) {
+                n->sync_again = true;
                 return;
         }
         /* No bridge yet: the first bridged start creates it and loads this file. */
@@ -543,6 +544,7 @@ int network_write_lxc_config(Manager *m, Container *c, const char *lxc_dir, GStr
                 g_key_file_set_string(kf, "Network", "Gateway", gw);
         }
         g_key_file_set_string(kf, "Network", "Broadcast", broadcast);
+        g_key_file_set_string(kf, "Network", "Address", address);
         g_key_file_set_string(kf, "Network", "Ruleset", ruleset);
         text = g_key_file_to_data(kf, &len, NULL);
         return store_write_file_atomic(host, text, len, 0600);
@@ -560,7 +562,8 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
         g_autofree char *path = g_build_filename(lxc_dir, "network.conf", NULL);
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) e = NULL;
-        g_autofree char *bridge = NULL, *gateway = NULL, *broadcast = NULL, *ruleset = NULL, *out = NULL;
+        g_autofree char *bridge = NULL, *gateway = NULL, *broadcast = NULL, *ruleset = NULL, *address = NULL;
+        g_autofree char *out = NULL;
         int r;
 
         if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
@@ -573,7 +576,8 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
         gateway = g_key_file_get_string(kf, "Network", "Gateway", NULL);
         broadcast = g_key_file_get_string(kf, "Network", "Broadcast", NULL);
         ruleset = g_key_file_get_string(kf, "Network", "Ruleset", NULL);
-        if (!bridge_name_is_valid(bridge) || !gateway || !broadcast || !ruleset) {
+        address = g_key_file_get_string(kf, "Network", "Address", NULL);
+        if (!bridge_name_is_valid(bridge) || !gateway || !broadcast || !ruleset || !address) {
                 *ret_message = g_strdup_printf("%s is incomplete", path);
                 return -EINVAL;
         }
@@ -598,6 +602,13 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
                         *ret_message = g_strdup_printf("Cannot set up bridge %s: %s", bridge, out ?: g_strerror(-r));
                         return r;
                 }
+        }
+        {
+                /* The address may have been a removed container's, with another MAC: the host
+                 * must not keep sending to that one until its neighbour entry goes stale. */
+                char *flush[] = { (char *) "ip", (char *) "neigh", (char *) "flush", (char *) "to", address,
+                                  (char *) "dev", bridge, NULL };
+                (void) run_program(flush, -1, NULL);
         }
         {
                 /* Forwarding only once a bridge exists; 127.0.0.1:PORT may be forwarded onto it. */
