@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "image.h"
 #include "journal.h"
+#include "machine.h"
 #include "runtime.h"
 #include "scope.h"
 #include "store.h"
@@ -345,7 +346,9 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 c->started_usec = now_usec(CLOCK_REALTIME);
                 c->finished_usec = 0;
                 g_clear_pointer(&c->start_error, g_free);
+                c->stop_from_outside = false;
                 container_set_state(c, CONTAINER_RUNNING);
+                machine_register(c);
                 (void) store_save_container_runtime(c);
                 if (leader > 0)
                         journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_INFO,
@@ -637,6 +640,11 @@ int container_restart(Container *c, ContainerDoneCallback cb, void *userdata, sd
         return container_start(c, cb, userdata, error);
 }
 
+void container_scope_stop_requested(Container *c) {
+        if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_FROZEN))
+                c->stop_from_outside = true;
+}
+
 /* The scope is gone: the payload ended, by itself or because we stopped it. */
 void container_scope_gone(Container *c) {
         Manager *m = c->manager;
@@ -668,7 +676,8 @@ void container_scope_gone(Container *c) {
         c->leader = 0;
         (void) journal_unit_rate_limit_clear(c->unit);
 
-        if (requested || c->exit_status == 0) {
+        if (requested || c->stop_from_outside || c->exit_status == 0) {
+                c->stop_from_outside = false;
                 container_set_state(c, CONTAINER_STOPPED);
                 journal_container_event(c, CM_MESSAGE_CONTAINER_STOPPED, LOG_INFO,
                                         "Container %s stopped (exit status %d).", c->name, c->exit_status);

@@ -83,6 +83,7 @@ struct Container {
         bool scope_gone_early;  /* the scope ended before the worker reported */
         bool removing;          /* Remove() is waiting for the stop */
         bool stop_after_start;  /* Stop (or Remove) came while starting: stop once it runs */
+        bool stop_from_outside; /* systemd stops its scope on someone else's word: an ordinary stop */
         bool scope_refused;     /* systemd refused our StartTransientUnit: the unit of that name is not ours */
         sd_event_source *start_timer;
 
@@ -115,6 +116,8 @@ int container_set_frozen(Container *c, bool frozen, ContainerDoneCallback cb, vo
 /* result: the job's result ("done", "failed", ...); message: systemd's own error text, if any. */
 void container_scope_job_done(Container *c, const char *result, const char *message);
 void container_scope_gone(Container *c);
+/* systemd got a job for the running container's scope that is not ours: someone else stops it. */
+void container_scope_stop_requested(Container *c);
 
 /* Gives the container a new random id. */
 void container_new_id(Container *c);

@@ -191,8 +191,29 @@ static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *re
         return 0;
 }
 
+/* A scope only ever gets the start job we ask for; any job on a running one is a stop someone
+ * else asked for (machinectl terminate, systemctl stop). JobNew comes before the scope ends. */
+static int on_job_new(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *job, *unit;
+        Container *c;
+        uint32_t id;
+
+        if (sd_bus_message_read(msg, "uos", &id, &job, &unit) < 0)
+                return 0;
+        c = manager_find_container_by_unit(m, unit);
+        if (c)
+                container_scope_stop_requested(c);
+        return 0;
+}
+
 int scope_subscribe(Manager *m) {
         int r;
+
+        /* Floating: it lives as long as the bus connection. */
+        r = sd_bus_match_signal_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "JobNew", on_job_new, NULL, m);
+        if (r < 0)
+                return r;
 
         r = sd_bus_match_signal_async(m->bus, &m->match_job_removed, SD_DEST, SD_PATH, SD_IFACE,
                                       "JobRemoved", on_job_removed, NULL, m);

@@ -324,6 +324,65 @@ tap.check("addresses, MACs and ports kept over a daemon restart; the next one al
           t_restart)
 
 
+# ---- machined --------------------------------------------------------------------------------
+
+def machines():
+    r = sb.run(["machinectl", "list", "--no-legend"], check=False)
+    return {l.split()[0]: l.split() for l in r.stdout.splitlines() if l.strip()}
+
+
+def t_machined():
+    res = create("mach", SLEEPER, ipv4_address="10.89.0.40")
+    if not isinstance(res, list):
+        return "Create: %s" % res.stderr
+    try:
+        got = wait_for(lambda: machines().get("mach"), 10, what="mach in machinectl list")
+    except TimeoutError:
+        return "machinectl list: %r" % machines()
+    if got[1:3] != ["container", "containers-manager"]:
+        return "machinectl list: %r" % got
+    st = sb.run(["machinectl", "status", "mach"], check=False).stdout
+    leader = prop("mach", "Leader")
+    for want in ("Leader: %d" % leader, "class container", "Address: 10.89.0.40", "container-mach.scope"):
+        if want not in st:
+            return "%r not in machinectl status:\n%s" % (want, st)
+    sb.run(["machinectl", "terminate", "mach"])
+    try:
+        wait_for(lambda: prop("mach", "State") in ("stopped", "failed"), 15, what="mach to stop")
+    except TimeoutError:
+        return "State after terminate: %s" % prop("mach", "State")
+    if prop("mach", "State") != "stopped":
+        return "terminate left State %s (ExitStatus %d)" % (prop("mach", "State"), prop("mach", "ExitStatus"))
+    try:
+        wait_for(lambda: "mach" not in machines(), 10, what="mach to leave machinectl list")
+    except TimeoutError:
+        return "still registered after it stopped: %r" % machines()
+    sb.mcall("Remove", "s", "mach")
+    return True
+
+
+tap.check("machined: a running container in machinectl list and status (leader, class, address, "
+          "scope); machinectl terminate is an ordinary stop; unregistered when it stops", t_machined)
+
+
+def t_machined_refused():
+    # machined takes host names only: a name with "_" is refused, the start is not
+    res = create("not_a_hostname", SLEEPER)
+    if not isinstance(res, list):
+        return "Create: %s" % res.stderr
+    state = prop("not_a_hostname", "State")
+    listed = "not_a_hostname" in machines()
+    sb.mcall("Remove", "s", "not_a_hostname")
+    if state != "running":
+        return "State %s" % state
+    if listed:
+        tap.diag("machined took the name after all")
+    return True
+
+
+tap.check("a registration machined refuses does not fail the start", t_machined_refused)
+
+
 def t_remove():
     sb.mcall("Remove", "s", "web")
     # the table is rewritten by a worker after the reply
