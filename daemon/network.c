@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "container.h"
@@ -454,9 +457,34 @@ static int run_program(char **argv, int output_fd, char **ret_output) {
         return 0;
 }
 
+/* Loads the ruleset file with nft, one loader at a time (the daemon's worker and starting
+ * monitors), and records what was loaded: a start skips the load when the table is current.
+ * Unless force, nothing is done when the record matches the file. */
+static int ruleset_load(const char *path, bool force, int output_fd, char **ret_output) {
+        g_autofree char *lock = g_strdup_printf("%s.lock", path);
+        g_autofree char *stamp = g_strdup_printf("%s.loaded", path);
+        g_autofree char *text = NULL, *loaded = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char *argv[] = { (char *) "nft", (char *) "-f", (char *) path, NULL };
+        int r;
+
+        fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0)
+                return -errno;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return -ENOENT;
+        if (!force && g_file_get_contents(stamp, &loaded, NULL, NULL) && streq(text, loaded))
+                return 0;
+        (void) unlink(stamp);
+        /* Whatever nft reads is at least as new as text: a record that lags only costs a load. */
+        r = run_program(argv, output_fd, ret_output);
+        if (r < 0)
+                return r;
+        return store_write_file_atomic(stamp, text, strlen(text), 0600);
+}
+
 static int nft_worker(int fd, void *data) {
-        char *argv[] = { (char *) "nft", (char *) "-f", data, NULL };
-        return run_program(argv, fd, NULL) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return ruleset_load(data, true, fd, NULL) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 static void nft_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
@@ -558,12 +586,46 @@ static int write_sysctl(const char *path) {
         return loop_write(fd, "1\n", 2);
 }
 
+/* Up, with the gateway's address: nothing for ip to do (two ioctls instead of two programs). */
+static bool bridge_is_ready(const char *bridge, const char *gateway_prefix) {
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        g_autofree char *gateway = g_strndup(gateway_prefix, strcspn(gateway_prefix, "/"));
+        struct ifreq ifr = {};
+        char have[INET_ADDRSTRLEN];
+
+        if (fd < 0 || strlen(bridge) >= sizeof(ifr.ifr_name))
+                return false;
+        strncpy(ifr.ifr_name, bridge, sizeof(ifr.ifr_name) - 1);
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 || !(ifr.ifr_flags & IFF_UP))
+                return false;
+        ifr.ifr_addr.sa_family = AF_INET;
+        if (ioctl(fd, SIOCGIFADDR, &ifr) < 0 ||
+            !inet_ntop(AF_INET, &((struct sockaddr_in *) &ifr.ifr_addr)->sin_addr, have, sizeof(have)))
+                return false;
+        return streq(have, gateway);
+}
+
+/* The host has a neighbour (ARP) entry for the address. */
+static bool neighbour_known(const char *address) {
+        g_autofree char *text = NULL;
+        g_auto(GStrv) lines = NULL;
+
+        if (!g_file_get_contents("/proc/net/arp", &text, NULL, NULL))
+                return true;    /* cannot tell: flush */
+        lines = g_strsplit(text, "\n", -1);
+        for (char **l = lines; *l; l++)
+                if (g_str_has_prefix(*l, address) && (*l)[strlen(address)] == ' ')
+                        return true;
+        return false;
+}
+
 int network_host_prepare(const char *lxc_dir, char **ret_message) {
         g_autofree char *path = g_build_filename(lxc_dir, "network.conf", NULL);
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) e = NULL;
         g_autofree char *bridge = NULL, *gateway = NULL, *broadcast = NULL, *ruleset = NULL, *address = NULL;
         g_autofree char *out = NULL;
+        bool made = false;
         int r;
 
         if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
@@ -583,6 +645,7 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
         }
 
         if (if_nametoindex(bridge) == 0) {
+                made = true;
                 /* Two starts may race here: whoever loses the add finds the bridge made. */
                 char *add[] = { (char *) "ip", (char *) "link", (char *) "add", bridge, (char *) "type", (char *) "bridge", NULL };
                 (void) run_program(add, -1, NULL);
@@ -591,7 +654,7 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
                         return -EIO;
                 }
         }
-        {
+        if (made || !bridge_is_ready(bridge, gateway)) {
                 char *addr[] = { (char *) "ip", (char *) "address", (char *) "replace", gateway, (char *) "broadcast",
                                  broadcast, (char *) "dev", bridge, NULL };
                 char *up[] = { (char *) "ip", (char *) "link", (char *) "set", bridge, (char *) "up", NULL };
@@ -603,7 +666,7 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
                         return r;
                 }
         }
-        {
+        if (neighbour_known(address)) {
                 /* The address may have been a removed container's, with another MAC: the host
                  * must not keep sending to that one until its neighbour entry goes stale. */
                 char *flush[] = { (char *) "ip", (char *) "neigh", (char *) "flush", (char *) "to", address,
@@ -622,8 +685,9 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
                 }
         }
         {
-                char *nft[] = { (char *) "nft", (char *) "-f", ruleset, NULL };
-                r = run_program(nft, -1, &out);
+                /* After a reboot (a bridge made now) always; else only when the daemon's last
+                 * rules are not loaded yet. */
+                r = ruleset_load(ruleset, made, -1, &out);
                 if (r < 0) {
                         *ret_message = g_strdup_printf("Cannot load the nftables table %s from %s: %s", NETWORK_NFT_TABLE,
                                                        ruleset, out ?: g_strerror(-r));
