@@ -324,6 +324,36 @@ tap.check("addresses, MACs and ports kept over a daemon restart; the next one al
           t_restart)
 
 
+def t_reboot():
+    # what a reboot leaves: no bridge, no table, no forwarding, an empty /run; the state stays
+    for n in ("web", "cli"):
+        sb.call(container_path(n), C, "Stop")
+    for c in ("ip link del %s" % BRIDGE, "nft delete table ip %s" % TABLE,
+              "rm -f /run/containers-manager/network.nft*", "echo 0 > /proc/sys/net/ipv4/ip_forward"):
+        r = sh(c)
+        if not r.ok:
+            return "%s: %s" % (c, r.stderr)
+    restart_daemon()
+    for n in ("web", "cli"):
+        sb.call(container_path(n), C, "Start")
+    if "10.89.0.1/16" not in sb.run(["ip", "-4", "addr", "show", BRIDGE], check=False).stdout:
+        return "bridge not made again"
+    if sh("cat /proc/sys/net/ipv4/ip_forward").stdout.strip() != "1":
+        return "forwarding not on again"
+    if "dnat to 10.89.0.20:80" not in (nft_table() or ""):
+        return "table not loaded again: %r" % nft_table()
+    if prop("web", "Addresses") != ["10.89.0.20"]:
+        return "web's address: %r" % prop("web", "Addresses")
+    if "hello-web" not in http_get("http://127.0.0.1:8080/"):
+        return "published port not answered"
+    rc, out, err = run_in("cli", ["ping", "-c", "1", "-W", "3", "10.89.0.20"])
+    return rc == 0 or "cli -> web: %s %s" % (out, err)
+
+
+tap.check("after what a reboot leaves (no bridge, table or forwarding), the next start makes them "
+          "again with the same addresses", t_reboot)
+
+
 # ---- machined --------------------------------------------------------------------------------
 
 def machines():
