@@ -15,6 +15,7 @@
 #include "image.h"
 #include "journal.h"
 #include "machine.h"
+#include "network.h"
 #include "runtime.h"
 #include "scope.h"
 #include "store.h"
@@ -349,6 +350,7 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 c->stop_from_outside = false;
                 container_set_state(c, CONTAINER_RUNNING);
                 machine_register(c);
+                network_container_started(c);
                 (void) store_save_container_runtime(c);
                 if (leader > 0)
                         journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_INFO,

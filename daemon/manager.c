@@ -443,6 +443,8 @@ int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_
                         c->name, g_strerror(-r));
         (void) store_save_container_runtime(c);
         manager_send_container_new(m, c);
+        if (c->network == NETWORK_BRIDGE)
+                network_sync(m);        /* its name on the bridge's resolver */
         journal_container_event(c, CM_MESSAGE_CONTAINER_RENAMED, LOG_INFO, "Container %s renamed to %s.", old_name, c->name);
         return 0;
 }

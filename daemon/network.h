@@ -11,6 +11,8 @@
 #define NETWORK_DEFAULT_SUBNET "10.89.0.0/16"
 /* The service's own nftables table: created, rewritten and deleted by it alone. */
 #define NETWORK_NFT_TABLE "containers-manager"
+/* dnsmasq on the bridge's address with the containers' names (units/). */
+#define NETWORK_DNS_UNIT "containers-manager-dns.service"
 
 typedef enum NetworkMode {
         NETWORK_NONE,           /* loopback only */
@@ -38,6 +40,7 @@ typedef struct Network {
         /* The nft worker running now, and whether the rules changed since it was started. */
         bool sync_running;
         bool sync_again;
+        bool dns_started;       /* asked systemd for the DNS unit (since the daemon started) */
 } Network;
 
 Network *network_new(void);
@@ -79,6 +82,9 @@ int network_write_lxc_config(Manager *m, Container *c, const char *lxc_dir, GStr
 /* Rewrites the ruleset file from the allocations and, where the bridge exists, loads it with
  * nft in a worker (one at a time; a change meanwhile runs it again). */
 void network_sync(Manager *m);
+
+/* A bridged container runs: the resolver on the bridge is wanted. */
+void network_container_started(Container *c);
 
 /* In the monitor, before LXC starts a bridged container: the bridge (with the gateway's
  * address, forwarding on) and the service's nftables table. Slow work, never on the loop. */

@@ -302,6 +302,20 @@ int scope_stop(Manager *m, const char *unit) {
                                         "ss", unit, "replace");
 }
 
+static int on_start_unit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        if (e)
+                log_warning("Cannot start %s: %s", (const char *) userdata, e->message ?: e->name);
+        return 0;
+}
+
+int systemd_start_unit(Manager *m, const char *unit) {
+        /* unit is a constant of the caller's (it outlives the call). */
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "StartUnit", on_start_unit_reply,
+                                        (void *) unit, "ss", unit, "replace");
+}
+
 int scope_kill(Manager *m, const char *unit, int signo) {
         return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "KillUnit", NULL, NULL,
                                         "ssi", unit, "all", (int32_t) signo);

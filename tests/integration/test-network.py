@@ -227,6 +227,33 @@ def t_outside():
     return rc == 0 or "ping cli -> outside: %d %s %s" % (rc, out, err)
 
 
+def t_names():
+    rc, out, err = run_in("cli", ["cat", "/etc/resolv.conf"])
+    if "nameserver 10.89.0.1" not in out:
+        return "resolv.conf inside: %r" % out
+    rc, out, err = run_in("cli", ["ping", "-c", "1", "-W", "3", "web"])
+    if rc != 0 or "10.89.0.20" not in out:
+        return "ping web from cli: %d %r %r" % (rc, out, err)
+    res = create("gone", SLEEPER, start=False)
+    if not isinstance(res, list):
+        return "Create gone: %s" % res.stderr
+    addr = prop("gone", "Addresses")[0]
+    try:
+        wait_for(lambda: addr in run_in("cli", ["nslookup", "gone"])[1], 10, what="gone to resolve")
+    except TimeoutError:
+        return "a new container's name does not resolve: %r" % (run_in("cli", ["nslookup", "gone"]),)
+    sb.mcall("Remove", "s", "gone")
+    try:
+        wait_for(lambda: addr not in run_in("cli", ["nslookup", "gone"])[1], 10, what="gone to stop resolving")
+    except TimeoutError:
+        return "a removed container's name still resolves: %r" % (run_in("cli", ["nslookup", "gone"]),)
+    return True
+
+
+tap.check("names: resolv.conf points at the bridge's resolver; containers' names resolve between "
+          "containers, a new one at once, a removed one no more", t_names)
+
+
 tap.check("outbound NAT: a container reaches a namespace that has no route back (masquerade)",
           t_outside)
 
