@@ -224,7 +224,12 @@ def t_outside():
     if "10.89." in sh("ip -n outside route").stdout:
         return "the outside has a route to the containers"
     rc, out, err = run_in("cli", ["ping", "-c", "1", "-W", "3", "192.168.77.2"])
-    return rc == 0 or "ping cli -> outside: %d %s %s" % (rc, out, err)
+    if rc != 0:
+        return "ping cli -> outside: %d %s %s" % (rc, out, err)
+    # and the other way: the outside reaches a published port at the host's address there
+    r = sb.run(["ip", "netns", "exec", "outside", "curl", "-sS", "-m", "5", "http://192.168.77.1:8080/"],
+               check=False, timeout=20)
+    return "hello-web" in r.stdout or "outside -> 192.168.77.1:8080: %r %r" % (r.stdout, r.stderr)
 
 
 def t_names():
@@ -254,7 +259,8 @@ tap.check("names: resolv.conf points at the bridge's resolver; containers' names
           "containers, a new one at once, a removed one no more", t_names)
 
 
-tap.check("outbound NAT: a container reaches a namespace that has no route back (masquerade)",
+tap.check("outbound NAT: a container reaches a namespace that has no route back (masquerade); "
+          "that namespace reaches a published port at the host's address on its side",
           t_outside)
 
 
