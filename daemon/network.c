@@ -719,8 +719,14 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
 
         if (if_nametoindex(bridge) == 0) {
                 made = true;
-                /* Two starts may race here: whoever loses the add finds the bridge made. */
-                char *add[] = { (char *) "ip", (char *) "link", (char *) "add", bridge, (char *) "type", (char *) "bridge", NULL };
+                /* A MAC of its own: else the bridge takes the lowest of its ports' and changes it
+                 * as containers come and go, under the containers' neighbour entries for the
+                 * gateway. Two starts may race here: whoever loses the add finds the bridge made. */
+                g_autofree char *mac = g_strdup_printf("02:%02x:%02x:%02x:%02x:%02x", g_random_int_range(0, 256),
+                                                       g_random_int_range(0, 256), g_random_int_range(0, 256),
+                                                       g_random_int_range(0, 256), g_random_int_range(0, 256));
+                char *add[] = { (char *) "ip", (char *) "link", (char *) "add", bridge, (char *) "address", mac,
+                                (char *) "type", (char *) "bridge", NULL };
                 (void) run_program(add, -1, NULL);
                 if (if_nametoindex(bridge) == 0) {
                         *ret_message = g_strdup_printf("Cannot create bridge %s", bridge);

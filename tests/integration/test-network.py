@@ -171,6 +171,24 @@ tap.check("allocated address, GetAddresses as machined's, Inspect shows network 
 
 # ---- traffic --------------------------------------------------------------------------------
 
+def t_bridge_mac():
+    # the bridge keeps a MAC of its own while ports come and go (else containers' neighbour
+    # entries for the gateway go stale)
+    before = sh("cat /sys/class/net/%s/address" % BRIDGE).stdout.strip()
+    kind = sh("cat /sys/class/net/%s/addr_assign_type" % BRIDGE).stdout.strip()
+    res = create("extra", SLEEPER)
+    if not isinstance(res, list):
+        return "Create extra: %s" % res.stderr
+    after = sh("cat /sys/class/net/%s/address" % BRIDGE).stdout.strip()
+    sb.mcall("Remove", "s", "extra")
+    if kind != "3":     # NET_ADDR_SET
+        return "bridge MAC %s not set explicitly (addr_assign_type %s)" % (before, kind)
+    return before == after or "bridge MAC changed from %s to %s" % (before, after)
+
+
+tap.check("the bridge has a MAC of its own, unchanged when a port joins", t_bridge_mac)
+
+
 def t_c2c():
     rc, out, err = run_in("cli", ["ping", "-c", "1", "-W", "3", "10.89.0.20"])
     if rc != 0:
