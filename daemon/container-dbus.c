@@ -7,6 +7,7 @@
 #include "bus-util.h"
 #include "cgroup.h"
 #include "container-dbus.h"
+#include "network.h"
 #include "errors.h"
 #include "idmap.h"
 #include "image.h"
@@ -281,6 +282,8 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, boo
                                           "created by a release without user namespaces: its files are owned by host root");
         if (r >= 0)
                 r = append_strv_variant(reply, "Confinement", confinement);
+        if (r >= 0)
+                r = network_inspect_append(reply, c);
         if (r >= 0) {
                 /* Values can be secrets: only for callers allowed to manage the container. */
                 if (!show_secrets)

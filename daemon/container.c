@@ -14,6 +14,8 @@
 #include "errors.h"
 #include "image.h"
 #include "journal.h"
+#include "machine.h"
+#include "network.h"
 #include "runtime.h"
 #include "scope.h"
 #include "store.h"
@@ -150,6 +152,9 @@ Container *container_free(Container *c) {
         g_strfreev(c->command);
         g_strfreev(c->environment);
         g_free(c->working_directory);
+        g_free(c->mac_address);
+        if (c->ports)
+                g_array_unref(c->ports);
         g_free(c->unit);
         g_free(c);
         return NULL;
@@ -342,7 +347,10 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 c->started_usec = now_usec(CLOCK_REALTIME);
                 c->finished_usec = 0;
                 g_clear_pointer(&c->start_error, g_free);
+                c->stop_from_outside = false;
                 container_set_state(c, CONTAINER_RUNNING);
+                machine_register(c);
+                network_container_started(c);
                 (void) store_save_container_runtime(c);
                 if (leader > 0)
                         journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_INFO,
@@ -656,6 +664,11 @@ int container_restart(Container *c, ContainerDoneCallback cb, void *userdata, sd
         return container_start(c, cb, userdata, error);
 }
 
+void container_scope_stop_requested(Container *c) {
+        if (IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_FROZEN))
+                c->stop_from_outside = true;
+}
+
 /* The scope is gone: the payload ended, by itself or because we stopped it. */
 void container_scope_gone(Container *c) {
         Manager *m = c->manager;
@@ -688,7 +701,8 @@ void container_scope_gone(Container *c) {
         (void) journal_unit_rate_limit_clear(c->unit);
         c->stop_requested = false;
 
-        if (requested || c->exit_status == 0) {
+        if (requested || c->stop_from_outside || c->exit_status == 0) {
+                c->stop_from_outside = false;
                 container_set_state(c, CONTAINER_STOPPED);
                 journal_container_event(c, CM_MESSAGE_CONTAINER_STOPPED, LOG_INFO,
                                         "Container %s stopped (exit status %d).", c->name, c->exit_status);

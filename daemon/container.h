@@ -50,6 +50,13 @@ struct Container {
         uint32_t uid_shift;
         bool slot_conflict;     /* its stored slot is another container's too: it does not start */
 
+        /* Network (network.c): the mode, and the allocations kept until Remove. */
+        int network;            /* NetworkMode */
+        uint32_t ipv4_address;  /* host byte order; 0: none */
+        char *mac_address;      /* "xx:xx:xx:xx:xx:xx"; NULL: none */
+        GArray *ports;          /* PortForward; NULL: none */
+        bool network_conflict;  /* its stored address, MAC or port is another container's too */
+
         /* journald's rate limit for its scope (Create options); unset: journald's own limits. */
         bool log_rate_limit_interval_set;
         uint64_t log_rate_limit_interval_usec;  /* 0: no limit */
@@ -78,6 +85,7 @@ struct Container {
         bool stop_requested;    /* Stop() (or Remove()) asked for it to end (persisted: Target "stopped"): a
                                  * daemon killed meanwhile finishes the stop at its next start */
         bool stop_after_start;  /* Stop (or Remove) came while starting: stop once it runs */
+        bool stop_from_outside; /* systemd stops its scope on someone else's word: an ordinary stop */
         bool scope_refused;     /* systemd refused our StartTransientUnit: the unit of that name is not ours */
         sd_event_source *start_timer;
 
@@ -115,6 +123,8 @@ int container_set_frozen(Container *c, bool frozen, ContainerDoneCallback cb, vo
 /* result: the job's result ("done", "failed", ...); message: systemd's own error text, if any. */
 void container_scope_job_done(Container *c, const char *result, const char *message);
 void container_scope_gone(Container *c);
+/* systemd got a job for the running container's scope that is not ours: someone else stops it. */
+void container_scope_stop_requested(Container *c);
 
 /* Gives the container a new random id. */
 void container_new_id(Container *c);

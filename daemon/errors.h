@@ -24,5 +24,7 @@
 #define CM_ERROR_NO_SUCH_USER      "org.containers.Error.NoSuchUser"
 #define CM_ERROR_INVALID_ARCHIVE   "org.containers.Error.InvalidArchive"
 #define CM_ERROR_BUSY              "org.containers.Error.Busy"
+#define CM_ERROR_ADDRESS_IN_USE    "org.containers.Error.AddressInUse"
+#define CM_ERROR_PORT_IN_USE       "org.containers.Error.PortInUse"
 
 extern const sd_bus_error_map cm_error_map[];

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "errors.h"
 #include "idmap.h"
+#include "network.h"
 #include "manager-dbus.h"
 #include "manager.h"
 #include "scope.h"
@@ -189,6 +190,12 @@ int main(int argc, char *argv[]) {
                 if (r < 0)
                         log_warning("%s; using the default block of %u ids from %u.", msg,
                                 m->id_block.size, m->id_block.start);
+        }
+        {
+                g_autofree char *msg = NULL;
+                r = network_config_load(m->network, CONFIG_FILE_DEFAULT, &msg);
+                if (r < 0)
+                        log_warning("%s; using bridge %s and subnet %s.", msg, NETWORK_DEFAULT_BRIDGE, NETWORK_DEFAULT_SUBNET);
         }
         /* Reserve the block for root, so that useradd never hands these ids to a user. */
         FOREACH_STRING(f, "/etc/subuid", "/etc/subgid") {

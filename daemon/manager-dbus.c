@@ -10,6 +10,7 @@
 #include "image-dbus.h"
 #include "image.h"
 #include "manager-dbus.h"
+#include "network.h"
 #include "bus-util.h"
 #include "options.h"
 #include "polkit.h"
@@ -44,6 +45,9 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         /* The largest values stand for "not given" (bus_read_options() does not say). */
         uint64_t log_interval = UINT64_MAX;
         uint32_t log_burst = UINT32_MAX;
+        g_autofree char *network = NULL, *ipv4_address = NULL, *mac_address = NULL;
+        g_autoptr(GPtrArray) ports = NULL;
+        _cleanup_(network_assignment_clear) NetworkAssignment net = {};
         Container *c;
         int r;
 
@@ -60,6 +64,10 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 { "privileged", "b", &privileged },
                 { "log_rate_limit_interval_usec", "t", &log_interval },
                 { "log_rate_limit_burst", "u", &log_burst },
+                { "network", "s", &network },
+                { "ipv4_address", "s", &ipv4_address },
+                { "mac_address", "s", &mac_address },
+                { "ports", "a(sqq)", &ports },
                 {}
         }, error);
         if (r < 0)
@@ -82,6 +90,11 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Image '%s' has no command: pass option 'command'", image);
 
+        /* Checked again after polkit answered, right before the container takes them. */
+        r = network_assign(m, network, ipv4_address, mac_address, ports, &net, error);
+        if (r < 0)
+                return r;
+
         const char *details[] = { "container", name, "image", image, "verb", "create", NULL };
         r = polkit_check(m, msg, CM_ACTION_MANAGE, details, error);
         if (r <= 0)
@@ -96,7 +109,9 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = manager_create_container(m, image, name, environment, command, ephemeral, privileged, &c, error);
         if (r < 0)
                 return r;
-        if (log_interval != UINT64_MAX || log_burst != UINT32_MAX) {
+        network_assignment_apply(&net, c);
+        assert_se(network_claim(m->network, c) >= 0);
+        {
                 c->log_rate_limit_interval_set = log_interval != UINT64_MAX;
                 c->log_rate_limit_interval_usec = log_interval;
                 c->log_rate_limit_burst_set = log_burst != UINT32_MAX;
@@ -108,6 +123,8 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                         return sd_bus_error_set_errnof(error, r, "Cannot save container '%s': %m", name);
                 }
         }
+        if (c->network == NETWORK_BRIDGE)
+                network_sync(m);
 
         if (start) {
                 r = container_start(c, reply_create_done, sd_bus_message_ref(msg), error);

@@ -14,6 +14,7 @@
 #include "image.h"
 #include "journal.h"
 #include "manager-dbus.h"
+#include "network.h"
 #include "bus-util.h"
 #include "polkit.h"
 #include "store.h"
@@ -54,6 +55,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, image_destroy);
         m->polkit_registry = polkit_registry_new();
         m->uid_shifts = g_hash_table_new(g_direct_hash, g_direct_equal);
+        m->network = network_new();
         m->workers = g_hash_table_new(g_direct_hash, g_direct_equal);
         g_queue_init(&m->worker_queue);
         m->max_workers = 16;
@@ -78,6 +80,7 @@ Manager *manager_free(Manager *m) {
         g_ptr_array_unref(m->leftovers);
         g_hash_table_unref(m->images);
         g_hash_table_unref(m->uid_shifts);
+        network_free(m->network);
         manager_workers_free_all(m);
         g_hash_table_unref(m->workers);
         g_queue_clear(&m->worker_queue);
@@ -144,6 +147,13 @@ static int load_containers(Manager *m) {
                                 r == -EADDRINUSE ? "also another container's" : "invalid");
                         c->slot_conflict = true;
                 }
+                r = network_claim(m->network, c);
+                if (r < 0) {
+                        /* As with slots: never two containers on one address, MAC or port. */
+                        log_error("Container %s: its address, MAC or a published port is also another container's; "
+                                  "it will not start.", fn);
+                        c->network_conflict = true;
+                }
                 manager_add_container(m, c);
         }
         return 0;
@@ -167,7 +177,10 @@ int manager_load(Manager *m) {
                                         g_ptr_array_add(m->leftovers, g_build_filename(dir, fn, NULL));
                 }
         }
-        return load_containers(m);
+        r = load_containers(m);
+        /* The rules as the allocations say (loaded now if the bridge exists). */
+        network_sync(m);
+        return r;
 }
 
 typedef struct BackgroundWork {
@@ -354,6 +367,7 @@ int manager_remove_tree(Manager *m, const char *path) {
 int manager_remove_container(Manager *m, Container *c) {
         g_autofree char *dir = manager_container_dir(m, c->name);
         g_autofree char *lxcdir = NULL, *lxcpath = manager_lxc_path(m);
+        bool bridged;
         int r;
 
         lxcdir = g_build_filename(lxcpath, c->name, NULL);
@@ -373,7 +387,11 @@ int manager_remove_container(Manager *m, Container *c) {
         (void) manager_remove_tree(m, lxcdir);
         /* Its files went with its directory: the slot may serve another container now. */
         manager_release_uid_shift(m, c);
+        bridged = c->network == NETWORK_BRIDGE;
+        network_release(m->network, c);
         g_hash_table_remove(m->containers, c->name);
+        if (bridged)
+                network_sync(m);
         return 0;
 }
 
@@ -425,6 +443,8 @@ int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_
                         c->name, g_strerror(-r));
         (void) store_save_container_runtime(c);
         manager_send_container_new(m, c);
+        if (c->network == NETWORK_BRIDGE)
+                network_sync(m);        /* its name on the bridge's resolver */
         journal_container_event(c, CM_MESSAGE_CONTAINER_RENAMED, LOG_INFO, "Container %s renamed to %s.", old_name, c->name);
         return 0;
 }

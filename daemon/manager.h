@@ -32,6 +32,7 @@ struct Manager {
         GHashTable *polkit_registry; /* sd_bus_message* -> AsyncPolkitQuery* */
         IdBlock id_block;
         GHashTable *uid_shifts; /* GUINT_TO_POINTER(shift) -> Container* (not owned): slots in use */
+        struct Network *network;        /* the bridge, its allocations and the nftables table */
         GHashTable *builds;     /* id -> Build*, owned */
         unsigned last_build_id;
 

@@ -9,7 +9,40 @@ typedef union OptionValue {
         uint32_t u;
         uint64_t t;
         GBytes *ay;
+        GPtrArray *sqq;
 } OptionValue;
+
+static void option_sqq_free(void *p) {
+        OptionSqq *o = p;
+
+        g_free(o->s);
+        g_free(o);
+}
+
+static int read_sqq_array(sd_bus_message *msg, GPtrArray **ret) {
+        g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(option_sqq_free);
+        const char *s;
+        uint16_t q0, q1;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "(sqq)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(msg, "(sqq)", &s, &q0, &q1)) > 0) {
+                OptionSqq *o = g_new0(OptionSqq, 1);
+                o->s = g_strdup(s);
+                o->q[0] = q0;
+                o->q[1] = q1;
+                g_ptr_array_add(a, o);
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&a);
+        return 0;
+}
 
 static void option_value_clear(const char *type, OptionValue *v) {
         if (streq(type, "s"))
@@ -18,6 +51,8 @@ static void option_value_clear(const char *type, OptionValue *v) {
                 g_strfreev(v->as);
         else if (streq(type, "ay") && v->ay)
                 g_bytes_unref(v->ay);
+        else if (streq(type, "a(sqq)") && v->sqq)
+                g_ptr_array_unref(v->sqq);
 }
 
 int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error *error) {
@@ -77,7 +112,9 @@ int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error 
                         r = sd_bus_message_read_array(msg, 'y', &p, &size);
                         if (r >= 0)
                                 values[i].ay = g_bytes_new(p, size);
-                } else if (streq(contents, "s")) {
+                } else if (streq(contents, "a(sqq)"))
+                        r = read_sqq_array(msg, &values[i].sqq);
+                else if (streq(contents, "s")) {
                         const char *s;
                         r = sd_bus_message_read(msg, "s", &s);
                         if (r >= 0)
@@ -114,6 +151,10 @@ int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error 
                         if (*(GBytes **) specs[i].out)
                                 g_bytes_unref(*(GBytes **) specs[i].out);
                         *(GBytes **) specs[i].out = values[i].ay;
+                } else if (streq(specs[i].type, "a(sqq)")) {
+                        if (*(GPtrArray **) specs[i].out)
+                                g_ptr_array_unref(*(GPtrArray **) specs[i].out);
+                        *(GPtrArray **) specs[i].out = values[i].sqq;
                 } else if (streq(specs[i].type, "u"))
                         *(uint32_t *) specs[i].out = values[i].u;
                 else if (streq(specs[i].type, "t"))

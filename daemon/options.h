@@ -5,7 +5,8 @@
 
 /* One entry per accepted key of an a{sv} option dictionary. out points to:
  * "b" bool, "s" char* (g_free), "as" char** (g_strfreev), "u" uint32_t, "t" uint64_t,
- * "a{ss}" char** of "K=V" (checked as bus_read_environment() does), "ay" GBytes* (g_bytes_unref). */
+ * "a{ss}" char** of "K=V" (checked as bus_read_environment() does), "ay" GBytes* (g_bytes_unref),
+ * "a(sqq)" GPtrArray* of OptionSqq* (g_ptr_array_unref frees them). */
 typedef struct OptionSpec {
         const char *key;
         const char *type;
@@ -14,6 +15,11 @@ typedef struct OptionSpec {
 
 /* Reads an a{sv} at the current position. Unknown keys, wrong types and repeated keys
  * fail with InvalidArgs naming the key; outputs are only written when everything is valid. */
+typedef struct OptionSqq {
+        char *s;
+        uint16_t q[2];
+} OptionSqq;
+
 int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error *error);
 
 /* Reads an a{ss} environment into a "K=V" strv, rejecting invalid names. */

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "idmap.h"
 #include "journal.h"
+#include "network.h"
 #include "rootfs.h"
 #include "runtime.h"
 #include "store.h"
@@ -192,10 +193,10 @@ int runtime_write_config(Container *c, Image *image) {
         if (!c->privileged)
                 g_string_append_printf(s, "lxc.idmap = u 0 %u %u\nlxc.idmap = g 0 %u %u\n",
                                        c->uid_shift, IDMAP_SLOT_SIZE, c->uid_shift, IDMAP_SLOT_SIZE);
+        r = network_write_lxc_config(m, c, dir, s);
+        if (r < 0)
+                return r;
         g_string_append(s,
-                        /* A network namespace of its own with only loopback, and that up. */
-                        "lxc.net.0.type = empty\n"
-                        "lxc.net.0.flags = up\n"
                         /* Build the monitor/payload cgroups inside the scope we were started in. */
                         "lxc.cgroup.relative = 1\n"
                         "lxc.mount.auto = proc:mixed sys:ro\n"
@@ -274,11 +275,17 @@ _Noreturn void runtime_monitor_main(const char *name, const char *unit, const ch
                 g_autofree char *message = NULL;
                 int r;
 
-                r = rootfs_spec_load(spec_path, &spec);
-                if (r < 0)
-                        message = g_strdup_printf("Cannot read %s: %s", spec_path, g_strerror(-r));
-                else
-                        r = rootfs_setup(spec, &message);
+                g_autofree char *lxc_dir = g_build_filename(lxcpath, name, NULL);
+
+                /* The bridge and the nftables table, before LXC plugs the veth in. */
+                r = network_host_prepare(lxc_dir, &message);
+                if (r >= 0) {
+                        r = rootfs_spec_load(spec_path, &spec);
+                        if (r < 0)
+                                message = g_strdup_printf("Cannot read %s: %s", spec_path, g_strerror(-r));
+                        else
+                                r = rootfs_setup(spec, &message);
+                }
                 if (r >= 0)
                         /* Else LXC's init fails to exec it, and all anyone sees is exit status 255. */
                         r = rootfs_find_program(spec, argv[0], &message);

@@ -191,8 +191,29 @@ static int on_subscribed(sd_bus_message *reply, void *userdata, sd_bus_error *re
         return 0;
 }
 
+/* A scope only ever gets the start job we ask for; any job on a running one is a stop someone
+ * else asked for (machinectl terminate, systemctl stop). JobNew comes before the scope ends. */
+static int on_job_new(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *job, *unit;
+        Container *c;
+        uint32_t id;
+
+        if (sd_bus_message_read(msg, "uos", &id, &job, &unit) < 0)
+                return 0;
+        c = manager_find_container_by_unit(m, unit);
+        if (c)
+                container_scope_stop_requested(c);
+        return 0;
+}
+
 int scope_subscribe(Manager *m) {
         int r;
+
+        /* Floating: it lives as long as the bus connection. */
+        r = sd_bus_match_signal_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "JobNew", on_job_new, NULL, m);
+        if (r < 0)
+                return r;
 
         r = sd_bus_match_signal_async(m->bus, &m->match_job_removed, SD_DEST, SD_PATH, SD_IFACE,
                                       "JobRemoved", on_job_removed, NULL, m);
@@ -279,6 +300,20 @@ int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret
 int scope_stop(Manager *m, const char *unit) {
         return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "StopUnit", NULL, NULL,
                                         "ss", unit, "replace");
+}
+
+static int on_start_unit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        if (e)
+                log_warning("Cannot start %s: %s", (const char *) userdata, e->message ?: e->name);
+        return 0;
+}
+
+int systemd_start_unit(Manager *m, const char *unit) {
+        /* unit is a constant of the caller's (it outlives the call). */
+        return sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "StartUnit", on_start_unit_reply,
+                                        (void *) unit, "ss", unit, "replace");
 }
 
 int scope_kill(Manager *m, const char *unit, int signo) {

@@ -11,6 +11,8 @@ int scope_subscribe(Manager *m);
 int scope_watch(Manager *m, Container *c);
 int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret_slot);
 int scope_kill(Manager *m, const char *unit, int signo);
+/* StartUnit(unit, "replace"), asynchronously; a failure is logged. */
+int systemd_start_unit(Manager *m, const char *unit);
 /* Stops the unit (asynchronously): also ends a scope that holds no process any more. */
 int scope_stop(Manager *m, const char *unit);
 /* Synchronous, for start-up only: the unit's ActiveState, or -ENOENT if systemd has no such unit. */

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+
+#include "network.h"
 #include "store.h"
 
 static int fsync_directory_of(const char *path) {
@@ -103,6 +106,34 @@ int store_save_container(Container *c) {
         return store_save_container_in(c, dir);
 }
 
+static void save_network(JsonBuilder *b, const Container *c) {
+        json_builder_set_member_name(b, "Network");
+        json_builder_add_string_value(b, network_mode_to_string(c->network));
+        if (c->network != NETWORK_BRIDGE)
+                return;
+        {
+                g_autofree char *a = network_ipv4_to_string(c->ipv4_address);
+                json_builder_set_member_name(b, "IPv4Address");
+                json_builder_add_string_value(b, a);
+        }
+        json_builder_set_member_name(b, "MACAddress");
+        json_builder_add_string_value(b, c->mac_address);
+        json_builder_set_member_name(b, "Ports");
+        json_builder_begin_array(b);
+        for (guint i = 0; c->ports && i < c->ports->len; i++) {
+                const PortForward *f = &g_array_index(c->ports, PortForward, i);
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "Protocol");
+                json_builder_add_string_value(b, f->protocol);
+                json_builder_set_member_name(b, "HostPort");
+                json_builder_add_int_value(b, f->host_port);
+                json_builder_set_member_name(b, "ContainerPort");
+                json_builder_add_int_value(b, f->container_port);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+}
+
 int store_save_container_in(Container *c, const char *dir) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonNode) root = NULL;
@@ -152,6 +183,7 @@ int store_save_container_in(Container *c, const char *dir) {
                 json_builder_set_member_name(b, "UidShift");
                 json_builder_add_int_value(b, c->uid_shift);
         }
+        save_network(b, c);
         /* Absent: journald's own limits (the option was not given). */
         if (c->log_rate_limit_interval_set) {
                 json_builder_set_member_name(b, "LogRateLimitIntervalUSec");
@@ -165,6 +197,50 @@ int store_save_container_in(Container *c, const char *dir) {
 
         root = json_builder_get_root(b);
         return store_write_json(path, root);
+}
+
+/* Absent (a release without networking): loopback only, as it had. */
+static int load_network(Container *c, JsonObject *o) {
+        const char *mode = json_object_get_string_member_with_default(o, "Network", NULL);
+        const char *address, *mac;
+        JsonNode *n;
+        struct in_addr in;
+
+        if (!mode) {
+                c->network = NETWORK_NONE;
+                return 0;
+        }
+        c->network = network_mode_from_string(mode);
+        if (c->network < 0)
+                return -EBADMSG;
+        if (c->network != NETWORK_BRIDGE)
+                return 0;
+        address = json_object_get_string_member_with_default(o, "IPv4Address", NULL);
+        mac = json_object_get_string_member_with_default(o, "MACAddress", NULL);
+        if (!address || inet_pton(AF_INET, address, &in) != 1 || !mac)
+                return -EBADMSG;
+        c->ipv4_address = ntohl(in.s_addr);
+        c->mac_address = g_strdup(mac);
+        n = json_object_get_member(o, "Ports");
+        if (n && JSON_NODE_HOLDS_ARRAY(n)) {
+                JsonArray *a = json_node_get_array(n);
+                for (guint i = 0; i < json_array_get_length(a); i++) {
+                        JsonNode *e = json_array_get_element(a, i);
+                        JsonObject *p = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e) : NULL;
+                        const char *proto = p ? json_object_get_string_member_with_default(p, "Protocol", "") : "";
+                        gint64 host = p ? json_object_get_int_member_with_default(p, "HostPort", 0) : 0;
+                        gint64 cont = p ? json_object_get_int_member_with_default(p, "ContainerPort", 0) : 0;
+                        PortForward f = { .host_port = (uint16_t) host, .container_port = (uint16_t) cont };
+
+                        if ((!streq(proto, "tcp") && !streq(proto, "udp")) || host <= 0 || host > 65535 || cont <= 0 || cont > 65535)
+                                return -EBADMSG;
+                        g_strlcpy(f.protocol, proto, sizeof(f.protocol));
+                        if (!c->ports)
+                                c->ports = g_array_new(false, true, sizeof(PortForward));
+                        g_array_append_val(c->ports, f);
+                }
+        }
+        return 0;
 }
 
 static int load_former_names(Container *c, JsonObject *o) {
@@ -259,6 +335,9 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
                 c->log_rate_limit_burst_set = true;
                 c->log_rate_limit_burst = (uint32_t) burst;
         }
+        r = load_network(c, o);
+        if (r < 0)
+                return r;
         c->state = CONTAINER_CREATED;
 
         if (save) {

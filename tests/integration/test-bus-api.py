@@ -322,7 +322,8 @@ tap.check("Create accepts the ephemeral option; an ephemeral container is remove
 def t_loopback_only():
     # no network beyond loopback: the container's network namespace has lo, up, and nothing else
     sb.mcall(*(["Create"] + busctl_create_args(
-        "busybox", "net", {}, {"command": ["sh", "-c", "echo ifaces: $(ls /sys/class/net); "
+        "busybox", "net", {}, {"network": "none",
+                               "command": ["sh", "-c", "echo ifaces: $(ls /sys/class/net); "
                                            "ping -c1 -W1 127.0.0.1 >/dev/null && echo lo-ok; "
                                            "echo end; exec sleep 1000"]})))
     out = wait_for(lambda: (lambda o: o if "end" in o else None)(
@@ -333,7 +334,7 @@ def t_loopback_only():
     return "lo-ok" in out or "loopback does not work inside: %r" % out
 
 
-tap.check("a container has loopback (up) and no other network interface", t_loopback_only)
+tap.check("network none: a container has loopback (up) and no other network interface", t_loopback_only)
 
 
 def t_host():
