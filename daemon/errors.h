@@ -23,5 +23,7 @@
 #define CM_ERROR_OUTPUT_TOO_LARGE  "org.containers.Error.OutputTooLarge"
 #define CM_ERROR_NO_SUCH_USER      "org.containers.Error.NoSuchUser"
 #define CM_ERROR_INVALID_ARCHIVE   "org.containers.Error.InvalidArchive"
+#define CM_ERROR_SNAPSHOT_EXISTS   "org.containers.Error.SnapshotExists"
+#define CM_ERROR_NO_SUCH_SNAPSHOT  "org.containers.Error.NoSuchSnapshot"
 
 extern const sd_bus_error_map cm_error_map[];
