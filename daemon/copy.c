@@ -36,6 +36,8 @@ static uint32_t map_id(const CopyState *s, uint32_t id) {
 }
 
 static bool keep_xattr(const CopyState *s, const char *name) {
+        if (s->opts->flags & COPY_OCI_WHITEOUTS)
+                return !g_str_has_prefix(name, "trusted.overlay.");
         if (!(s->opts->flags & COPY_LAYER_XATTRS_ONLY))
                 return true;
         if (!g_str_has_prefix(name, "trusted.overlay."))
@@ -150,6 +152,14 @@ static int copy_entry(CopyState *s, int sdir, int ddir, const char *name, const 
                 }
         }
 
+        if ((s->opts->flags & COPY_OCI_WHITEOUTS) && IS_WHITEOUT(&st)) {
+                g_autofree char *wh = g_strconcat(WHITEOUT_PREFIX, name, NULL);
+                _cleanup_close_ int fd = openat(ddir, wh, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return fail(s, -errno, "Cannot create", rel);
+                return 0;
+        }
+
         if (S_ISDIR(st.st_mode)) {
                 _cleanup_close_ int in = -1, out = -1;
                 if (mkdirat(ddir, name, 0700) < 0)
@@ -161,6 +171,14 @@ static int copy_entry(CopyState *s, int sdir, int ddir, const char *name, const 
                 r = copy_dir_contents(s, in, out, rel);
                 if (r < 0)
                         return r;
+                if (s->opts->flags & COPY_OCI_WHITEOUTS) {
+                        char v[2] = {};
+                        if (fgetxattr(in, "trusted.overlay.opaque", v, 1) == 1 && v[0] == 'y') {
+                                _cleanup_close_ int fd = openat(out, WHITEOUT_OPAQUE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                                if (fd < 0)
+                                        return fail(s, -errno, "Cannot create opaque marker in", rel);
+                        }
+                }
         } else if (S_ISREG(st.st_mode)) {
                 _cleanup_close_ int in = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
                 if (in < 0)

@@ -11,6 +11,10 @@ typedef enum CopyFlags {
         COPY_LAYER_XATTRS_ONLY = 1 << 0,
         /* Ids outside [id_base, id_base + id_count) become 65534 (nobody) container-side. */
         COPY_SHIFT_IDS = 1 << 1,
+        /* Export: whiteouts become empty ".wh.NAME" files and opaque directories get a
+         * ".wh..wh..opq" file (as OCI layers say them), so that a plain tar can carry them;
+         * no trusted.overlay.* xattrs. */
+        COPY_OCI_WHITEOUTS = 1 << 2,
 } CopyFlags;
 
 typedef struct CopyOptions {
@@ -25,6 +29,9 @@ typedef struct CopyOptions {
  * has them, else copy_file_range. Never follows symlinks. -errno, *ret_message (g_free) says
  * which path failed. */
 int copy_tree(const char *src, const char *dst, const CopyOptions *opts, char **ret_message);
+
+#define WHITEOUT_PREFIX ".wh."
+#define WHITEOUT_OPAQUE ".wh..wh..opq"
 
 /* Whether a stat result is an overlayfs whiteout. */
 #define IS_WHITEOUT(st) (S_ISCHR((st)->st_mode) && (st)->st_rdev == 0)

@@ -1,8 +1,117 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* org.containers.Manager: images and containers that move: ExportImage, ImportImage, ExportContainer, ImportContainer, PullImage. */
+#include <fcntl.h>
+
+#include "bus-util.h"
+#include "errors.h"
+#include "image.h"
 #include "manager-dbus.h"
+#include "options.h"
+#include "polkit.h"
+#include "transfer.h"
+
+static int check_fd(int fd, bool write, sd_bus_error *error) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return sd_bus_error_set_errnof(error, errno, "Invalid descriptor: %m");
+        if (write ? (flags & O_ACCMODE) == O_RDONLY : (flags & O_ACCMODE) == O_WRONLY)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The descriptor is not open for %s",
+                                         write ? "writing" : "reading");
+        return 0;
+}
+
+/* Takes the message's reference. */
+static void reply_transfer(Manager *m, Image *image, int error, const char *message, void *userdata) {
+        sd_bus_message *msg = userdata;
+
+        if (error == -EBADMSG)
+                (void) sd_bus_reply_method_errorf(msg, CM_ERROR_INVALID_ARCHIVE, "%s", message ?: "Invalid archive");
+        else if (error == -ENOENT)
+                (void) sd_bus_reply_method_errorf(msg, CM_ERROR_NO_SUCH_BASE, "%s", message ?: "No such base");
+        else if (error < 0)
+                (void) sd_bus_reply_method_errorf(msg, SD_BUS_ERROR_FAILED, "%s", message ?: g_strerror(-error));
+        else if (image) {
+                g_autofree char *path = image_object_path(image);
+                (void) sd_bus_reply_method_return(msg, "o", path);
+        } else
+                (void) sd_bus_reply_method_return(msg, NULL);
+        sd_bus_message_unref(msg);
+}
+
+static int method_export_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const OptionSpec specs[] = { {} };
+        const char *name;
+        Image *i;
+        int fd, r;
+
+        r = sd_bus_message_read(msg, "sh", &name, &fd);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, specs, error);
+        if (r < 0)
+                return r;
+        r = bus_check_name("image", name, error);
+        if (r < 0)
+                return r;
+        r = check_fd(fd, true, error);
+        if (r < 0)
+                return r;
+        i = manager_get_image(m, name);
+        if (!i)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "No image '%s'", name);
+
+        const char *details[] = { "image", name, "verb", "export", NULL };
+        r = polkit_check(m, msg, CM_ACTION_BUILD, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = transfer_export_image(m, i, fd, reply_transfer, sd_bus_message_ref(msg), error);
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return r;
+        }
+        return 1;
+}
+
+static int method_import_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const OptionSpec specs[] = { {} };
+        const char *name;
+        int fd, r;
+
+        r = sd_bus_message_read(msg, "sh", &name, &fd);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, specs, error);
+        if (r < 0)
+                return r;
+        r = bus_check_name("image", name, error);
+        if (r < 0)
+                return r;
+        r = check_fd(fd, false, error);
+        if (r < 0)
+                return r;
+
+        const char *details[] = { "image", name, "verb", "import", NULL };
+        r = polkit_check(m, msg, CM_ACTION_BUILD, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = transfer_import_image(m, name, fd, reply_transfer, sd_bus_message_ref(msg), error);
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return r;
+        }
+        return 1;
+}
 
 const sd_bus_vtable manager_transfer_vtable[] = {
         SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("ExportImage", SD_BUS_ARGS("s", name, "h", out, "a{sv}", options), SD_BUS_NO_RESULT,
+                                method_export_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ImportImage", SD_BUS_ARGS("s", name, "h", in, "a{sv}", options), SD_BUS_RESULT("o", image),
+                                method_import_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

@@ -12,7 +12,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandbox  # noqa: E402
-from sandbox import (MANAGER_PATH, MANAGER_IFACE, CONTAINER_IFACE, BUS, TEST_USER,  # noqa: E402
+from sandbox import (MANAGER_PATH, MANAGER_IFACE, CONTAINER_IFACE, BUS, TEST_USER, HELPER_DIR,  # noqa: E402
                      busctl_create_args, container_path, gdbus_error, wait_for)
 
 tap = sandbox.Tap()
@@ -288,6 +288,164 @@ def t_commit_exists():
 
 
 tap.check("Commit to a taken name: ImageExists", t_commit_exists)
+
+
+# ---- ExportImage / ImportImage --------------------------------------------------------------
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imageclient.py")) as f:
+    sb.write_file(HELPER_DIR + "/imageclient.py", f.read(), mode=0o755)
+CLIENT = ["/usr/bin/python3", HELPER_DIR + "/imageclient.py"]
+
+# Rewrites an exported archive into a bad one: kind is "flip" (a changed byte in a layer),
+# "dotdot" / "device" (a layer with such an entry, its digest made to match), "outer-dotdot".
+TAMPER = r"""
+import hashlib, io, json, sys, tarfile
+src, dst, kind = sys.argv[1:4]
+members = {}
+with tarfile.open(src) as t:
+    for m in t.getmembers():
+        if m.isfile():
+            members[m.name.lstrip("./")] = t.extractfile(m).read()
+man = json.loads(members["manifest.json"])
+top = "layers/%d.tar" % (len(man["Layers"]) - 1)
+data = members[top]
+if kind == "flip":
+    data = bytearray(data)
+    data[1000] ^= 1
+    data = bytes(data)
+elif kind in ("dotdot", "device"):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        if kind == "dotdot":
+            ti = tarfile.TarInfo("../../evil")
+            ti.size = 4
+            t.addfile(ti, io.BytesIO(b"evil"))
+        else:
+            ti = tarfile.TarInfo("dev/evil")
+            ti.type = tarfile.CHRTYPE
+            ti.devmajor, ti.devminor = 1, 3
+            t.addfile(ti)
+    data = buf.getvalue()
+members[top] = data
+for l in man["Layers"]:
+    if l["File"] == top and kind != "flip":
+        l["Digest"] = "sha256:" + hashlib.sha256(data).hexdigest()
+        l["Size"] = len(data)
+members["manifest.json"] = json.dumps(man).encode()
+with tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as t:
+    for name, body in members.items():
+        ti = tarfile.TarInfo(name)
+        ti.size = len(body)
+        t.addfile(ti, io.BytesIO(body))
+    if kind == "outer-dotdot":
+        ti = tarfile.TarInfo("../evil")
+        ti.size = 4
+        t.addfile(ti, io.BytesIO(b"evil"))
+print(len(man["Layers"]))
+"""
+sb.write_file(HELPER_DIR + "/tamper.py", TAMPER, mode=0o755)
+
+
+def client(*args, user=None):
+    r = sb.run(CLIENT + list(args), user=user, check=False, timeout=300)
+    line = (r.stdout.strip().splitlines() or [r.stderr.strip()])[-1]
+    return line.split(" ", 2)
+
+
+def t_export_import():
+    create("s1-image", "c3", command=SLEEPER)
+    rc, out = sh("c3", "echo dee > /data/d && rm /data/b && echo ok")
+    assert rc == 0, out
+    sb.call(container_path("c3"), C, "Commit", "sa{sv}", "c3-image", "0")
+    r = client("export", "c3-image", "/var/tmp/c3.tar")
+    assert r[0] == "ok", r
+    r = client("import", "moved", "/var/tmp/c3.tar")
+    assert r[0] == "ok" and r[1].startswith(MANAGER_PATH + "/image/"), r
+    create("moved", "m1")
+    rc, out = sh("m1", "cat /data/a /data/d; ls /data; test -e /etc/hosts && echo hosts; echo $GREETING; "
+                 "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done | grep -c '^sh -c trap'")
+    want = "committed\ndee\na\nd\nowned\nhello\n1\n"
+    return out == want or "got %r, want %r" % (out, want)
+
+
+tap.check("ExportImage of a committed image (two layers) -> ImportImage under another name: a "
+          "container of it runs with the files, whiteouts, environment and command", t_export_import)
+
+
+def t_export_format():
+    out = sb.run(["/usr/bin/python3", "-c", "import tarfile, json, sys; t = tarfile.open(sys.argv[1]); "
+                  "m = json.load(t.extractfile('./manifest.json' if './manifest.json' in t.getnames() else 'manifest.json')); "
+                  "print(m['FormatVersion'], m['Base'], len(m['Layers']), m['Layers'][0]['Digest'][:7]); "
+                  "l = tarfile.open(fileobj=t.extractfile([n for n in t.getnames() if n.endswith('layers/1.tar')][0])); "
+                  "print(sorted((i.name.lstrip('./'), i.uid) for i in l.getmembers() if 'data/' in i.name))",
+                  "/var/tmp/c3.tar"]).stdout.splitlines()
+    want0 = "1 busybox 2 sha256:"
+    if out[0] != want0:
+        return "manifest: %r" % out[0]
+    # the top layer: the new file, the whiteout of /data/b as OCI writes it, container-side owners
+    return ("('data/.wh.b', 0)" in out[1] and "('data/d', 0)" in out[1]) or out[1]
+
+
+tap.check("the archive: manifest (version, base by name, layers with sha256), layers as tars "
+          "with .wh. whiteouts and container-side owners", t_export_format)
+
+
+def leftovers():
+    names = set(sb.run(["ls", "-A", STATE + "/images"]).stdout.split())
+    return sorted(n for n in names if n not in images()) + \
+        [p for p in ("/var/lib/evil", STATE + "/evil", STATE + "/images/evil") if sb.run(["test", "-e", p], check=False).ok]
+
+
+def t_tampered():
+    bad = []
+    for kind in ("flip", "dotdot", "device", "outer-dotdot"):
+        sb.run(["/usr/bin/python3", HELPER_DIR + "/tamper.py", "/var/tmp/c3.tar", "/var/tmp/bad.tar", kind])
+        r = client("import", "bad-" + kind, "/var/tmp/bad.tar")
+        if r[:2] != ["error", E + "InvalidArchive"]:
+            bad.append("%s: %s" % (kind, " ".join(r)))
+        else:
+            tap.diag("%s: %s" % (kind, r[2][:200]))
+        if "bad-" + kind in images():
+            bad.append("%s: the image exists" % kind)
+    lo = leftovers()
+    if lo:
+        bad.append("left behind: %s" % lo)
+    return not bad or "\n".join(bad)
+
+
+tap.check("tampered archives (a changed byte, a ../ entry in a layer or outside, a device node): "
+          "InvalidArchive, no image, nothing left behind", t_tampered)
+
+
+def t_transfer_errors():
+    bad = []
+    r = client("import", "moved", "/var/tmp/c3.tar")
+    if r[:2] != ["error", E + "ImageExists"]:
+        bad.append("import to a taken name: %s" % r)
+    r = client("export", "nope", "/var/tmp/x.tar")
+    if r[:2] != ["error", E + "NoSuchImage"]:
+        bad.append("export of a missing image: %s" % r)
+    r = client("export", "moved", "/var/tmp/x.tar", "--bogus-option")
+    if r[:2] != ["error", "org.freedesktop.DBus.Error.InvalidArgs"]:
+        bad.append("unknown option: %s" % r)
+    sb.run(["sh", "-c", "echo 'not a tar' > /var/tmp/junk.tar"])
+    r = client("import", "junk", "/var/tmp/junk.tar")
+    if r[:2] != ["error", E + "InvalidArchive"]:
+        bad.append("junk: %s" % r)
+    sb.run(["chmod", "644", "/var/tmp/c3.tar"])
+    r = client("export", "moved", "/var/tmp/user.tar", user=TEST_USER)
+    if r[:2] != ["error", DENIED[0]] and r[:2] != ["error", DENIED[1]]:
+        bad.append("unprivileged export: %s" % r)
+    r = client("import", "user-import", "/var/tmp/c3.tar", user=TEST_USER)
+    if r[:2] != ["error", DENIED[0]] and r[:2] != ["error", DENIED[1]]:
+        bad.append("unprivileged import: %s" % r)
+    if "user-import" in images() or "junk" in images() or leftovers():
+        bad.append("left behind: %s %s" % (images(), leftovers()))
+    return not bad or "\n".join(bad)
+
+
+tap.check("ImageExists, NoSuchImage, unknown options, junk input, polkit org.containers.build "
+          "refused for the unprivileged user", t_transfer_errors)
 
 
 def t_remove():

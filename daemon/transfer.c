@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ExportImage and ImportImage: everything slow happens in a worker; an import is unpacked into
+ * a hidden directory under images/ (removed at start-up if a crash leaves it) and renamed into
+ * place only when every digest, path, owner and size was right. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <linux/openat2.h>
+#include <json-glib/json-glib.h>
+
+#include "copy.h"
+#include "errors.h"
+#include "image.h"
+#include "image-dbus.h"
+#include "store.h"
+#include "tar.h"
+#include "transfer.h"
+#include "worker.h"
+
+#define EXIT_INVALID 3  /* the worker's word for "the archive is bad" */
+#define EXIT_NO_BASE 4
+
+typedef struct TransferOp {
+        Manager *manager;
+        bool import;
+        char *name;
+        char *tmp;              /* images/.export-N or .import-N */
+        char *final;            /* images/NAME (import) */
+        char **layers;          /* export: bottom first */
+        char *base;
+        char **command;
+        char **environment;
+        char *working_directory;
+        char *provenance;
+        uint64_t created_usec;
+        TransferDone done;
+        void *userdata;
+} TransferOp;
+
+static void transfer_op_free(void *p) {
+        TransferOp *op = p;
+
+        if (!op)
+                return;
+        g_free(op->name);
+        g_free(op->tmp);
+        g_free(op->final);
+        g_strfreev(op->layers);
+        g_free(op->base);
+        g_strfreev(op->command);
+        g_strfreev(op->environment);
+        g_free(op->working_directory);
+        g_free(op->provenance);
+        g_free(op);
+}
+
+static int report(int fd, int status, const char *fmt, ...) _printf_(3, 4);
+static int report(int fd, int status, const char *fmt, ...) {
+        g_autofree char *text = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        text = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        (void) loop_write(fd, text, strlen(text));
+        return status;
+}
+
+static int sha256_fd(int fd, char **ret) {
+        g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+        char buf[65536];
+
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                g_checksum_update(sum, (const guchar *) buf, n);
+        }
+        *ret = g_strconcat("sha256:", g_checksum_get_string(sum), NULL);
+        return 0;
+}
+
+/* ---- export ---- */
+
+static int export_worker(int fd, void *data) {
+        TransferOp *op = data;
+        g_autofree char *out = g_build_filename(op->tmp, "out", NULL), *layers = g_build_filename(out, "layers", NULL);
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *manifest = NULL, *message = NULL;
+        _cleanup_close_ int out_dir = -1;
+        int r;
+
+        (void) umask(0077);
+        if (mkdir(op->tmp, 0700) < 0 || mkdir(out, 0700) < 0 || mkdir(layers, 0700) < 0)
+                return report(fd, 1, "Cannot create %s: %m", op->tmp);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "FormatVersion");
+        json_builder_add_int_value(b, TRANSFER_FORMAT_VERSION);
+        json_builder_set_member_name(b, "Name");
+        json_builder_add_string_value(b, op->name);
+        json_builder_set_member_name(b, "Base");
+        json_builder_add_string_value(b, op->base);
+        store_json_add_strv(b, "Command", op->command);
+        store_json_add_strv(b, "Environment", op->environment);
+        json_builder_set_member_name(b, "WorkingDirectory");
+        json_builder_add_string_value(b, op->working_directory);
+        json_builder_set_member_name(b, "Provenance");
+        json_builder_add_string_value(b, op->provenance ?: "");
+        json_builder_set_member_name(b, "Created");
+        json_builder_add_int_value(b, (gint64) op->created_usec);
+        json_builder_set_member_name(b, "Layers");
+        json_builder_begin_array(b);
+        for (guint k = 0; op->layers[k]; k++) {
+                g_autofree char *stage = g_strdup_printf("%s/stage-%u", op->tmp, k);
+                g_autofree char *file = g_strdup_printf("%s/%u.tar", layers, k), *digest = NULL;
+                g_autofree char *rel = g_strdup_printf("layers/%u.tar", k);
+                CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS };
+                _cleanup_close_ int stage_fd = -1, tar_fd = -1;
+                struct stat st;
+
+                /* A plain tar cannot hold whiteouts (device nodes): spell them as OCI does. */
+                r = copy_tree(op->layers[k], stage, &copy, &message);
+                if (r < 0)
+                        return report(fd, 1, "Cannot copy layer %u: %s", k, message ?: g_strerror(-r));
+                stage_fd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                tar_fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (stage_fd < 0 || tar_fd < 0)
+                        return report(fd, 1, "Cannot open %s: %m", stage_fd < 0 ? stage : file);
+                r = tar_pack(stage_fd, "/", tar_fd, &message);
+                if (r < 0)
+                        return report(fd, 1, "Cannot pack layer %u: %s", k, message ?: g_strerror(-r));
+                (void) rm_rf(stage);
+                r = sha256_fd(tar_fd, &digest);
+                if (r < 0 || fstat(tar_fd, &st) < 0)
+                        return report(fd, 1, "Cannot read back layer %u", k);
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "File");
+                json_builder_add_string_value(b, rel);
+                json_builder_set_member_name(b, "Digest");
+                json_builder_add_string_value(b, digest);
+                json_builder_set_member_name(b, "Size");
+                json_builder_add_int_value(b, st.st_size);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        manifest = json_to_string(root, true);
+        {
+                g_autofree char *p = g_build_filename(out, "manifest.json", NULL);
+                if (!g_file_set_contents(p, manifest, -1, NULL))
+                        return report(fd, 1, "Cannot write the manifest");
+        }
+        out_dir = open(out, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (out_dir < 0)
+                return report(fd, 1, "Cannot open %s: %m", out);
+        r = tar_pack(out_dir, "/", WORKER_KEEP_FD, &message);
+        if (r < 0)
+                return report(fd, 1, "Cannot write the archive: %s", message ?: g_strerror(-r));
+        return 0;
+}
+
+/* ---- import ---- */
+
+static bool digest_is_valid(const char *d) {
+        if (!d || !g_str_has_prefix(d, "sha256:") || strlen(d) != 7 + 64)
+                return false;
+        for (const char *p = d + 7; *p; p++)
+                if (!g_ascii_isxdigit(*p) || g_ascii_isupper(*p))
+                        return false;
+        return true;
+}
+
+static int bad(char **ret_message, const char *fmt, ...) _printf_(2, 3);
+static int bad(char **ret_message, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (ret_message)
+                *ret_message = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        return -EBADMSG;
+}
+
+static bool strv_member_ok(JsonObject *o, const char *key, bool required) {
+        JsonNode *n = json_object_get_member(o, key);
+        JsonArray *a;
+
+        if (!n)
+                return !required;
+        if (!JSON_NODE_HOLDS_ARRAY(n))
+                return false;
+        a = json_node_get_array(n);
+        if (required && json_array_get_length(a) == 0)
+                return false;
+        for (guint k = 0; k < json_array_get_length(a); k++) {
+                JsonNode *e = json_array_get_element(a, k);
+                if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING)
+                        return false;
+        }
+        return true;
+}
+
+static const char *string_member(JsonObject *o, const char *key) {
+        JsonNode *n = json_object_get_member(o, key);
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+                return NULL;
+        return json_node_get_string(n);
+}
+
+int transfer_manifest_check(const char *text, size_t size, char **ret_message) {
+        g_autoptr(JsonParser) p = json_parser_new();
+        JsonObject *o;
+        JsonNode *n;
+        JsonArray *layers;
+        const char *s;
+
+        if (size > 1024 * 1024)
+                return bad(ret_message, "manifest.json is too large");
+        if (!json_parser_load_from_data(p, text, size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+                return bad(ret_message, "manifest.json is not a JSON object");
+        o = json_node_get_object(json_parser_get_root(p));
+        n = json_object_get_member(o, "FormatVersion");
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
+            json_node_get_int(n) != TRANSFER_FORMAT_VERSION)
+                return bad(ret_message, "manifest.json: FormatVersion is not %d", TRANSFER_FORMAT_VERSION);
+        s = string_member(o, "Base");
+        if (!s || !name_is_valid(s))
+                return bad(ret_message, "manifest.json: invalid Base");
+        if (!strv_member_ok(o, "Command", true))
+                return bad(ret_message, "manifest.json: Command must be a non-empty list of strings");
+        if (!strv_member_ok(o, "Environment", false))
+                return bad(ret_message, "manifest.json: Environment must be a list of strings");
+        {
+                g_auto(GStrv) env = store_json_get_strv(o, "Environment");
+                for (char **e = env; e && *e; e++)
+                        if (!env_assignment_is_valid(*e))
+                                return bad(ret_message, "manifest.json: invalid environment entry '%s'", *e);
+        }
+        s = string_member(o, "WorkingDirectory");
+        if (!s || s[0] != '/' || path_has_dotdot(s))
+                return bad(ret_message, "manifest.json: WorkingDirectory must be an absolute path");
+        n = json_object_get_member(o, "Layers");
+        if (!n || !JSON_NODE_HOLDS_ARRAY(n))
+                return bad(ret_message, "manifest.json: no Layers");
+        layers = json_node_get_array(n);
+        if (json_array_get_length(layers) == 0 || json_array_get_length(layers) > TRANSFER_MAX_LAYERS)
+                return bad(ret_message, "manifest.json: 1 to %d layers", TRANSFER_MAX_LAYERS);
+        for (guint k = 0; k < json_array_get_length(layers); k++) {
+                JsonNode *e = json_array_get_element(layers, k);
+                g_autofree char *want = g_strdup_printf("layers/%u.tar", k);
+                if (!JSON_NODE_HOLDS_OBJECT(e))
+                        return bad(ret_message, "manifest.json: layer %u is not an object", k);
+                s = string_member(json_node_get_object(e), "File");
+                if (!s || !streq(s, want))
+                        return bad(ret_message, "manifest.json: layer %u must be in %s", k, want);
+                s = string_member(json_node_get_object(e), "Digest");
+                if (!digest_is_valid(s))
+                        return bad(ret_message, "manifest.json: layer %u has no valid sha256 Digest", k);
+        }
+        return 0;
+}
+
+static int open_beneath(int dir_fd, const char *path, int flags) {
+        struct open_how how = {
+                .flags = flags | O_CLOEXEC | O_NOFOLLOW,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int) syscall(SYS_openat2, dir_fd, path, &how, sizeof(how));
+        return fd < 0 ? -errno : fd;
+}
+
+/* OCI whiteout files back to overlayfs whiteouts; owners must be container-side ids. */
+static int import_fix_tree(int dir_fd, const char *rel, char **ret_message) {
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        _cleanup_close_ int dfd = dup(dir_fd);
+        DIR *d;
+        struct dirent *de;
+        int r;
+
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(TAKE_FD(dfd));
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        g_ptr_array_add(names, g_strdup(de->d_name));
+        closedir(d);
+
+        for (guint k = 0; k < names->len; k++) {
+                const char *name = names->pdata[k];
+                g_autofree char *sub = g_strdup_printf("%s/%s", rel, name);
+                struct stat st;
+
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (st.st_uid > 65535 || st.st_gid > 65535)
+                        return bad(ret_message, "%s: owner %u:%u is not a container id", sub, st.st_uid, st.st_gid);
+                if (streq(name, WHITEOUT_OPAQUE)) {
+                        if (!S_ISREG(st.st_mode))
+                                return bad(ret_message, "%s: not a file", sub);
+                        if (unlinkat(dir_fd, name, 0) < 0 || fsetxattr(dir_fd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+                                return -errno;
+                } else if (g_str_has_prefix(name, WHITEOUT_PREFIX)) {
+                        const char *target = name + strlen(WHITEOUT_PREFIX);
+                        if (!S_ISREG(st.st_mode) || isempty(target) || streq(target, ".") || streq(target, ".."))
+                                return bad(ret_message, "%s: not a whiteout", sub);
+                        if (faccessat(dir_fd, target, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                                return bad(ret_message, "%s: whiteout of an entry the layer also has", sub);
+                        if (unlinkat(dir_fd, name, 0) < 0 || mknodat(dir_fd, target, S_IFCHR | 0, makedev(0, 0)) < 0)
+                                return -errno;
+                } else if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sfd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sfd < 0)
+                                return -errno;
+                        r = import_fix_tree(sfd, sub, ret_message);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int import_worker_inner(TransferOp *op, char **ret_message) {
+        g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *img = g_build_filename(op->tmp, "image", NULL);
+        g_autofree char *layers_dir = g_build_filename(img, "layers", NULL), *manifest = NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
+        _cleanup_(image_freep) Image *i = NULL;
+        _cleanup_close_ int in_fd = -1, mfd = -1;
+        TarLimits outer = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_LAYERS + 2 };
+        TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
+        JsonObject *o;
+        JsonArray *layers;
+        guint n;
+        int r;
+
+        if (mkdir(op->tmp, 0700) < 0 || mkdir(in, 0700) < 0 || mkdir(img, 0755) < 0 || mkdir(layers_dir, 0755) < 0)
+                return -errno;
+        in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (in_fd < 0)
+                return -errno;
+        r = tar_unpack(WORKER_KEEP_FD, in_fd, "/", &outer, ret_message);
+        if (r < 0)
+                return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+
+        mfd = open_beneath(in_fd, "manifest.json", O_RDONLY);
+        if (mfd < 0)
+                return bad(ret_message, "The archive has no manifest.json (is it one that ExportImage wrote?)");
+        {
+                struct stat st;
+                if (fstat(mfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024)
+                        return bad(ret_message, "manifest.json is not a small file");
+                manifest = g_malloc0(st.st_size + 1);
+                if (read(mfd, manifest, st.st_size) != st.st_size)
+                        return -EIO;
+                r = transfer_manifest_check(manifest, st.st_size, ret_message);
+                if (r < 0)
+                        return r;
+        }
+        if (!json_parser_load_from_data(parser, manifest, -1, NULL))
+                return -EBADMSG;
+        o = json_node_get_object(json_parser_get_root(parser));
+        layers = json_object_get_array_member(o, "Layers");
+        n = json_array_get_length(layers);
+
+        for (guint k = 0; k < n; k++) {
+                JsonObject *l = json_array_get_object_element(layers, k);
+                const char *file = json_object_get_string_member(l, "File");
+                const char *want = json_object_get_string_member(l, "Digest");
+                g_autofree char *digest = NULL, *dir = g_strdup_printf("%s/%u", layers_dir, k);
+                _cleanup_close_ int lfd = open_beneath(in_fd, file, O_RDONLY), dfd = -1;
+                struct stat st;
+
+                if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode))
+                        return bad(ret_message, "Layer %s is missing from the archive", file);
+                r = sha256_fd(lfd, &digest);
+                if (r < 0)
+                        return r;
+                if (!streq(digest, want))
+                        return bad(ret_message, "Layer %s: digest %s, the manifest says %s", file, digest, want);
+                if (lseek(lfd, 0, SEEK_SET) < 0)
+                        return -errno;
+                if (mkdir(dir, 0755) < 0)
+                        return -errno;
+                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0)
+                        return -errno;
+                g_clear_pointer(ret_message, g_free);
+                r = tar_unpack(lfd, dfd, "/", &inner, ret_message);
+                if (r < 0) {
+                        g_autofree char *m = *ret_message;
+                        *ret_message = g_strdup_printf("Layer %s: %s", file, m ?: g_strerror(-r));
+                        return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+                }
+                r = import_fix_tree(dfd, file, ret_message);
+                if (r < 0)
+                        return r;
+                if (chmod(dir, 0755) < 0 || chown(dir, 0, 0) < 0)
+                        return -errno;
+        }
+        for (guint k = n; k > 0; k--)
+        {
+                g_autofree char *l = g_strdup_printf("%s/layers/%u", op->final, k - 1);
+                g_strv_builder_add(layer_paths, l);
+        }
+
+        i = g_new0(Image, 1);
+        i->manager = op->manager;
+        i->name = g_strdup(op->name);
+        i->base = g_strdup(json_object_get_string_member(o, "Base"));
+        i->command = store_json_get_strv(o, "Command");
+        i->environment = store_json_get_strv(o, "Environment");
+        i->working_directory = g_strdup(json_object_get_string_member(o, "WorkingDirectory"));
+        {
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *when = g_date_time_format_iso8601(now);
+                const char *was = json_object_get_string_member_with_default(o, "Provenance", "");
+                const char *from = json_object_get_string_member_with_default(o, "Name", "");
+                i->provenance = g_strdup_printf("imported as %s (exported as %s) at %s%s%s", op->name,
+                                                isempty(from) ? "?" : from, when, isempty(was) ? "" : "; ", was);
+        }
+        i->created_usec = now_usec(CLOCK_REALTIME);
+        i->layers = g_strv_builder_end(layer_paths);
+        r = store_save_image(i, img);
+        if (r < 0)
+                return r;
+        if (renameat2(AT_FDCWD, img, AT_FDCWD, op->final, RENAME_NOREPLACE) < 0)
+                return -errno;
+        return 0;
+}
+
+static int import_worker(int fd, void *data) {
+        TransferOp *op = data;
+        g_autofree char *message = NULL;
+        int r;
+
+        (void) umask(0022);
+        r = import_worker_inner(op, &message);
+        (void) rm_rf(op->tmp);
+        if (r == -EBADMSG)
+                return report(fd, EXIT_INVALID, "%s", message ?: "Invalid archive");
+        if (r < 0)
+                return report(fd, 1, "%s%s%s", message ?: "", message ? ": " : "", g_strerror(-r));
+        return 0;
+}
+
+/* ---- in the daemon ---- */
+
+static void on_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        TransferOp *op = userdata;
+        g_autofree char *message = size > 0 ? g_strndup(output, size) : NULL;
+        Image *i = NULL;
+        int r = 0;
+
+        if (status == EXIT_INVALID)
+                r = -EBADMSG;
+        else if (status != 0)
+                r = -EIO;
+        if (op->import && r >= 0) {
+                r = store_load_image(op->manager, op->final, &i);
+                if (r >= 0 && !image_get_base(i)) {
+                        SWAP_FREE(message, g_strdup_printf("No base '%s' on this host", i->base));
+                        image_free(i);
+                        i = NULL;
+                        r = -ENOENT;
+                }
+                if (r < 0) {
+                        (void) manager_remove_tree(op->manager, op->final);
+                        if (!message)
+                                message = g_strdup_printf("Cannot read the imported image: %s", g_strerror(-r));
+                } else {
+                        g_hash_table_insert(op->manager->images, i->name, i);
+                        image_send_new(i);
+                }
+        }
+        if (!op->import)
+                (void) rm_rf(op->tmp);
+        op->done(op->manager, i, r, message, op->userdata);
+        manager_operation_end(op->manager);
+}
+
+static char *tmp_path(Manager *m, const char *what) {
+        static unsigned counter;
+        return g_strdup_printf("%s/images/.%s-%d-%u", m->state_dir, what, (int) getpid(), ++counter);
+}
+
+int transfer_export_image(Manager *m, Image *i, int out_fd, TransferDone done, void *userdata, sd_bus_error *error) {
+        g_auto(GStrv) top_first = NULL;
+        TransferOp *op;
+        guint n;
+        int r;
+
+        if (i->is_base)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Image '%s' is a base shipped with the package: not exported", i->name);
+        top_first = image_lower_layers(i);
+        if (!top_first)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "An image below '%s' is gone", i->name);
+        op = g_new0(TransferOp, 1);
+        op->manager = m;
+        op->name = g_strdup(i->name);
+        op->tmp = tmp_path(m, "export");
+        n = g_strv_length(top_first);
+        op->layers = g_new0(char *, n + 1);
+        for (guint k = 0; k < n; k++)
+                op->layers[k] = g_strdup(top_first[n - 1 - k]);
+        op->base = g_strdup(i->base);
+        op->command = g_strdupv(i->command);
+        op->environment = g_strdupv(i->environment);
+        op->working_directory = g_strdup(i->working_directory);
+        op->provenance = g_strdup(i->provenance ?: i->url);
+        op->created_usec = i->created_usec;
+        op->done = done;
+        op->userdata = userdata;
+        {
+                g_autofree char *dir = g_build_filename(m->state_dir, "images", NULL);
+                (void) mkdir_p(dir, 0700);
+        }
+        manager_operation_begin(m);
+        r = worker_spawn_full(m, "containers-manager export", export_worker, op, transfer_op_free, out_fd, NULL, on_done, op, NULL);
+        if (r < 0) {
+                manager_operation_end(m);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the export: %m");
+        }
+        return 0;
+}
+
+int transfer_import_image(Manager *m, const char *name, int in_fd, TransferDone done, void *userdata, sd_bus_error *error) {
+        TransferOp *op;
+        int r;
+
+        if (manager_get_image(m, name))
+                return sd_bus_error_setf(error, CM_ERROR_IMAGE_EXISTS, "Image '%s' already exists", name);
+        op = g_new0(TransferOp, 1);
+        op->manager = m;
+        op->import = true;
+        op->name = g_strdup(name);
+        op->tmp = tmp_path(m, "import");
+        op->final = manager_image_dir(m, name);
+        op->done = done;
+        op->userdata = userdata;
+        {
+                g_autofree char *dir = g_build_filename(m->state_dir, "images", NULL);
+                (void) mkdir_p(dir, 0700);
+        }
+        manager_operation_begin(m);
+        r = worker_spawn_full(m, "containers-manager import", import_worker, op, transfer_op_free, in_fd, NULL, on_done, op, NULL);
+        if (r < 0) {
+                manager_operation_end(m);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the import: %m");
+        }
+        return 0;
+}

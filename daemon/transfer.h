@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+
+/* Images that move: our own tar format, written and read by workers.
+ *
+ * The stream is a tar with manifest.json and layers/N.tar (N = 0 the lowest): each layer a
+ * nested tar of container-side ids, whiteouts as OCI writes them (".wh.NAME" files,
+ * ".wh..wh..opq" for opaque directories). The manifest: FormatVersion (1), Name, Base (a base
+ * referenced by name, never exported), Command, Environment, WorkingDirectory, Provenance,
+ * Created, Layers [{File, Digest "sha256:<hex>", Size}]. */
+#define TRANSFER_FORMAT_VERSION 1
+#define TRANSFER_MAX_BYTES (UINT64_C(16) << 30)
+#define TRANSFER_MAX_ENTRIES UINT64_C(1000000)
+#define TRANSFER_MAX_LAYERS 64
+
+/* done: error 0, or -errno with message; for imports, the new image (registered, ImageNew sent). */
+typedef void (*TransferDone)(Manager *m, Image *image, int error, const char *message, void *userdata);
+
+/* Writes image name to out_fd (the caller keeps its copy of the descriptor). */
+int transfer_export_image(Manager *m, Image *i, int out_fd, TransferDone done, void *userdata, sd_bus_error *error);
+/* Reads in_fd into a new image called name; -EBADMSG (InvalidArchive) for a bad archive,
+ * -ENOENT (NoSuchBase) for a base this host lacks. Nothing is left on failure. */
+int transfer_import_image(Manager *m, const char *name, int in_fd, TransferDone done, void *userdata, sd_bus_error *error);
+
+/* For tests and the fuzz target: checks a manifest; -EBADMSG and *ret_message if it is bad. */
+int transfer_manifest_check(const char *text, size_t size, char **ret_message);

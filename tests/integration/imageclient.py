@@ -1,0 +1,43 @@
+#!/usr/bin/python3
+"""An ExportImage/ImportImage client for the tests (busctl and gdbus cannot pass file
+descriptors). Runs inside the sandbox with /usr/bin/python3 and gi.
+
+usage: imageclient.py export NAME FILE [--bogus-option]
+       imageclient.py import NAME FILE
+Prints "ok" (export) or "ok OBJECT_PATH" (import), or "error NAME MESSAGE".
+"""
+
+import os
+import sys
+
+from gi.repository import Gio, GLib
+
+
+def main():
+    verb, name, path = sys.argv[1:4]
+    opts = {}
+    if "--bogus-option" in sys.argv[4:]:
+        opts["compression"] = GLib.Variant("s", "zstd")
+    bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+    if verb == "export":
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        method, sig = "ExportImage", "(sha{sv})"
+    else:
+        fd = os.open(path, os.O_RDONLY)
+        method, sig = "ImportImage", "(sha{sv})"
+    fds = Gio.UnixFDList.new()
+    idx = fds.append(fd)
+    os.close(fd)
+    try:
+        reply, _ = bus.call_with_unix_fd_list_sync(
+            "org.containers.Manager", "/org/containers/Manager", "org.containers.Manager", method,
+            GLib.Variant(sig, (name, idx, opts)), None, Gio.DBusCallFlags.NONE, 600000, fds, None)
+    except GLib.Error as e:
+        print("error", Gio.DBusError.get_remote_error(e), e.message.replace("\n", " "), flush=True)
+        return
+    out = reply.unpack()
+    print("ok", *out, flush=True)
+
+
+if __name__ == "__main__":
+    main()
