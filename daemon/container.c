@@ -16,6 +16,7 @@
 #include "journal.h"
 #include "runtime.h"
 #include "scope.h"
+#include "snapshot.h"
 #include "store.h"
 
 static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
@@ -535,6 +536,10 @@ int container_start(Container *c, ContainerDoneCallback cb, void *userdata, sd_b
         if (container_has_payload(c))
                 return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is already %s",
                                          c->name, container_state_to_string(c->state));
+        /* A copy of its writable layer (or a restore into it) is under way. */
+        if (snapshot_busy(c))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Container '%s' has a snapshot, restore or commit under way",
+                                         c->name);
 
         r = container_start_internal(c, error);
         if (r < 0)

@@ -172,9 +172,9 @@ static int snapshot_worker(int fd, void *data) {
         int r;
 
         (void) umask(0022);
-        r = mkdir_p(parent, 0700);
-        if (r < 0)
-                return report(fd, r, "Cannot create %s: %s", parent, g_strerror(-r));
+        /* One level only: a container removed meanwhile must not get its directory back. */
+        if (mkdir(parent, 0700) < 0 && errno != EEXIST)
+                return report(fd, -errno, "Cannot create %s: %m", parent);
         (void) rm_rf(op->dst);
 
         if (op->kind == OP_CREATE || op->kind == OP_COMMIT) {
