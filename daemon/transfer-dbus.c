@@ -77,7 +77,11 @@ static int method_export_image(sd_bus_message *msg, void *userdata, sd_bus_error
 
 static int method_import_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        const OptionSpec specs[] = { {} };
+        g_autofree char *base = NULL;
+        const OptionSpec specs[] = {
+                { "base", "s", &base },
+                {},
+        };
         const char *name;
         int fd, r;
 
@@ -93,13 +97,18 @@ static int method_import_image(sd_bus_message *msg, void *userdata, sd_bus_error
         r = check_fd(fd, false, error);
         if (r < 0)
                 return r;
+        if (base) {
+                Image *b = manager_get_image(m, base);
+                if (!b || !b->is_base)
+                        return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_BASE, "No base '%s'", base);
+        }
 
         const char *details[] = { "image", name, "verb", "import", NULL };
         r = polkit_check(m, msg, CM_ACTION_BUILD, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = transfer_import_image(m, name, fd, reply_transfer, sd_bus_message_ref(msg), error);
+        r = transfer_import_image(m, name, fd, base, reply_transfer, sd_bus_message_ref(msg), error);
         if (r < 0) {
                 sd_bus_message_unref(msg);
                 return r;

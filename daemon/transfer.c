@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <linux/openat2.h>
@@ -36,6 +38,7 @@ typedef struct TransferOp {
         char **environment;
         char *working_directory;
         char *provenance;
+        char *oci_base;         /* import: the base an OCI image's layers sit on */
         uint64_t created_usec;
         TransferDone done;
         void *userdata;
@@ -55,6 +58,7 @@ static void transfer_op_free(void *p) {
         g_strfreev(op->environment);
         g_free(op->working_directory);
         g_free(op->provenance);
+        g_free(op->oci_base);
         g_free(op);
 }
 
@@ -334,6 +338,251 @@ static int import_fix_tree(int dir_fd, const char *rel, char **ret_message) {
         return 0;
 }
 
+
+/* ---- OCI image layouts (skopeo, umoci, podman save --format oci-archive) ---- */
+
+#define OCI_JSON_MAX (4 * 1024 * 1024)
+
+/* Reads blobs/sha256/<hex> of the layout after checking its digest; JSON blobs only. */
+static int oci_read_blob(int in_fd, const char *digest, JsonParser *parser, char **ret_message) {
+        g_autofree char *path = NULL, *got = NULL, *text = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        if (!digest_is_valid(digest))
+                return bad(ret_message, "OCI: digest '%s' is not a sha256 digest", digest ?: "");
+        path = g_strdup_printf("blobs/sha256/%s", digest + 7);
+        fd = open_beneath(in_fd, path, O_RDONLY);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return bad(ret_message, "OCI: blob %s is missing", path);
+        if (st.st_size > OCI_JSON_MAX)
+                return bad(ret_message, "OCI: blob %s is too large for JSON", path);
+        r = sha256_fd(fd, &got);
+        if (r < 0)
+                return r;
+        if (!streq(got, digest))
+                return bad(ret_message, "OCI: blob %s has digest %s", path, got);
+        text = g_malloc0(st.st_size + 1);
+        if (pread(fd, text, st.st_size, 0) != st.st_size)
+                return -EIO;
+        if (!json_parser_load_from_data(parser, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+                return bad(ret_message, "OCI: blob %s is not a JSON object", path);
+        return 0;
+}
+
+static JsonObject *object_member(JsonObject *o, const char *key) {
+        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+        return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+static JsonArray *array_member(JsonObject *o, const char *key) {
+        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+        return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+/* Finds the image manifest an index points to: the linux/amd64 one, else the only one. */
+static int oci_find_manifest(int in_fd, JsonObject *index, unsigned depth, JsonParser **ret, char **ret_message) {
+        JsonArray *ms = array_member(index, "manifests");
+        JsonObject *pick = NULL;
+        g_autoptr(JsonParser) p = json_parser_new();
+        const char *mt;
+        int r;
+
+        if (!ms || json_array_get_length(ms) == 0)
+                return bad(ret_message, "OCI: the index lists no manifests");
+        for (guint k = 0; k < json_array_get_length(ms); k++) {
+                JsonNode *n = json_array_get_element(ms, k);
+                JsonObject *m = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+                JsonObject *plat = object_member(m, "platform");
+                if (!m)
+                        continue;
+                if (!pick)
+                        pick = m;
+                if (plat && streq_ptr(string_member(plat, "os"), "linux") &&
+                    streq_ptr(string_member(plat, "architecture"), "amd64")) {
+                        pick = m;
+                        break;
+                }
+        }
+        if (!pick)
+                return bad(ret_message, "OCI: the index lists no manifests");
+        r = oci_read_blob(in_fd, string_member(pick, "digest"), p, ret_message);
+        if (r < 0)
+                return r;
+        mt = string_member(pick, "mediaType") ?: string_member(json_node_get_object(json_parser_get_root(p)), "mediaType");
+        if (mt && (strstr(mt, "image.index") || strstr(mt, "manifest.list"))) {
+                if (depth > 2)
+                        return bad(ret_message, "OCI: indexes nested too deep");
+                return oci_find_manifest(in_fd, json_node_get_object(json_parser_get_root(p)), depth + 1, ret, ret_message);
+        }
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+/* Unpacks one layer blob, decompressing it through gzip or zstd (in a child) when it says so. */
+static int oci_unpack_layer(int blob_fd, const char *media_type, int dir_fd, const TarLimits *limits, char **ret_message) {
+        const char *tool = NULL;
+        int pipefd[2], status, r;
+        pid_t pid;
+
+        if (g_str_has_suffix(media_type, "+gzip") || g_str_has_suffix(media_type, ".tar.gzip") || g_str_has_suffix(media_type, ".tar.gz"))
+                tool = "gzip";
+        else if (g_str_has_suffix(media_type, "+zstd"))
+                tool = "zstd";
+        else if (!g_str_has_suffix(media_type, "layer.v1.tar") && !g_str_has_suffix(media_type, "rootfs.diff.tar"))
+                return bad(ret_message, "OCI: layer media type '%s' is not supported", media_type);
+        if (lseek(blob_fd, 0, SEEK_SET) < 0)
+                return -errno;
+        if (!tool)
+                return tar_unpack(blob_fd, dir_fd, "/", limits, ret_message);
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                if (dup2(blob_fd, STDIN_FILENO) < 0 || dup2(pipefd[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                execlp(tool, tool, "-dc", NULL);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        r = tar_unpack(pipefd[0], dir_fd, "/", limits, ret_message);
+        close(pipefd[0]);
+        if (r < 0)
+                (void) kill(pid, SIGKILL);
+        if (waitpid(pid, &status, 0) < 0)
+                return r < 0 ? r : -errno;
+        if (r >= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+                /* tar_unpack's staging is already in place: the caller removes the whole image. */
+                return bad(ret_message, "OCI: %s could not decompress the layer (status %d)", tool, status);
+        }
+        return r;
+}
+
+static char **json_strv(JsonObject *o, const char *key, bool *ok) {
+        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+
+        if (n && !JSON_NODE_HOLDS_NULL(n) && !strv_member_ok(o, key, false))
+                *ok = false;
+        return n && JSON_NODE_HOLDS_ARRAY(n) ? store_json_get_strv(o, key) : NULL;
+}
+
+static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *i, const TarLimits *limits,
+                      char **ret_message) {
+        g_autoptr(JsonParser) index = json_parser_new(), manifest = NULL, config = json_parser_new();
+        g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
+        g_auto(GStrv) entrypoint = NULL, cmd = NULL, env = NULL;
+        _cleanup_close_ int ifd = open_beneath(in_fd, "index.json", O_RDONLY);
+        g_autofree char *text = NULL;
+        JsonObject *m, *cfg;
+        JsonArray *layers;
+        struct stat st;
+        bool ok = true;
+        guint n;
+        int r;
+
+        if (ifd < 0 || fstat(ifd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > OCI_JSON_MAX)
+                return bad(ret_message, "OCI: no index.json");
+        text = g_malloc0(st.st_size + 1);
+        if (read(ifd, text, st.st_size) != st.st_size)
+                return -EIO;
+        if (!json_parser_load_from_data(index, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(index)))
+                return bad(ret_message, "OCI: index.json is not a JSON object");
+        r = oci_find_manifest(in_fd, json_node_get_object(json_parser_get_root(index)), 0, &manifest, ret_message);
+        if (r < 0)
+                return r;
+        m = json_node_get_object(json_parser_get_root(manifest));
+        r = oci_read_blob(in_fd, string_member(object_member(m, "config"), "digest"), config, ret_message);
+        if (r < 0)
+                return r;
+        cfg = object_member(json_node_get_object(json_parser_get_root(config)), "config");
+        entrypoint = json_strv(cfg, "Entrypoint", &ok);
+        cmd = json_strv(cfg, "Cmd", &ok);
+        env = json_strv(cfg, "Env", &ok);
+        if (!ok)
+                return bad(ret_message, "OCI: Entrypoint, Cmd and Env must be lists of strings");
+        for (char **e = env; e && *e; e++)
+                if (!env_assignment_is_valid(*e))
+                        return bad(ret_message, "OCI: invalid environment entry '%s'", *e);
+        {
+                g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+                if (entrypoint)
+                        g_strv_builder_addv(b, (const char **) entrypoint);
+                if (cmd)
+                        g_strv_builder_addv(b, (const char **) cmd);
+                i->command = g_strv_builder_end(b);
+        }
+        if (!i->command[0])
+                return bad(ret_message, "OCI: the image has neither Entrypoint nor Cmd");
+        i->environment = TAKE_PTR(env);
+        {
+                const char *wd = string_member(cfg, "WorkingDir");
+                if (!isempty(wd) && (wd[0] != '/' || path_has_dotdot(wd)))
+                        return bad(ret_message, "OCI: WorkingDir '%s' is not an absolute path", wd);
+                i->working_directory = g_strdup(isempty(wd) ? "/" : wd);
+        }
+
+        layers = array_member(m, "layers");
+        n = layers ? json_array_get_length(layers) : 0;
+        if (n == 0 || n > TRANSFER_MAX_LAYERS)
+                return bad(ret_message, "OCI: 1 to %d layers", TRANSFER_MAX_LAYERS);
+        for (guint k = 0; k < n; k++) {
+                JsonNode *ln = json_array_get_element(layers, k);
+                JsonObject *l = JSON_NODE_HOLDS_OBJECT(ln) ? json_node_get_object(ln) : NULL;
+                const char *digest = string_member(l, "digest"), *mt = string_member(l, "mediaType");
+                g_autofree char *path = NULL, *got = NULL, *dir = g_strdup_printf("%s/%u", layers_dir, k);
+                _cleanup_close_ int lfd = -1, dfd = -1;
+
+                if (!digest_is_valid(digest) || !mt)
+                        return bad(ret_message, "OCI: layer %u has no valid digest or media type", k);
+                path = g_strdup_printf("blobs/sha256/%s", digest + 7);
+                lfd = open_beneath(in_fd, path, O_RDONLY);
+                if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode))
+                        return bad(ret_message, "OCI: layer blob %s is missing", path);
+                r = sha256_fd(lfd, &got);
+                if (r < 0)
+                        return r;
+                if (!streq(got, digest))
+                        return bad(ret_message, "OCI: layer %s has digest %s", path, got);
+                if (mkdir(dir, 0755) < 0)
+                        return -errno;
+                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0)
+                        return -errno;
+                r = oci_unpack_layer(lfd, mt, dfd, limits, ret_message);
+                if (r < 0) {
+                        g_autofree char *msg = TAKE_PTR(*ret_message);
+                        *ret_message = g_strdup_printf("OCI layer %u: %s", k, msg ?: g_strerror(-r));
+                        return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+                }
+                r = import_fix_tree(dfd, path, ret_message);
+                if (r < 0)
+                        return r;
+                if (chmod(dir, 0755) < 0 || chown(dir, 0, 0) < 0)
+                        return -errno;
+        }
+        for (guint k = n; k > 0; k--) {
+                g_autofree char *l = g_strdup_printf("%s/layers/%u", op->final, k - 1);
+                g_strv_builder_add(layer_paths, l);
+        }
+        i->layers = g_strv_builder_end(layer_paths);
+        i->base = g_strdup(op->oci_base);
+        {
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *when = g_date_time_format_iso8601(now);
+                i->provenance = g_strdup_printf("imported as %s from an OCI image (%s) at %s, on base %s", op->name,
+                                                string_member(object_member(m, "config"), "digest"), when, op->oci_base);
+        }
+        return 0;
+}
+
 static int import_worker_inner(TransferOp *op, char **ret_message) {
         g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *img = g_build_filename(op->tmp, "image", NULL);
         g_autofree char *layers_dir = g_build_filename(img, "layers", NULL), *manifest = NULL;
@@ -341,7 +590,7 @@ static int import_worker_inner(TransferOp *op, char **ret_message) {
         g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
         _cleanup_(image_freep) Image *i = NULL;
         _cleanup_close_ int in_fd = -1, mfd = -1;
-        TarLimits outer = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_LAYERS + 2 };
+        TarLimits outer = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = 4096 };
         TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
         JsonObject *o;
         JsonArray *layers;
@@ -356,6 +605,17 @@ static int import_worker_inner(TransferOp *op, char **ret_message) {
         r = tar_unpack(WORKER_KEEP_FD, in_fd, "/", &outer, ret_message);
         if (r < 0)
                 return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+
+        if (faccessat(in_fd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+                i = g_new0(Image, 1);
+                i->manager = op->manager;
+                i->name = g_strdup(op->name);
+                i->created_usec = now_usec(CLOCK_REALTIME);
+                r = import_oci(op, in_fd, layers_dir, i, &inner, ret_message);
+                if (r < 0)
+                        return r;
+                goto save;
+        }
 
         mfd = open_beneath(in_fd, "manifest.json", O_RDONLY);
         if (mfd < 0)
@@ -435,6 +695,7 @@ static int import_worker_inner(TransferOp *op, char **ret_message) {
         }
         i->created_usec = now_usec(CLOCK_REALTIME);
         i->layers = g_strv_builder_end(layer_paths);
+save:
         r = store_save_image(i, img);
         if (r < 0)
                 return r;
@@ -538,7 +799,8 @@ int transfer_export_image(Manager *m, Image *i, int out_fd, TransferDone done, v
         return 0;
 }
 
-int transfer_import_image(Manager *m, const char *name, int in_fd, TransferDone done, void *userdata, sd_bus_error *error) {
+int transfer_import_image(Manager *m, const char *name, int in_fd, const char *oci_base, TransferDone done, void *userdata,
+                          sd_bus_error *error) {
         TransferOp *op;
         int r;
 
@@ -550,6 +812,7 @@ int transfer_import_image(Manager *m, const char *name, int in_fd, TransferDone 
         op->name = g_strdup(name);
         op->tmp = tmp_path(m, "import");
         op->final = manager_image_dir(m, name);
+        op->oci_base = g_strdup(oci_base ?: "busybox");
         op->done = done;
         op->userdata = userdata;
         {

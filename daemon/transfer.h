@@ -22,9 +22,13 @@ typedef void (*TransferDone)(Manager *m, Image *image, int error, const char *me
 
 /* Writes image name to out_fd (the caller keeps its copy of the descriptor). */
 int transfer_export_image(Manager *m, Image *i, int out_fd, TransferDone done, void *userdata, sd_bus_error *error);
-/* Reads in_fd into a new image called name; -EBADMSG (InvalidArchive) for a bad archive,
- * -ENOENT (NoSuchBase) for a base this host lacks. Nothing is left on failure. */
-int transfer_import_image(Manager *m, const char *name, int in_fd, TransferDone done, void *userdata, sd_bus_error *error);
+/* Reads in_fd into a new image called name: our format, or an OCI image layout in a tar (as
+ * skopeo's oci-archive, `tar -C layout -c .` of umoci's or skopeo's oci: directories, podman save
+ * --format oci-archive write it), whose layers are put on oci_base (NULL: busybox).
+ * -EBADMSG (InvalidArchive) for a bad archive, -ENOENT (NoSuchBase) for a base this host
+ * lacks. Nothing is left on failure. */
+int transfer_import_image(Manager *m, const char *name, int in_fd, const char *oci_base, TransferDone done, void *userdata,
+                          sd_bus_error *error);
 
 /* For tests and the fuzz target: checks a manifest; -EBADMSG and *ret_message if it is bad. */
 int transfer_manifest_check(const char *text, size_t size, char **ret_message);

@@ -448,6 +448,62 @@ tap.check("ImageExists, NoSuchImage, unknown options, junk input, polkit org.con
           "refused for the unprivileged user", t_transfer_errors)
 
 
+# ---- OCI image layouts made by umoci -----------------------------------------------------------
+
+UMOCI = r"""
+set -e
+cd /var/tmp && rm -rf oci bundle oci.tar
+umoci init --layout oci
+umoci new --image oci:t
+umoci unpack --image oci:t bundle
+mkdir -p bundle/rootfs/data
+echo one > bundle/rootfs/data/one
+echo gone > bundle/rootfs/data/gone
+umoci repack --image oci:t bundle
+rm -rf bundle
+umoci unpack --image oci:t bundle
+rm bundle/rootfs/data/gone
+echo two > bundle/rootfs/data/two
+umoci repack --image oci:t bundle
+umoci config --image oci:t --config.entrypoint sh --config.cmd -c \
+    --config.cmd 'trap "exit 0" TERM; while :; do sleep 1; done' \
+    --config.env OCIVAR=fromoci --config.workingdir /data
+tar -C oci -cf oci.tar .
+"""
+
+
+def t_oci():
+    if not sb.run(["sh", "-c", "command -v umoci"], check=False).ok:
+        return "umoci is not installed (apt-get install umoci)"
+    sb.run(["sh", "-c", UMOCI])
+    r = client("import", "ocimg", "/var/tmp/oci.tar")
+    assert r[0] == "ok", r
+    create("ocimg", "o1")
+    rc, out = sh("o1", "pwd; ls /data; cat /data/one /data/two; echo $OCIVAR; "
+                 "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done | grep -c '^sh -c trap'")
+    want = "/data\none\ntwo\none\ntwo\nfromoci\n1\n"
+    return out == want or "got %r, want %r" % (out, want)
+
+
+tap.check("ImportImage of an OCI layout written by umoci (two layers, a whiteout, Entrypoint+Cmd, "
+          "Env, WorkingDir): a container of it runs", t_oci)
+
+
+def t_oci_tampered():
+    sb.run(["sh", "-c", "cd /var/tmp && rm -rf bad && cp -a oci bad && "
+            "f=$(ls -S bad/blobs/sha256 | head -1) && chmod u+w bad/blobs/sha256/$f && "
+            "printf x | dd of=bad/blobs/sha256/$f bs=1 seek=20 conv=notrunc 2>/dev/null && "
+            "tar -C bad -cf bad.tar ."])
+    r = client("import", "ocibad", "/var/tmp/bad.tar")
+    if r[:2] != ["error", E + "InvalidArchive"]:
+        return " ".join(r)
+    tap.diag("oci: " + r[2][:200])
+    return ("ocibad" not in images() and not leftovers()) or leftovers()
+
+
+tap.check("an OCI layout with a changed blob: InvalidArchive, nothing left", t_oci_tampered)
+
+
 def t_remove():
     sb.mcall("Remove", "s", "s1")
     wait_for(lambda: "s1" not in sb.list_containers(), 20, what="s1 removed")
