@@ -474,35 +474,13 @@ static char **json_strv(JsonObject *o, const char *key, bool *ok) {
         return n && JSON_NODE_HOLDS_ARRAY(n) ? store_json_get_strv(o, key) : NULL;
 }
 
-static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *i, const TarLimits *limits,
-                      char **ret_message) {
-        g_autoptr(JsonParser) index = json_parser_new(), manifest = NULL, config = json_parser_new();
-        g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
+/* The OCI/docker config's Entrypoint + Cmd, Env and WorkingDir. */
+static int import_image_config(JsonObject *top, Image *i, char **ret_message) {
         g_auto(GStrv) entrypoint = NULL, cmd = NULL, env = NULL;
-        _cleanup_close_ int ifd = open_beneath(in_fd, "index.json", O_RDONLY);
-        g_autofree char *text = NULL;
-        JsonObject *m, *cfg;
-        JsonArray *layers;
-        struct stat st;
+        JsonObject *cfg;
         bool ok = true;
-        guint n;
-        int r;
 
-        if (ifd < 0 || fstat(ifd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > OCI_JSON_MAX)
-                return bad(ret_message, "OCI: no index.json");
-        text = g_malloc0(st.st_size + 1);
-        if (read(ifd, text, st.st_size) != st.st_size)
-                return -EIO;
-        if (!json_parser_load_from_data(index, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(index)))
-                return bad(ret_message, "OCI: index.json is not a JSON object");
-        r = oci_find_manifest(in_fd, json_node_get_object(json_parser_get_root(index)), 0, &manifest, ret_message);
-        if (r < 0)
-                return r;
-        m = json_node_get_object(json_parser_get_root(manifest));
-        r = oci_read_blob(in_fd, string_member(object_member(m, "config"), "digest"), config, ret_message);
-        if (r < 0)
-                return r;
-        cfg = object_member(json_node_get_object(json_parser_get_root(config)), "config");
+        cfg = object_member(top, "config");
         entrypoint = json_strv(cfg, "Entrypoint", &ok);
         cmd = json_strv(cfg, "Cmd", &ok);
         env = json_strv(cfg, "Env", &ok);
@@ -529,6 +507,75 @@ static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *
                 i->working_directory = g_strdup(isempty(wd) ? "/" : wd);
         }
 
+        return 0;
+}
+
+/* One layer file: its digest checked, unpacked (decompressed as its media type says) into
+ * layers_dir/k, whiteouts made overlayfs'. */
+static int import_layer(int in_fd, const char *path, const char *digest, const char *mt, const char *layers_dir, guint k,
+                        const TarLimits *limits, char **ret_message) {
+        g_autofree char *got = NULL, *dir = g_strdup_printf("%s/%u", layers_dir, k);
+        _cleanup_close_ int lfd = -1, dfd = -1;
+        struct stat st;
+        int r;
+
+        lfd = open_beneath(in_fd, path, O_RDONLY);
+        if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode))
+                return bad(ret_message, "Layer %s is missing from the archive", path);
+        r = sha256_fd(lfd, &got);
+        if (r < 0)
+                return r;
+        if (!streq(got, digest))
+                return bad(ret_message, "Layer %s has digest %s, not %s", path, got, digest);
+        if (mkdir(dir, 0755) < 0)
+                return -errno;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = oci_unpack_layer(lfd, mt, dfd, limits, ret_message);
+        if (r < 0) {
+                g_autofree char *msg = TAKE_PTR(*ret_message);
+                *ret_message = g_strdup_printf("Layer %s: %s", path, msg ?: g_strerror(-r));
+                return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+        }
+        r = import_fix_tree(dfd, path, ret_message);
+        if (r < 0)
+                return r;
+        if (chmod(dir, 0755) < 0 || chown(dir, 0, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *i, const TarLimits *limits,
+                      char **ret_message) {
+        g_autoptr(JsonParser) index = json_parser_new(), manifest = NULL, config = json_parser_new();
+        g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
+        _cleanup_close_ int ifd = open_beneath(in_fd, "index.json", O_RDONLY);
+        g_autofree char *text = NULL;
+        JsonObject *m;
+        JsonArray *layers;
+        struct stat st;
+        guint n;
+        int r;
+
+        if (ifd < 0 || fstat(ifd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > OCI_JSON_MAX)
+                return bad(ret_message, "OCI: no index.json");
+        text = g_malloc0(st.st_size + 1);
+        if (read(ifd, text, st.st_size) != st.st_size)
+                return -EIO;
+        if (!json_parser_load_from_data(index, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(index)))
+                return bad(ret_message, "OCI: index.json is not a JSON object");
+        r = oci_find_manifest(in_fd, json_node_get_object(json_parser_get_root(index)), 0, &manifest, ret_message);
+        if (r < 0)
+                return r;
+        m = json_node_get_object(json_parser_get_root(manifest));
+        r = oci_read_blob(in_fd, string_member(object_member(m, "config"), "digest"), config, ret_message);
+        if (r < 0)
+                return r;
+        r = import_image_config(json_node_get_object(json_parser_get_root(config)), i, ret_message);
+        if (r < 0)
+                return r;
+
         layers = array_member(m, "layers");
         n = layers ? json_array_get_length(layers) : 0;
         if (n == 0 || n > TRANSFER_MAX_LAYERS)
@@ -537,36 +584,14 @@ static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *
                 JsonNode *ln = json_array_get_element(layers, k);
                 JsonObject *l = JSON_NODE_HOLDS_OBJECT(ln) ? json_node_get_object(ln) : NULL;
                 const char *digest = string_member(l, "digest"), *mt = string_member(l, "mediaType");
-                g_autofree char *path = NULL, *got = NULL, *dir = g_strdup_printf("%s/%u", layers_dir, k);
-                _cleanup_close_ int lfd = -1, dfd = -1;
+                g_autofree char *path = NULL;
 
                 if (!digest_is_valid(digest) || !mt)
                         return bad(ret_message, "OCI: layer %u has no valid digest or media type", k);
                 path = g_strdup_printf("blobs/sha256/%s", digest + 7);
-                lfd = open_beneath(in_fd, path, O_RDONLY);
-                if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode))
-                        return bad(ret_message, "OCI: layer blob %s is missing", path);
-                r = sha256_fd(lfd, &got);
+                r = import_layer(in_fd, path, digest, mt, layers_dir, k, limits, ret_message);
                 if (r < 0)
                         return r;
-                if (!streq(got, digest))
-                        return bad(ret_message, "OCI: layer %s has digest %s", path, got);
-                if (mkdir(dir, 0755) < 0)
-                        return -errno;
-                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0)
-                        return -errno;
-                r = oci_unpack_layer(lfd, mt, dfd, limits, ret_message);
-                if (r < 0) {
-                        g_autofree char *msg = TAKE_PTR(*ret_message);
-                        *ret_message = g_strdup_printf("OCI layer %u: %s", k, msg ?: g_strerror(-r));
-                        return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
-                }
-                r = import_fix_tree(dfd, path, ret_message);
-                if (r < 0)
-                        return r;
-                if (chmod(dir, 0755) < 0 || chown(dir, 0, 0) < 0)
-                        return -errno;
         }
         for (guint k = n; k > 0; k--) {
                 g_autofree char *l = g_strdup_printf("%s/layers/%u", op->final, k - 1);
@@ -579,6 +604,99 @@ static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *
                 g_autofree char *when = g_date_time_format_iso8601(now);
                 i->provenance = g_strdup_printf("imported as %s from an OCI image (%s) at %s, on base %s", op->name,
                                                 string_member(object_member(m, "config"), "digest"), when, op->oci_base);
+        }
+        return 0;
+}
+
+/* docker-archive (docker save, podman save's default, skopeo's docker-archive:): manifest.json is
+ * [{Config, RepoTags, Layers}]; the config's name is its own sha256 and its rootfs.diff_ids are
+ * the sha256 of each (uncompressed) layer: every file is checked against them. */
+static int import_docker(TransferOp *op, int in_fd, const char *text, size_t size, const char *layers_dir, Image *i,
+                         const TarLimits *limits, char **ret_message) {
+        g_autoptr(JsonParser) mp = json_parser_new(), config = json_parser_new();
+        g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
+        g_autofree char *hex = NULL, *want = NULL;
+        const char *config_path;
+        JsonNode *root, *first;
+        JsonObject *entry, *rootfs;
+        JsonArray *layers, *diff_ids;
+        guint n;
+        int r;
+
+        if (!json_parser_load_from_data(mp, text, size, NULL))
+                return bad(ret_message, "docker-archive: manifest.json is not JSON");
+        root = json_parser_get_root(mp);
+        if (!JSON_NODE_HOLDS_ARRAY(root) || json_array_get_length(json_node_get_array(root)) == 0)
+                return bad(ret_message, "docker-archive: manifest.json lists no image");
+        first = json_array_get_element(json_node_get_array(root), 0);
+        entry = JSON_NODE_HOLDS_OBJECT(first) ? json_node_get_object(first) : NULL;
+        config_path = string_member(entry, "Config");
+        if (!config_path)
+                return bad(ret_message, "docker-archive: no Config");
+        /* "<hex>.json" (docker) or "blobs/sha256/<hex>" (newer docker, podman). */
+        if (g_str_has_prefix(config_path, "blobs/sha256/"))
+                hex = g_strdup(config_path + 13);
+        else if (g_str_has_suffix(config_path, ".json") && !strchr(config_path, '/'))
+                hex = g_strndup(config_path, strlen(config_path) - 5);
+        want = g_strconcat("sha256:", hex ?: "", NULL);
+        if (!digest_is_valid(want))
+                return bad(ret_message, "docker-archive: cannot verify config '%s' (its name is not its digest)", config_path);
+        {
+                g_autofree char *got = NULL, *ctext = NULL;
+                _cleanup_close_ int cfd = open_beneath(in_fd, config_path, O_RDONLY);
+                struct stat st;
+
+                if (cfd < 0 || fstat(cfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > OCI_JSON_MAX)
+                        return bad(ret_message, "docker-archive: config %s is missing or too large", config_path);
+                r = sha256_fd(cfd, &got);
+                if (r < 0)
+                        return r;
+                if (!streq(got, want))
+                        return bad(ret_message, "docker-archive: config %s has digest %s", config_path, got);
+                ctext = g_malloc0(st.st_size + 1);
+                if (pread(cfd, ctext, st.st_size, 0) != st.st_size)
+                        return -EIO;
+                if (!json_parser_load_from_data(config, ctext, st.st_size, NULL) ||
+                    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(config)))
+                        return bad(ret_message, "docker-archive: config %s is not a JSON object", config_path);
+        }
+        r = import_image_config(json_node_get_object(json_parser_get_root(config)), i, ret_message);
+        if (r < 0)
+                return r;
+
+        layers = array_member(entry, "Layers");
+        rootfs = object_member(json_node_get_object(json_parser_get_root(config)), "rootfs");
+        diff_ids = array_member(rootfs, "diff_ids");
+        n = layers ? json_array_get_length(layers) : 0;
+        if (n == 0 || n > TRANSFER_MAX_LAYERS)
+                return bad(ret_message, "docker-archive: 1 to %d layers", TRANSFER_MAX_LAYERS);
+        if (!diff_ids || json_array_get_length(diff_ids) != n)
+                return bad(ret_message, "docker-archive: the config's rootfs.diff_ids do not match the layers");
+        for (guint k = 0; k < n; k++) {
+                JsonNode *ln = json_array_get_element(layers, k), *dn = json_array_get_element(diff_ids, k);
+                const char *path = JSON_NODE_HOLDS_VALUE(ln) && json_node_get_value_type(ln) == G_TYPE_STRING ?
+                                   json_node_get_string(ln) : NULL;
+                const char *digest = JSON_NODE_HOLDS_VALUE(dn) && json_node_get_value_type(dn) == G_TYPE_STRING ?
+                                     json_node_get_string(dn) : NULL;
+
+                if (!path || !digest_is_valid(digest))
+                        return bad(ret_message, "docker-archive: layer %u has no path or no valid diff_id", k);
+                r = import_layer(in_fd, path, digest, "application/vnd.docker.image.rootfs.diff.tar", layers_dir, k, limits,
+                                 ret_message);
+                if (r < 0)
+                        return r;
+        }
+        for (guint k = n; k > 0; k--) {
+                g_autofree char *l = g_strdup_printf("%s/layers/%u", op->final, k - 1);
+                g_strv_builder_add(layer_paths, l);
+        }
+        i->layers = g_strv_builder_end(layer_paths);
+        i->base = g_strdup(op->oci_base);
+        {
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *when = g_date_time_format_iso8601(now);
+                i->provenance = g_strdup_printf("imported as %s from a docker-archive (%s) at %s, on base %s", op->name,
+                                                want, when, op->oci_base);
         }
         return 0;
 }
@@ -627,6 +745,16 @@ static int import_worker_inner(TransferOp *op, char **ret_message) {
                 manifest = g_malloc0(st.st_size + 1);
                 if (read(mfd, manifest, st.st_size) != st.st_size)
                         return -EIO;
+                if (manifest[strspn(manifest, " \t\r\n")] == '[') {
+                        i = g_new0(Image, 1);
+                        i->manager = op->manager;
+                        i->name = g_strdup(op->name);
+                        i->created_usec = now_usec(CLOCK_REALTIME);
+                        r = import_docker(op, in_fd, manifest, st.st_size, layers_dir, i, &inner, ret_message);
+                        if (r < 0)
+                                return r;
+                        goto save;
+                }
                 r = transfer_manifest_check(manifest, st.st_size, ret_message);
                 if (r < 0)
                         return r;

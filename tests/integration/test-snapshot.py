@@ -504,6 +504,51 @@ def t_oci_tampered():
 tap.check("an OCI layout with a changed blob: InvalidArchive, nothing left", t_oci_tampered)
 
 
+def t_skopeo():
+    if not sb.run(["sh", "-c", "command -v skopeo"], check=False).ok:
+        return "skopeo is not installed (apt-get install skopeo)"
+    sb.run(["sh", "-c", "cd /var/tmp && rm -f d.tar oa.tar && "
+            "skopeo --insecure-policy copy oci:/var/tmp/oci:t docker-archive:/var/tmp/d.tar:t:latest && "
+            "skopeo --insecure-policy copy oci:/var/tmp/oci:t oci-archive:/var/tmp/oa.tar:t"])
+    bad = []
+    for fmt, name, path in (("docker-archive", "dockimg", "/var/tmp/d.tar"), ("oci-archive", "ociarch", "/var/tmp/oa.tar")):
+        r = client("import", name, path)
+        if r[0] != "ok":
+            bad.append("%s: %s" % (fmt, r))
+            continue
+        create(name, name + "-c")
+        rc, out = sh(name + "-c", "pwd; ls /data; echo $OCIVAR")
+        if out != "/data\none\ntwo\nfromoci\n":
+            bad.append("%s: got %r" % (fmt, out))
+    return not bad or "\n".join(bad)
+
+
+tap.check("ImportImage of the same image as skopeo's docker-archive and oci-archive", t_skopeo)
+
+
+def t_parent_in_use():
+    # m1 runs on "moved"; an image committed from it stacks on moved's layers
+    sb.call(container_path("m1"), C, "Commit", "sa{sv}", "m1-image", "0")
+    sb.mcall("Remove", "s", "m1")
+    wait_for(lambda: "m1" not in sb.list_containers(), 20, what="m1 removed")
+    r = sb.mcall("RemoveImage", "s", "moved", check=False)
+    if not isinstance(r, sandbox.Result) or "ImageInUse" not in r.stderr and "m1-image" not in r.stderr:
+        return "RemoveImage of a parent: %r" % (r,)
+    create("m1-image", "m2")
+    rc, out = sh("m2", "cat /data/d")
+    if out != "dee\n":
+        return "a container of the child: %r" % out
+    sb.mcall("Remove", "s", "m2")
+    wait_for(lambda: "m2" not in sb.list_containers(), 20, what="m2 removed")
+    sb.mcall("RemoveImage", "s", "m1-image")
+    sb.mcall("RemoveImage", "s", "moved")
+    return ("moved" not in images() and not sb.run(["test", "-e", STATE + "/images/moved"], check=False).ok) or images()
+
+
+tap.check("a committed image stacks on its parent's layers: the parent cannot be removed before it",
+          t_parent_in_use)
+
+
 def t_remove():
     sb.mcall("Remove", "s", "s1")
     wait_for(lambda: "s1" not in sb.list_containers(), 20, what="s1 removed")
