@@ -41,7 +41,11 @@ static void reply_transfer(Manager *m, Image *image, int error, const char *mess
 
 static int method_export_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        const OptionSpec specs[] = { {} };
+        g_autofree char *compression = NULL;
+        const OptionSpec specs[] = {
+                { "compression", "s", &compression },
+                {},
+        };
         const char *name;
         Image *i;
         int fd, r;
@@ -58,6 +62,8 @@ static int method_export_image(sd_bus_message *msg, void *userdata, sd_bus_error
         r = check_fd(fd, true, error);
         if (r < 0)
                 return r;
+        if (compression && !STR_IN_SET(compression, "none", "gzip", "zstd"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid compression '%s': none, gzip or zstd", compression);
         i = manager_get_image(m, name);
         if (!i)
                 return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "No image '%s'", name);
@@ -67,7 +73,7 @@ static int method_export_image(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = transfer_export_image(m, i, fd, reply_transfer, sd_bus_message_ref(msg), error);
+        r = transfer_export_image(m, i, fd, compression, reply_transfer, sd_bus_message_ref(msg), error);
         if (r < 0) {
                 sd_bus_message_unref(msg);
                 return r;

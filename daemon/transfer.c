@@ -39,6 +39,7 @@ typedef struct TransferOp {
         char *working_directory;
         char *provenance;
         char *oci_base;         /* import: the base an OCI image's layers sit on */
+        char *compression;      /* export: NULL, "gzip" or "zstd" */
         uint64_t created_usec;
         TransferDone done;
         void *userdata;
@@ -59,6 +60,7 @@ static void transfer_op_free(void *p) {
         g_free(op->working_directory);
         g_free(op->provenance);
         g_free(op->oci_base);
+        g_free(op->compression);
         g_free(op);
 }
 
@@ -72,6 +74,12 @@ static int report(int fd, int status, const char *fmt, ...) {
         va_end(ap);
         (void) loop_write(fd, text, strlen(text));
         return status;
+}
+
+static int safe_close_fd(int fd) {
+        if (fd >= 0)
+                close(fd);
+        return -1;
 }
 
 static int sha256_fd(int fd, char **ret) {
@@ -91,6 +99,109 @@ static int sha256_fd(int fd, char **ret) {
                 g_checksum_update(sum, (const guchar *) buf, n);
         }
         *ret = g_strconcat("sha256:", g_checksum_get_string(sum), NULL);
+        return 0;
+}
+
+/* Runs tool (gzip or zstd) with args between in_fd and out_fd; returns its pid. */
+static pid_t spawn_filter(const char *tool, const char *arg, int in_fd, int out_fd) {
+        pid_t pid = fork();
+
+        if (pid != 0)
+                return pid < 0 ? -errno : pid;
+        if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0)
+                _exit(127);
+        execlp(tool, tool, arg, "-q", NULL);
+        _exit(127);
+}
+
+/* Reads what a decompressor still has after the tar's end (padding), so that it can finish and
+ * say whether the stream was whole; gives up after max bytes. */
+static void drain_fd(int fd, size_t max) {
+        char buf[65536];
+        size_t total = 0;
+
+        while (total < max) {
+                ssize_t k = read(fd, buf, sizeof(buf));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return;
+                total += k;
+        }
+}
+
+static int wait_filter(pid_t pid) {
+        int status;
+
+        if (waitpid(pid, &status, 0) < 0)
+                return -errno;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EBADMSG;
+}
+
+/* The archive as it arrives, decompressed when it starts with gzip's or zstd's magic: a feeder
+ * child writes what we peeked plus the rest into the decompressor. *ret_fd is then a pipe. */
+static int open_decompressed(int in_fd, int *ret_fd, pid_t *ret_feeder, pid_t *ret_filter) {
+        unsigned char magic[4];
+        const char *tool = NULL;
+        ssize_t n = 0;
+        int a[2], b[2];
+        pid_t feeder, filter;
+
+        while (n < 4) {
+                ssize_t k = read(in_fd, magic + n, 4 - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                n += k;
+        }
+        if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+                tool = "gzip";
+        else if (n == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
+                tool = "zstd";
+        if (pipe2(a, O_CLOEXEC) < 0)
+                return -errno;
+        if (tool && pipe2(b, O_CLOEXEC) < 0) {
+                close(a[0]);
+                close(a[1]);
+                return -errno;
+        }
+        feeder = fork();
+        if (feeder < 0)
+                return -errno;
+        if (feeder == 0) {
+                char buf[65536];
+                close(a[0]);
+                if (loop_write(a[1], magic, n) < 0)
+                        _exit(1);
+                for (;;) {
+                        ssize_t k = read(in_fd, buf, sizeof(buf));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                _exit(k < 0);
+                        if (loop_write(a[1], buf, k) < 0)
+                                _exit(0); /* the reader stopped: it knows why */
+                }
+        }
+        close(a[1]);
+        *ret_feeder = feeder;
+        *ret_filter = 0;
+        if (!tool) {
+                *ret_fd = a[0];
+                return 0;
+        }
+        filter = spawn_filter(tool, "-dc", a[0], b[1]);
+        close(a[0]);
+        close(b[1]);
+        if (filter < 0) {
+                close(b[0]);
+                return filter;
+        }
+        *ret_filter = filter;
+        *ret_fd = b[0];
         return 0;
 }
 
@@ -170,9 +281,27 @@ static int export_worker(int fd, void *data) {
         out_dir = open(out, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (out_dir < 0)
                 return report(fd, 1, "Cannot open %s: %m", out);
-        r = tar_pack(out_dir, "/", WORKER_KEEP_FD, &message);
+        if (op->compression) {
+                int p[2];
+                pid_t filter;
+
+                if (pipe2(p, O_CLOEXEC) < 0)
+                        return report(fd, 1, "Cannot make a pipe: %m");
+                filter = spawn_filter(op->compression, "-c", p[0], WORKER_KEEP_FD);
+                close(p[0]);
+                if (filter < 0) {
+                        close(p[1]);
+                        return report(fd, 1, "Cannot run %s: %s", op->compression, g_strerror(-filter));
+                }
+                r = tar_pack(out_dir, "/", p[1], &message);
+                close(p[1]);
+                if (wait_filter(filter) < 0 && r >= 0)
+                        return report(fd, 1, "%s failed", op->compression);
+        } else
+                r = tar_pack(out_dir, "/", WORKER_KEEP_FD, &message);
         if (r < 0)
                 return report(fd, 1, "Cannot write the archive: %s", message ?: g_strerror(-r));
+        (void) rm_rf(op->tmp);
         return 0;
 }
 
@@ -454,6 +583,8 @@ static int oci_unpack_layer(int blob_fd, const char *media_type, int dir_fd, con
         }
         close(pipefd[1]);
         r = tar_unpack(pipefd[0], dir_fd, "/", limits, ret_message);
+        if (r >= 0)
+                drain_fd(pipefd[0], 1024 * 1024);
         close(pipefd[0]);
         if (r < 0)
                 (void) kill(pid, SIGKILL);
@@ -720,9 +851,28 @@ static int import_worker_inner(TransferOp *op, char **ret_message) {
         in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (in_fd < 0)
                 return -errno;
-        r = tar_unpack(WORKER_KEEP_FD, in_fd, "/", &outer, ret_message);
-        if (r < 0)
-                return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+        {
+                _cleanup_close_ int stream = -1;
+                pid_t feeder = 0, filter = 0;
+
+                r = open_decompressed(WORKER_KEEP_FD, &stream, &feeder, &filter);
+                if (r < 0)
+                        return r;
+                r = tar_unpack(stream, in_fd, "/", &outer, ret_message);
+                if (r >= 0 && filter > 0)
+                        drain_fd(stream, 1024 * 1024);
+                stream = safe_close_fd(stream);
+                if (filter > 0) {
+                        if (r < 0)
+                                (void) kill(filter, SIGKILL);
+                        if (wait_filter(filter) < 0 && r >= 0)
+                                r = bad(ret_message, "The compressed stream is corrupt");
+                }
+                (void) kill(feeder, SIGKILL);
+                (void) waitpid(feeder, NULL, 0);
+                if (r < 0)
+                        return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+        }
 
         if (faccessat(in_fd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
                 i = g_new0(Image, 1);
@@ -887,7 +1037,8 @@ static char *tmp_path(Manager *m, const char *what) {
         return g_strdup_printf("%s/images/.%s-%d-%u", m->state_dir, what, (int) getpid(), ++counter);
 }
 
-int transfer_export_image(Manager *m, Image *i, int out_fd, TransferDone done, void *userdata, sd_bus_error *error) {
+int transfer_export_image(Manager *m, Image *i, int out_fd, const char *compression, TransferDone done, void *userdata,
+                          sd_bus_error *error) {
         g_auto(GStrv) top_first = NULL;
         TransferOp *op;
         guint n;
@@ -902,6 +1053,7 @@ int transfer_export_image(Manager *m, Image *i, int out_fd, TransferDone done, v
         op->manager = m;
         op->name = g_strdup(i->name);
         op->tmp = tmp_path(m, "export");
+        op->compression = isempty(compression) || streq(compression, "none") ? NULL : g_strdup(compression);
         n = g_strv_length(top_first);
         op->layers = g_new0(char *, n + 1);
         for (guint k = 0; k < n; k++)

@@ -20,8 +20,10 @@
 /* done: error 0, or -errno with message; for imports, the new image (registered, ImageNew sent). */
 typedef void (*TransferDone)(Manager *m, Image *image, int error, const char *message, void *userdata);
 
-/* Writes image name to out_fd (the caller keeps its copy of the descriptor). */
-int transfer_export_image(Manager *m, Image *i, int out_fd, TransferDone done, void *userdata, sd_bus_error *error);
+/* Writes image name to out_fd (the caller keeps its copy of the descriptor); compression NULL
+ * or "none", "gzip", "zstd" (through the tool of that name). Imports detect it. */
+int transfer_export_image(Manager *m, Image *i, int out_fd, const char *compression, TransferDone done, void *userdata,
+                          sd_bus_error *error);
 /* Reads in_fd into a new image called name: our format, or an OCI image layout in a tar (as
  * skopeo's oci-archive, `tar -C layout -c .` of umoci's or skopeo's oci: directories, podman save
  * --format oci-archive write it), whose layers are put on oci_base (NULL: busybox).

@@ -2,7 +2,7 @@
 """An ExportImage/ImportImage client for the tests (busctl and gdbus cannot pass file
 descriptors). Runs inside the sandbox with /usr/bin/python3 and gi.
 
-usage: imageclient.py export NAME FILE [--bogus-option]
+usage: imageclient.py export NAME FILE [--bogus-option] [--compression gzip|zstd|...]
        imageclient.py import NAME FILE
 Prints "ok" (export) or "ok OBJECT_PATH" (import), or "error NAME MESSAGE".
 """
@@ -16,8 +16,11 @@ from gi.repository import Gio, GLib
 def main():
     verb, name, path = sys.argv[1:4]
     opts = {}
-    if "--bogus-option" in sys.argv[4:]:
-        opts["compression"] = GLib.Variant("s", "zstd")
+    rest = sys.argv[4:]
+    if "--bogus-option" in rest:
+        opts["format"] = GLib.Variant("s", "zstd")
+    if "--compression" in rest:
+        opts["compression"] = GLib.Variant("s", rest[rest.index("--compression") + 1])
     bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
     if verb == "export":
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -396,6 +396,43 @@ def leftovers():
         [p for p in ("/var/lib/evil", STATE + "/evil", STATE + "/images/evil") if sb.run(["test", "-e", p], check=False).ok]
 
 
+def t_compressed():
+    bad = []
+    for comp, magic in (("gzip", "1f8b"), ("zstd", "28b52ffd")):
+        path = "/var/tmp/c3.tar." + comp
+        r = client("export", "c3-image", path, "--compression", comp)
+        if r[0] != "ok":
+            bad.append("%s export: %s" % (comp, r))
+            continue
+        head = sb.run(["sh", "-c", "od -An -tx1 -N4 %s | tr -d ' \\n'" % path]).stdout
+        if not head.startswith(magic):
+            bad.append("%s: the file starts with %s" % (comp, head))
+        name = "moved-" + comp
+        r = client("import", name, path)
+        if r[0] != "ok":
+            bad.append("%s import: %s" % (comp, r))
+            continue
+        create(name, name + "-c")
+        rc, out = sh(name + "-c", "cat /data/d")
+        if out != "dee\n":
+            bad.append("%s: a container sees %r" % (comp, out))
+    r = client("export", "c3-image", "/var/tmp/x.tar", "--compression", "lzma")
+    if r[:2] != ["error", "org.freedesktop.DBus.Error.InvalidArgs"]:
+        bad.append("compression lzma: %s" % r)
+    sb.run(["sh", "-c", "head -c $(( $(stat -c %s /var/tmp/c3.tar.zstd) / 2 )) /var/tmp/c3.tar.zstd "
+            "> /var/tmp/cut.tar.zstd"])
+    r = client("import", "cut", "/var/tmp/cut.tar.zstd")
+    if r[:2] != ["error", E + "InvalidArchive"]:
+        bad.append("a truncated zstd stream: %s" % r)
+    if "cut" in images() or leftovers():
+        bad.append("left behind: %s %s" % (images(), leftovers()))
+    return not bad or "\n".join(bad)
+
+
+tap.check("ExportImage compression gzip and zstd (detected on import), InvalidArgs for another, "
+          "a truncated compressed stream refused", t_compressed)
+
+
 def t_tampered():
     bad = []
     for kind in ("flip", "dotdot", "device", "outer-dotdot"):
