@@ -66,13 +66,17 @@ bool snapshot_busy(Container *c) {
         return busy && g_hash_table_contains(busy, c->name);
 }
 
-static void set_busy(SnapshotOp *op, bool b) {
+void snapshot_mark_busy(const char *container, bool b) {
         if (!busy)
                 busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         if (b)
-                g_hash_table_add(busy, g_strdup(op->container));
+                g_hash_table_add(busy, g_strdup(container));
         else
-                g_hash_table_remove(busy, op->container);
+                g_hash_table_remove(busy, container);
+}
+
+static void set_busy(SnapshotOp *op, bool b) {
+        snapshot_mark_busy(op->container, b);
 }
 
 char *snapshot_dir(Container *c, const char *name) {

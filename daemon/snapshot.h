@@ -24,6 +24,8 @@ int snapshot_list(Container *c, GArray **ret);
 void snapshot_info_clear(SnapshotInfo *i);
 /* Whether a snapshot or commit of c is under way (one at a time per container). */
 bool snapshot_busy(Container *c);
+/* For other copies into a container's layer (ImportContainer): Start is refused meanwhile. */
+void snapshot_mark_busy(const char *container, bool busy);
 
 int snapshot_create(Container *c, const char *name, SnapshotDone cb, void *userdata, sd_bus_error *error);
 int snapshot_restore(Container *c, const char *name, SnapshotDone cb, void *userdata, sd_bus_error *error);

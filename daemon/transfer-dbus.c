@@ -7,6 +7,7 @@
 #include "image.h"
 #include "manager-dbus.h"
 #include "options.h"
+#include "container.h"
 #include "polkit.h"
 #include "transfer.h"
 
@@ -122,11 +123,112 @@ static int method_import_image(sd_bus_message *msg, void *userdata, sd_bus_error
         return 1;
 }
 
+static int method_export_container(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        g_autofree char *compression = NULL;
+        int include_image = true;
+        const OptionSpec specs[] = {
+                { "image", "b", &include_image },
+                { "compression", "s", &compression },
+                {},
+        };
+        const char *name;
+        Container *c;
+        int fd, r;
+
+        r = sd_bus_message_read(msg, "sh", &name, &fd);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, specs, error);
+        if (r < 0)
+                return r;
+        r = bus_check_name("container", name, error);
+        if (r < 0)
+                return r;
+        r = check_fd(fd, true, error);
+        if (r < 0)
+                return r;
+        if (compression && !STR_IN_SET(compression, "none", "gzip", "zstd"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid compression '%s': none, gzip or zstd", compression);
+        c = manager_get_container(m, name);
+        if (!c)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_CONTAINER, "No container '%s'", name);
+
+        const char *details[] = { "container", name, "image", c->image, "verb", "export", NULL };
+        r = polkit_check(m, msg, CM_ACTION_MANAGE, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = transfer_export_container(m, c, fd, include_image, compression, reply_transfer, sd_bus_message_ref(msg), error);
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return r;
+        }
+        return 1;
+}
+
+static void reply_container(Manager *m, Container *c, int error, const char *error_name, const char *message, void *userdata) {
+        sd_bus_message *msg = userdata;
+
+        if (!c || error < 0)
+                (void) sd_bus_reply_method_errorf(msg, error_name ?: SD_BUS_ERROR_FAILED, "%s", message ?: g_strerror(-error));
+        else {
+                g_autofree char *path = container_object_path(c);
+                (void) sd_bus_reply_method_return(msg, "o", path);
+        }
+        sd_bus_message_unref(msg);
+}
+
+static int method_import_container(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        g_autofree char *image = NULL;
+        const OptionSpec specs[] = {
+                { "image", "s", &image },
+                {},
+        };
+        const char *name;
+        int fd, r;
+
+        r = sd_bus_message_read(msg, "sh", &name, &fd);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, specs, error);
+        if (r < 0)
+                return r;
+        r = bus_check_name("container", name, error);
+        if (r < 0)
+                return r;
+        if (image) {
+                r = bus_check_name("image", image, error);
+                if (r < 0)
+                        return r;
+        }
+        r = check_fd(fd, false, error);
+        if (r < 0)
+                return r;
+
+        const char *details[] = { "container", name, "verb", "import", NULL };
+        r = polkit_check(m, msg, CM_ACTION_MANAGE, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = transfer_import_container(m, name, fd, image, reply_container, sd_bus_message_ref(msg), error);
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                return r;
+        }
+        return 1;
+}
+
 const sd_bus_vtable manager_transfer_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("ExportImage", SD_BUS_ARGS("s", name, "h", out, "a{sv}", options), SD_BUS_NO_RESULT,
                                 method_export_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ImportImage", SD_BUS_ARGS("s", name, "h", in, "a{sv}", options), SD_BUS_RESULT("o", image),
                                 method_import_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExportContainer", SD_BUS_ARGS("s", name, "h", out, "a{sv}", options), SD_BUS_NO_RESULT,
+                                method_export_container, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ImportContainer", SD_BUS_ARGS("s", name, "h", in, "a{sv}", options), SD_BUS_RESULT("o", container),
+                                method_import_container, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

@@ -21,10 +21,12 @@
 #include "store.h"
 #include "tar.h"
 #include "transfer.h"
+#include "snapshot.h"
 #include "worker.h"
 
 #define EXIT_INVALID 3  /* the worker's word for "the archive is bad" */
 #define EXIT_NO_BASE 4
+#define EXIT_IMAGE_EXISTS 5
 
 typedef struct TransferOp {
         Manager *manager;
@@ -40,6 +42,18 @@ typedef struct TransferOp {
         char *provenance;
         char *oci_base;         /* import: the base an OCI image's layers sit on */
         char *compression;      /* export: NULL, "gzip" or "zstd" */
+
+        /* ExportContainer / ImportContainer */
+        char *upper;            /* export: the container's writable layer */
+        uint32_t uid_shift;
+        bool shift;             /* its ids are a slot's: shift them to container-side */
+        char *container_name;
+        char *container_image;
+        char **container_command;
+        char **container_environment;
+        char *container_wd;
+        char *image_name;       /* import: the name for the image the archive carries */
+        TransferContainerDone container_done;
         uint64_t created_usec;
         TransferDone done;
         void *userdata;
@@ -61,6 +75,13 @@ static void transfer_op_free(void *p) {
         g_free(op->provenance);
         g_free(op->oci_base);
         g_free(op->compression);
+        g_free(op->upper);
+        g_free(op->container_name);
+        g_free(op->container_image);
+        g_strfreev(op->container_command);
+        g_strfreev(op->container_environment);
+        g_free(op->container_wd);
+        g_free(op->image_name);
         g_free(op);
 }
 
@@ -220,63 +241,112 @@ static int export_worker(int fd, void *data) {
         if (mkdir(op->tmp, 0700) < 0 || mkdir(out, 0700) < 0 || mkdir(layers, 0700) < 0)
                 return report(fd, 1, "Cannot create %s: %m", op->tmp);
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "FormatVersion");
-        json_builder_add_int_value(b, TRANSFER_FORMAT_VERSION);
-        json_builder_set_member_name(b, "Name");
-        json_builder_add_string_value(b, op->name);
-        json_builder_set_member_name(b, "Base");
-        json_builder_add_string_value(b, op->base);
-        store_json_add_strv(b, "Command", op->command);
-        store_json_add_strv(b, "Environment", op->environment);
-        json_builder_set_member_name(b, "WorkingDirectory");
-        json_builder_add_string_value(b, op->working_directory);
-        json_builder_set_member_name(b, "Provenance");
-        json_builder_add_string_value(b, op->provenance ?: "");
-        json_builder_set_member_name(b, "Created");
-        json_builder_add_int_value(b, (gint64) op->created_usec);
-        json_builder_set_member_name(b, "Layers");
-        json_builder_begin_array(b);
-        for (guint k = 0; op->layers[k]; k++) {
-                g_autofree char *stage = g_strdup_printf("%s/stage-%u", op->tmp, k);
-                g_autofree char *file = g_strdup_printf("%s/%u.tar", layers, k), *digest = NULL;
-                g_autofree char *rel = g_strdup_printf("layers/%u.tar", k);
-                CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS };
-                _cleanup_close_ int stage_fd = -1, tar_fd = -1;
-                struct stat st;
+        if (op->layers) {
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "FormatVersion");
+                json_builder_add_int_value(b, TRANSFER_FORMAT_VERSION);
+                json_builder_set_member_name(b, "Name");
+                json_builder_add_string_value(b, op->name);
+                json_builder_set_member_name(b, "Base");
+                json_builder_add_string_value(b, op->base);
+                store_json_add_strv(b, "Command", op->command);
+                store_json_add_strv(b, "Environment", op->environment);
+                json_builder_set_member_name(b, "WorkingDirectory");
+                json_builder_add_string_value(b, op->working_directory);
+                json_builder_set_member_name(b, "Provenance");
+                json_builder_add_string_value(b, op->provenance ?: "");
+                json_builder_set_member_name(b, "Created");
+                json_builder_add_int_value(b, (gint64) op->created_usec);
+                json_builder_set_member_name(b, "Layers");
+                json_builder_begin_array(b);
+                for (guint k = 0; op->layers[k]; k++) {
+                        g_autofree char *stage = g_strdup_printf("%s/stage-%u", op->tmp, k);
+                        g_autofree char *file = g_strdup_printf("%s/%u.tar", layers, k), *digest = NULL;
+                        g_autofree char *rel = g_strdup_printf("layers/%u.tar", k);
+                        CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS };
+                        _cleanup_close_ int stage_fd = -1, tar_fd = -1;
+                        struct stat st;
 
-                /* A plain tar cannot hold whiteouts (device nodes): spell them as OCI does. */
-                r = copy_tree(op->layers[k], stage, &copy, &message);
+                        /* A plain tar cannot hold whiteouts (device nodes): spell them as OCI does. */
+                        r = copy_tree(op->layers[k], stage, &copy, &message);
+                        if (r < 0)
+                                return report(fd, 1, "Cannot copy layer %u: %s", k, message ?: g_strerror(-r));
+                        stage_fd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        tar_fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                        if (stage_fd < 0 || tar_fd < 0)
+                                return report(fd, 1, "Cannot open %s: %m", stage_fd < 0 ? stage : file);
+                        r = tar_pack(stage_fd, "/", tar_fd, &message);
+                        if (r < 0)
+                                return report(fd, 1, "Cannot pack layer %u: %s", k, message ?: g_strerror(-r));
+                        (void) rm_rf(stage);
+                        r = sha256_fd(tar_fd, &digest);
+                        if (r < 0 || fstat(tar_fd, &st) < 0)
+                                return report(fd, 1, "Cannot read back layer %u", k);
+                        json_builder_begin_object(b);
+                        json_builder_set_member_name(b, "File");
+                        json_builder_add_string_value(b, rel);
+                        json_builder_set_member_name(b, "Digest");
+                        json_builder_add_string_value(b, digest);
+                        json_builder_set_member_name(b, "Size");
+                        json_builder_add_int_value(b, st.st_size);
+                        json_builder_end_object(b);
+                }
+                json_builder_end_array(b);
+                json_builder_end_object(b);
+                root = json_builder_get_root(b);
+                manifest = json_to_string(root, true);
+                {
+                        g_autofree char *p = g_build_filename(out, "manifest.json", NULL);
+                        if (!g_file_set_contents(p, manifest, -1, NULL))
+                                return report(fd, 1, "Cannot write the manifest");
+                }
+        }
+
+        if (op->upper) {
+                /* The container's own layer, owners container-side, whiteouts as .wh. files. */
+                g_autofree char *stage = g_build_filename(op->tmp, "stage-upper", NULL), *file = g_build_filename(out, "upper.tar", NULL);
+                g_autofree char *cpath = g_build_filename(out, "container.json", NULL), *ctext = NULL;
+                CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS | (op->shift ? COPY_SHIFT_IDS : 0), .id_base = op->uid_shift, .id_count = 65536 };
+                g_autoptr(JsonBuilder) cb = json_builder_new();
+                g_autoptr(JsonNode) croot = NULL;
+                _cleanup_close_ int stage_fd = -1, tar_fd = -1;
+
+                if (access(op->upper, F_OK) < 0)
+                        r = mkdir(stage, 0755) < 0 ? -errno : 0;
+                else
+                        r = copy_tree(op->upper, stage, &copy, &message);
                 if (r < 0)
-                        return report(fd, 1, "Cannot copy layer %u: %s", k, message ?: g_strerror(-r));
+                        return report(fd, 1, "Cannot copy the container's layer: %s", message ?: g_strerror(-r));
                 stage_fd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                tar_fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                tar_fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
                 if (stage_fd < 0 || tar_fd < 0)
                         return report(fd, 1, "Cannot open %s: %m", stage_fd < 0 ? stage : file);
                 r = tar_pack(stage_fd, "/", tar_fd, &message);
                 if (r < 0)
-                        return report(fd, 1, "Cannot pack layer %u: %s", k, message ?: g_strerror(-r));
+                        return report(fd, 1, "Cannot pack the container's layer: %s", message ?: g_strerror(-r));
                 (void) rm_rf(stage);
-                r = sha256_fd(tar_fd, &digest);
-                if (r < 0 || fstat(tar_fd, &st) < 0)
-                        return report(fd, 1, "Cannot read back layer %u", k);
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "File");
-                json_builder_add_string_value(b, rel);
-                json_builder_set_member_name(b, "Digest");
-                json_builder_add_string_value(b, digest);
-                json_builder_set_member_name(b, "Size");
-                json_builder_add_int_value(b, st.st_size);
-                json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-        json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        manifest = json_to_string(root, true);
-        {
-                g_autofree char *p = g_build_filename(out, "manifest.json", NULL);
-                if (!g_file_set_contents(p, manifest, -1, NULL))
-                        return report(fd, 1, "Cannot write the manifest");
+
+                json_builder_begin_object(cb);
+                json_builder_set_member_name(cb, "FormatVersion");
+                json_builder_add_int_value(cb, TRANSFER_FORMAT_VERSION);
+                json_builder_set_member_name(cb, "Name");
+                json_builder_add_string_value(cb, op->container_name);
+                json_builder_set_member_name(cb, "Image");
+                json_builder_add_string_value(cb, op->container_image);
+                if (op->container_command)
+                        store_json_add_strv(cb, "Command", op->container_command);
+                store_json_add_strv(cb, "Environment", op->container_environment);
+                if (op->container_wd) {
+                        json_builder_set_member_name(cb, "WorkingDirectory");
+                        json_builder_add_string_value(cb, op->container_wd);
+                }
+                json_builder_set_member_name(cb, "ImageIncluded");
+                json_builder_add_boolean_value(cb, op->layers != NULL);
+                json_builder_end_object(cb);
+                croot = json_builder_get_root(cb);
+                ctext = json_to_string(croot, true);
+                if (!g_file_set_contents(cpath, ctext, -1, NULL))
+                        return report(fd, 1, "Cannot write container.json");
         }
         out_dir = open(out, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (out_dir < 0)
@@ -832,47 +902,62 @@ static int import_docker(TransferOp *op, int in_fd, const char *text, size_t siz
         return 0;
 }
 
-static int import_worker_inner(TransferOp *op, char **ret_message) {
+/* The outer stream (decompressed if need be) into op->tmp/in. */
+static int unpack_outer(TransferOp *op, char **ret_message) {
+        g_autofree char *in = g_build_filename(op->tmp, "in", NULL);
+        TarLimits outer = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = 4096 };
+        _cleanup_close_ int in_fd = -1, stream = -1;
+        pid_t feeder = 0, filter = 0;
+        int r;
+
+        if (mkdir(op->tmp, 0700) < 0 || mkdir(in, 0700) < 0)
+                return -errno;
+        in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (in_fd < 0)
+                return -errno;
+        r = open_decompressed(WORKER_KEEP_FD, &stream, &feeder, &filter);
+        if (r < 0)
+                return r;
+        r = tar_unpack(stream, in_fd, "/", &outer, ret_message);
+        if (r >= 0 && filter > 0)
+                drain_fd(stream, 1024 * 1024);
+        stream = safe_close_fd(stream);
+        if (filter > 0) {
+                if (r < 0)
+                        (void) kill(filter, SIGKILL);
+                if (wait_filter(filter) < 0 && r >= 0)
+                        r = bad(ret_message, "The compressed stream is corrupt");
+        }
+        (void) kill(feeder, SIGKILL);
+        (void) waitpid(feeder, NULL, 0);
+        if (r < 0)
+                return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+        return 0;
+}
+
+static int import_worker_inner(TransferOp *op, bool outer_done, char **ret_message) {
         g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *img = g_build_filename(op->tmp, "image", NULL);
         g_autofree char *layers_dir = g_build_filename(img, "layers", NULL), *manifest = NULL;
         g_autoptr(JsonParser) parser = json_parser_new();
         g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
         _cleanup_(image_freep) Image *i = NULL;
         _cleanup_close_ int in_fd = -1, mfd = -1;
-        TarLimits outer = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = 4096 };
         TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
         JsonObject *o;
         JsonArray *layers;
         guint n;
         int r;
 
-        if (mkdir(op->tmp, 0700) < 0 || mkdir(in, 0700) < 0 || mkdir(img, 0755) < 0 || mkdir(layers_dir, 0755) < 0)
+        if (!outer_done) {
+                r = unpack_outer(op, ret_message);
+                if (r < 0)
+                        return r;
+        }
+        if (mkdir(img, 0755) < 0 || mkdir(layers_dir, 0755) < 0)
                 return -errno;
         in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (in_fd < 0)
                 return -errno;
-        {
-                _cleanup_close_ int stream = -1;
-                pid_t feeder = 0, filter = 0;
-
-                r = open_decompressed(WORKER_KEEP_FD, &stream, &feeder, &filter);
-                if (r < 0)
-                        return r;
-                r = tar_unpack(stream, in_fd, "/", &outer, ret_message);
-                if (r >= 0 && filter > 0)
-                        drain_fd(stream, 1024 * 1024);
-                stream = safe_close_fd(stream);
-                if (filter > 0) {
-                        if (r < 0)
-                                (void) kill(filter, SIGKILL);
-                        if (wait_filter(filter) < 0 && r >= 0)
-                                r = bad(ret_message, "The compressed stream is corrupt");
-                }
-                (void) kill(feeder, SIGKILL);
-                (void) waitpid(feeder, NULL, 0);
-                if (r < 0)
-                        return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
-        }
 
         if (faccessat(in_fd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
                 i = g_new0(Image, 1);
@@ -988,7 +1073,7 @@ static int import_worker(int fd, void *data) {
         int r;
 
         (void) umask(0022);
-        r = import_worker_inner(op, &message);
+        r = import_worker_inner(op, false, &message);
         (void) rm_rf(op->tmp);
         if (r == -EBADMSG)
                 return report(fd, EXIT_INVALID, "%s", message ?: "Invalid archive");
@@ -1027,7 +1112,9 @@ static void on_done(Worker *w, const char *output, size_t size, int status, void
                 }
         }
         if (!op->import)
-                (void) rm_rf(op->tmp);
+                (void) manager_remove_tree(op->manager, op->tmp);
+        if (op->container_name && !op->import)
+                snapshot_mark_busy(op->container_name, false);
         op->done(op->manager, i, r, message, op->userdata);
         manager_operation_end(op->manager);
 }
@@ -1103,6 +1190,375 @@ int transfer_import_image(Manager *m, const char *name, int in_fd, const char *o
         r = worker_spawn_full(m, "containers-manager import", import_worker, op, transfer_op_free, in_fd, NULL, on_done, op, NULL);
         if (r < 0) {
                 manager_operation_end(m);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the import: %m");
+        }
+        return 0;
+}
+
+/* ---- containers ---- */
+
+static int import_container_inner(TransferOp *op, GString *out, char **ret_message) {
+        g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *upper = g_build_filename(op->tmp, "upper", NULL);
+        g_autofree char *text = NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
+        _cleanup_close_ int in_fd = -1, cfd = -1, ufd = -1, upper_fd = -1;
+        const char *image, *wd;
+        JsonObject *o;
+        JsonNode *n;
+        struct stat st;
+        bool carried;
+        int r;
+
+        r = unpack_outer(op, ret_message);
+        if (r < 0)
+                return r;
+        in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (in_fd < 0)
+                return -errno;
+        cfd = open_beneath(in_fd, "container.json", O_RDONLY);
+        if (cfd < 0 || fstat(cfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024)
+                return bad(ret_message, "The archive has no container.json (is it one that ExportContainer wrote?)");
+        text = g_malloc0(st.st_size + 1);
+        if (read(cfd, text, st.st_size) != st.st_size)
+                return -EIO;
+        if (!json_parser_load_from_data(parser, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+                return bad(ret_message, "container.json is not a JSON object");
+        o = json_node_get_object(json_parser_get_root(parser));
+        n = json_object_get_member(o, "FormatVersion");
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
+            json_node_get_int(n) != TRANSFER_FORMAT_VERSION)
+                return bad(ret_message, "container.json: FormatVersion is not %d", TRANSFER_FORMAT_VERSION);
+        image = string_member(o, "Image");
+        if (!image || !name_is_valid(image))
+                return bad(ret_message, "container.json: invalid Image");
+        if (!strv_member_ok(o, "Command", false) || !strv_member_ok(o, "Environment", false))
+                return bad(ret_message, "container.json: Command and Environment must be lists of strings");
+        {
+                g_auto(GStrv) env = store_json_get_strv(o, "Environment");
+                for (char **e = env; e && *e; e++)
+                        if (!env_assignment_is_valid(*e))
+                                return bad(ret_message, "container.json: invalid environment entry '%s'", *e);
+        }
+        wd = string_member(o, "WorkingDirectory");
+        if (wd && (wd[0] != '/' || path_has_dotdot(wd)))
+                return bad(ret_message, "container.json: WorkingDirectory must be an absolute path");
+
+        carried = faccessat(in_fd, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+        if (carried) {
+                const char *name = op->image_name ?: image;
+                SWAP_FREE(op->name, g_strdup(name));
+                SWAP_FREE(op->final, g_build_filename(op->manager->state_dir, "images", name, NULL));
+                if (access(op->final, F_OK) == 0) {
+                        *ret_message = g_strdup_printf("Image '%s' already exists (ImportContainer's option image names another)", name);
+                        return -EEXIST;
+                }
+                r = import_worker_inner(op, true, ret_message);
+                if (r < 0)
+                        return r;
+        }
+
+        ufd = open_beneath(in_fd, "upper.tar", O_RDONLY);
+        if (ufd < 0)
+                return bad(ret_message, "The archive has no upper.tar");
+        if (mkdir(upper, 0755) < 0)
+                return -errno;
+        upper_fd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (upper_fd < 0)
+                return -errno;
+        r = tar_unpack(ufd, upper_fd, "/", &inner, ret_message);
+        if (r < 0) {
+                g_autofree char *m = TAKE_PTR(*ret_message);
+                *ret_message = g_strdup_printf("upper.tar: %s", m ?: g_strerror(-r));
+                return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+        }
+        r = import_fix_tree(upper_fd, "upper", ret_message);
+        if (r < 0)
+                return r;
+        g_string_append_printf(out, "%s\n%d\n%s", carried ? op->name : image, carried, text);
+        return 0;
+}
+
+static int import_container_worker(int fd, void *data) {
+        TransferOp *op = data;
+        g_autoptr(GString) out = g_string_new(NULL);
+        g_autofree char *message = NULL;
+        int r;
+
+        (void) umask(0022);
+        r = import_container_inner(op, out, &message);
+        if (r < 0) {
+                (void) rm_rf(op->tmp);
+                /* An image imported before the failure goes too: nothing is left. */
+                if (op->final && r != -EEXIST)
+                        (void) rm_rf(op->final);
+                if (r == -EBADMSG)
+                        return report(fd, EXIT_INVALID, "%s", message ?: "Invalid archive");
+                if (r == -EEXIST)
+                        return report(fd, EXIT_IMAGE_EXISTS, "%s", message);
+                return report(fd, 1, "%s%s%s", message ?: "", message ? ": " : "", g_strerror(-r));
+        }
+        (void) loop_write(fd, out->str, out->len);
+        return 0;
+}
+
+/* Phase 2: the container exists (its slot is known): shift the layer's owners into the slot
+ * and move it into place. */
+static int shift_tree(int dir_fd, uint32_t shift) {
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        _cleanup_close_ int dfd = dup(dir_fd);
+        DIR *d;
+        struct dirent *de;
+        int r;
+
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(TAKE_FD(dfd));
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        g_ptr_array_add(names, g_strdup(de->d_name));
+        closedir(d);
+        for (guint k = 0; k < names->len; k++) {
+                const char *name = names->pdata[k];
+                struct stat st;
+
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (fchownat(dir_fd, name, st.st_uid + shift, st.st_gid + shift, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                /* chown clears setuid/setgid bits: put them back. */
+                if (!S_ISLNK(st.st_mode) && (st.st_mode & 06000) && fchmodat(dir_fd, name, st.st_mode & 07777, 0) < 0)
+                        return -errno;
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sfd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sfd < 0)
+                                return -errno;
+                        r = shift_tree(sfd, shift);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int place_upper_worker(int fd, void *data) {
+        TransferOp *op = data;
+        g_autofree char *upper = g_build_filename(op->tmp, "upper", NULL);
+        _cleanup_close_ int ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = 0;
+
+        if (ufd < 0)
+                return report(fd, 1, "Cannot open %s: %m", upper);
+        if (op->shift) {
+                r = shift_tree(ufd, op->uid_shift);
+                if (r >= 0 && fchown(ufd, op->uid_shift, op->uid_shift) < 0)
+                        r = -errno;
+        }
+        if (r >= 0 && renameat2(AT_FDCWD, upper, AT_FDCWD, op->upper, RENAME_NOREPLACE) < 0)
+                r = -errno;
+        (void) rm_rf(op->tmp);
+        if (r < 0)
+                return report(fd, 1, "Cannot put the container's layer in place: %s", g_strerror(-r));
+        return 0;
+}
+
+static void on_placed(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        TransferOp *op = userdata;
+        Container *c = manager_get_container(op->manager, op->container_name);
+
+        snapshot_mark_busy(op->container_name, false);
+        if (status != 0) {
+                g_autofree char *message = size > 0 ? g_strndup(output, size) : g_strdup("worker failed");
+                if (c)
+                        (void) manager_remove_container(op->manager, c);
+                op->container_done(op->manager, NULL, -EIO, NULL, message, op->userdata);
+        } else
+                op->container_done(op->manager, c, c ? 0 : -ENOENT, c ? NULL : "org.containers.Error.NoSuchContainer",
+                                   c ? NULL : "The container was removed meanwhile", op->userdata);
+        manager_operation_end(op->manager);
+        transfer_op_free(op);
+}
+
+static void on_container_unpacked(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        TransferOp *op = userdata;
+        Manager *m = op->manager;
+        g_autofree char *text = g_strndup(output, size);
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_auto(GStrv) lines = NULL, command = NULL, env = NULL;
+        Container *c = NULL;
+        Image *i;
+        JsonObject *o;
+        int r;
+
+        if (status != 0) {
+                const char *name = status == EXIT_INVALID ? CM_ERROR_INVALID_ARCHIVE :
+                                   status == EXIT_IMAGE_EXISTS ? CM_ERROR_IMAGE_EXISTS : SD_BUS_ERROR_FAILED;
+                op->container_done(m, NULL, -EIO, name, text, op->userdata);
+                goto finish;
+        }
+        lines = g_strsplit(text, "\n", 3);
+        if (g_strv_length(lines) < 3 || !json_parser_load_from_data(parser, lines[2], -1, NULL)) {
+                op->container_done(m, NULL, -EIO, SD_BUS_ERROR_FAILED, "The import worker said nothing sensible", op->userdata);
+                goto cleanup;
+        }
+        o = json_node_get_object(json_parser_get_root(parser));
+        if (streq(lines[1], "1")) {
+                g_autofree char *dir = manager_image_dir(m, lines[0]);
+                r = store_load_image(m, dir, &i);
+                if (r >= 0 && (manager_get_image(m, i->name) || !image_get_base(i))) {
+                        const char *why = manager_get_image(m, i->name) ? CM_ERROR_IMAGE_EXISTS : CM_ERROR_NO_SUCH_BASE;
+                        g_autofree char *msg = g_strdup_printf("Image '%s': %s", i->name,
+                                                               streq(why, CM_ERROR_IMAGE_EXISTS) ? "exists already" : "its base is not on this host");
+                        if (streq(why, CM_ERROR_NO_SUCH_BASE))
+                                (void) manager_remove_tree(m, dir);
+                        image_free(i);
+                        op->container_done(m, NULL, -EIO, why, msg, op->userdata);
+                        goto cleanup;
+                }
+                if (r < 0) {
+                        (void) manager_remove_tree(m, dir);
+                        op->container_done(m, NULL, r, SD_BUS_ERROR_FAILED, "Cannot read the imported image", op->userdata);
+                        goto cleanup;
+                }
+                g_hash_table_insert(m->images, i->name, i);
+                image_send_new(i);
+        }
+        command = json_object_has_member(o, "Command") ? store_json_get_strv(o, "Command") : NULL;
+        env = store_json_get_strv(o, "Environment");
+        r = manager_create_container(m, lines[0], op->container_name, env, command && command[0] ? command : NULL, false, false, &c,
+                                     &error);
+        if (r < 0) {
+                op->container_done(m, NULL, r, error.name, error.message, op->userdata);
+                goto cleanup;
+        }
+        {
+                const char *wd = json_object_get_string_member_with_default(o, "WorkingDirectory", NULL);
+                if (wd) {
+                        SWAP_FREE(c->working_directory, g_strdup(wd));
+                        (void) store_save_container(c);
+                }
+        }
+        {
+                g_autofree char *cdir = manager_container_dir(m, c->name);
+                g_free(op->upper);
+                op->upper = g_build_filename(cdir, "upper", NULL);
+        }
+        op->shift = !c->privileged;
+        op->uid_shift = c->uid_shift;
+        snapshot_mark_busy(c->name, true);
+        r = worker_spawn_full(m, "containers-manager import", place_upper_worker, op, NULL, -1, NULL, on_placed, op, NULL);
+        if (r < 0) {
+                snapshot_mark_busy(c->name, false);
+                (void) manager_remove_container(m, c);
+                op->container_done(m, NULL, r, SD_BUS_ERROR_FAILED, "Cannot start the worker", op->userdata);
+                goto cleanup;
+        }
+        return; /* op lives on */
+
+cleanup:
+        (void) manager_remove_tree(m, op->tmp);
+finish:
+        manager_operation_end(m);
+        transfer_op_free(op);
+}
+
+int transfer_export_container(Manager *m, Container *c, int out_fd, bool include_image, const char *compression,
+                              TransferDone done, void *userdata, sd_bus_error *error) {
+        g_autofree char *cdir = manager_container_dir(m, c->name);
+        Image *i = manager_get_image(m, c->image);
+        TransferOp *op;
+        int r;
+
+        if (container_is_active(c) || c->removing || snapshot_busy(c))
+                return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is %s: stop it first",
+                                         c->name, c->removing ? "being removed" : snapshot_busy(c) ? "being copied" :
+                                         container_state_to_string(c->state));
+        if (include_image && (!i || i->is_base))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Image '%s' of container '%s' is %s: export with image false", c->image, c->name,
+                                         i ? "a base shipped with the package" : "gone");
+        op = g_new0(TransferOp, 1);
+        op->manager = m;
+        op->tmp = tmp_path(m, "export");
+        op->compression = isempty(compression) || streq(compression, "none") ? NULL : g_strdup(compression);
+        if (include_image) {
+                g_auto(GStrv) top_first = image_lower_layers(i);
+                guint n;
+                if (!top_first) {
+                        transfer_op_free(op);
+                        return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "An image below '%s' is gone", i->name);
+                }
+                n = g_strv_length(top_first);
+                op->layers = g_new0(char *, n + 1);
+                for (guint k = 0; k < n; k++)
+                        op->layers[k] = g_strdup(top_first[n - 1 - k]);
+                op->name = g_strdup(i->name);
+                op->base = g_strdup(i->base);
+                op->command = g_strdupv(i->command);
+                op->environment = g_strdupv(i->environment);
+                op->working_directory = g_strdup(i->working_directory);
+                op->provenance = g_strdup(i->provenance ?: i->url);
+                op->created_usec = i->created_usec;
+        }
+        op->upper = g_build_filename(cdir, "upper", NULL);
+        op->shift = !c->privileged && !c->legacy;
+        op->uid_shift = c->uid_shift;
+        op->container_name = g_strdup(c->name);
+        op->container_image = g_strdup(c->image);
+        op->container_command = g_strdupv(c->command);
+        op->container_environment = g_strdupv(c->environment);
+        op->container_wd = g_strdup(c->working_directory);
+        op->done = done;
+        op->userdata = userdata;
+        {
+                g_autofree char *dir = g_build_filename(m->state_dir, "images", NULL);
+                (void) mkdir_p(dir, 0700);
+        }
+        /* No Start while its layer is read. */
+        snapshot_mark_busy(c->name, true);
+        op->import = false;
+        manager_operation_begin(m);
+        r = worker_spawn_full(m, "containers-manager export", export_worker, op, transfer_op_free, out_fd, NULL, on_done, op, NULL);
+        if (r < 0) {
+                snapshot_mark_busy(c->name, false);
+                manager_operation_end(m);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the export: %m");
+        }
+        return 0;
+}
+
+int transfer_import_container(Manager *m, const char *name, int in_fd, const char *image_name, TransferContainerDone done,
+                              void *userdata, sd_bus_error *error) {
+        TransferOp *op;
+        int r;
+
+        if (manager_get_container(m, name))
+                return sd_bus_error_setf(error, CM_ERROR_CONTAINER_EXISTS, "Container '%s' already exists", name);
+        if (image_name && manager_get_image(m, image_name))
+                return sd_bus_error_setf(error, CM_ERROR_IMAGE_EXISTS, "Image '%s' already exists", image_name);
+        op = g_new0(TransferOp, 1);
+        op->manager = m;
+        op->import = true;
+        op->tmp = tmp_path(m, "import");
+        op->container_name = g_strdup(name);
+        op->image_name = g_strdup(image_name);
+        op->oci_base = g_strdup("busybox");
+        op->container_done = done;
+        op->userdata = userdata;
+        {
+                g_autofree char *dir = g_build_filename(m->state_dir, "images", NULL);
+                (void) mkdir_p(dir, 0700);
+        }
+        manager_operation_begin(m);
+        /* op is freed by the last callback (it lives across two workers). */
+        r = worker_spawn_full(m, "containers-manager import", import_container_worker, op, NULL, in_fd, NULL,
+                              on_container_unpacked, op, NULL);
+        if (r < 0) {
+                manager_operation_end(m);
+                transfer_op_free(op);
                 return sd_bus_error_set_errnof(error, r, "Cannot start the import: %m");
         }
         return 0;

@@ -32,5 +32,18 @@ int transfer_export_image(Manager *m, Image *i, int out_fd, const char *compress
 int transfer_import_image(Manager *m, const char *name, int in_fd, const char *oci_base, TransferDone done, void *userdata,
                           sd_bus_error *error);
 
+/* A container (not running) with its writable layer (container-side ids) and configuration, and
+ * unless include_image is false its image, in the same stream format (container.json,
+ * upper.tar, plus manifest.json and layers/ of its image). */
+int transfer_export_container(Manager *m, Container *c, int out_fd, bool include_image, const char *compression,
+                              TransferDone done, void *userdata, sd_bus_error *error);
+/* Creates container name (not started, a fresh id slot) from such a stream; the image it
+ * carries is imported as image_name (NULL: its name in the archive: ImageExists if taken), else
+ * the image it names must exist here. done gets the container through ret_container. */
+typedef void (*TransferContainerDone)(Manager *m, Container *c, int error, const char *error_name, const char *message,
+                                      void *userdata);
+int transfer_import_container(Manager *m, const char *name, int in_fd, const char *image_name, TransferContainerDone done,
+                              void *userdata, sd_bus_error *error);
+
 /* For tests and the fuzz target: checks a manifest; -EBADMSG and *ret_message if it is bad. */
 int transfer_manifest_check(const char *text, size_t size, char **ret_message);

@@ -4,6 +4,8 @@ descriptors). Runs inside the sandbox with /usr/bin/python3 and gi.
 
 usage: imageclient.py export NAME FILE [--bogus-option] [--compression gzip|zstd|...]
        imageclient.py import NAME FILE
+       imageclient.py export-container NAME FILE [--no-image]
+       imageclient.py import-container NAME FILE [--image IMAGE]
 Prints "ok" (export) or "ok OBJECT_PATH" (import), or "error NAME MESSAGE".
 """
 
@@ -21,13 +23,18 @@ def main():
         opts["format"] = GLib.Variant("s", "zstd")
     if "--compression" in rest:
         opts["compression"] = GLib.Variant("s", rest[rest.index("--compression") + 1])
+    if "--no-image" in rest:
+        opts["image"] = GLib.Variant("b", False)
+    if "--image" in rest:
+        opts["image"] = GLib.Variant("s", rest[rest.index("--image") + 1])
     bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
-    if verb == "export":
+    sig = "(sha{sv})"
+    if verb.startswith("export"):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        method, sig = "ExportImage", "(sha{sv})"
+        method = "ExportContainer" if verb == "export-container" else "ExportImage"
     else:
         fd = os.open(path, os.O_RDONLY)
-        method, sig = "ImportImage", "(sha{sv})"
+        method = "ImportContainer" if verb == "import-container" else "ImportImage"
     fds = Gio.UnixFDList.new()
     idx = fds.append(fd)
     os.close(fd)

@@ -586,6 +586,76 @@ tap.check("a committed image stacks on its parent's layers: the parent cannot be
           t_parent_in_use)
 
 
+# ---- ExportContainer / ImportContainer --------------------------------------------------------
+
+
+def inspect(name):
+    return sb.call(container_path(name), C, "Inspect")[0]
+
+
+def t_export_container():
+    create("c3-image", "mig", {"MIG": "yes"}, SLEEPER)
+    rc, out = sh("mig", "echo moved > /data/mig && chown 777:888 /data/mig && rm /data/a && echo ok")
+    assert rc == 0, out
+    r = client("export-container", "mig", "/var/tmp/mig.tar")
+    if r[:2] != ["error", E + "AlreadyRunning"]:
+        return "export of a running container: %s" % r
+    stop("mig")
+    r = client("export-container", "mig", "/var/tmp/mig.tar")
+    assert r[0] == "ok", r
+    r = client("export-container", "mig", "/var/tmp/mig-noimage.tar", "--no-image")
+    assert r[0] == "ok", r
+    r = client("import-container", "mig2", "/var/tmp/mig.tar", "--image", "mig-image")
+    assert r[0] == "ok" and r[1] == container_path("mig2"), r
+    assert "mig-image" in images(), images()
+    start("mig2")
+    rc, out = sh("mig2", "cat /data/mig /data/d; stat -c %u:%g /data/mig; test -e /data/a && echo a; echo $MIG")
+    want = "moved\ndee\n777:888\nyes\n"
+    if out != want:
+        return "got %r, want %r" % (out, want)
+    s1, s2 = inspect("mig")["UidShift"]["data"], inspect("mig2")["UidShift"]["data"]
+    host = sb.run(["stat", "-c", "%u", STATE + "/containers/mig2/upper/data/mig"]).stdout.strip()
+    return (s1 != s2 and host == str(s2 + 777)) or "slots %s %s, host owner %s" % (s1, s2, host)
+
+
+tap.check("ExportContainer (refused while running) -> ImportContainer under another name: the files, "
+          "owners (shifted into a fresh slot), whiteouts, environment; its image imported too",
+          t_export_container)
+
+
+def t_import_container_more():
+    bad = []
+    r = client("import-container", "mig3", "/var/tmp/mig.tar")
+    if r[:2] != ["error", E + "ImageExists"]:
+        bad.append("carried image under a taken name: %s" % r)
+    r = client("import-container", "mig2", "/var/tmp/mig-noimage.tar")
+    if r[:2] != ["error", E + "ContainerExists"]:
+        bad.append("a taken container name: %s" % r)
+    r = client("import-container", "mig4", "/var/tmp/mig-noimage.tar")
+    if r[0] != "ok":
+        bad.append("without its image: %s" % r)
+    else:
+        start("mig4")
+        rc, out = sh("mig4", "cat /data/mig; echo $MIG")
+        if out != "moved\nyes\n" or inspect("mig4")["Image"]["data"] != "c3-image":
+            bad.append("mig4: %r on %s" % (out, inspect("mig4")["Image"]["data"]))
+    for kind in ("flip", "outer-dotdot"):
+        sb.run(["/usr/bin/python3", HELPER_DIR + "/tamper.py", "/var/tmp/mig.tar", "/var/tmp/badmig.tar", kind])
+        r = client("import-container", "mig5", "/var/tmp/badmig.tar", "--image", "mig5-image")
+        if r[:2] != ["error", E + "InvalidArchive"]:
+            bad.append("%s: %s" % (kind, r))
+    if "mig3" in sb.list_containers() or "mig5" in sb.list_containers() or "mig5-image" in images() or leftovers():
+        bad.append("left behind: %s %s %s" % (list(sb.list_containers()), images(), leftovers()))
+    r = client("export-container", "mig", "/var/tmp/user-mig.tar", user=TEST_USER)
+    if r[:2] != ["error", DENIED[0]] and r[:2] != ["error", DENIED[1]]:
+        bad.append("unprivileged export: %s" % r)
+    return not bad or "\n".join(bad)
+
+
+tap.check("ImportContainer: ImageExists, ContainerExists, an archive without its image uses the "
+          "one here, tampered archives refused with nothing left, polkit", t_import_container_more)
+
+
 def t_remove():
     sb.mcall("Remove", "s", "s1")
     wait_for(lambda: "s1" not in sb.list_containers(), 20, what="s1 removed")
