@@ -45,19 +45,21 @@ static bool keep_xattr(const CopyState *s, const char *name) {
         return STR_IN_SET(name, "trusted.overlay.opaque", "trusted.overlay.redirect");
 }
 
-/* xattrs through /proc/self/fd of O_PATH descriptors: works for symlinks and devices too. */
+/* xattrs through /proc/self/fd of O_PATH descriptors: works for symlinks and devices too. The
+ * path is a magic link: the calls that follow it reach the inode (the l* ones would stop at
+ * the link and see nothing). */
 static int copy_xattrs(CopyState *s, int sfd, int dfd, const char *rel) {
         g_autofree char *sp = g_strdup_printf("/proc/self/fd/%d", sfd), *dp = g_strdup_printf("/proc/self/fd/%d", dfd);
         g_autofree char *list = NULL;
         ssize_t n;
 
-        n = llistxattr(sp, NULL, 0);
+        n = listxattr(sp, NULL, 0);
         if (n < 0)
                 return IN_SET(errno, ENOTSUP, ENODATA) ? 0 : fail(s, -errno, "Cannot list xattrs of", rel);
         if (n == 0)
                 return 0;
         list = g_malloc(n);
-        n = llistxattr(sp, list, n);
+        n = listxattr(sp, list, n);
         if (n < 0)
                 return fail(s, -errno, "Cannot list xattrs of", rel);
         for (char *name = list; name < list + n; name += strlen(name) + 1) {
@@ -66,14 +68,14 @@ static int copy_xattrs(CopyState *s, int sfd, int dfd, const char *rel) {
 
                 if (!keep_xattr(s, name))
                         continue;
-                v = lgetxattr(sp, name, NULL, 0);
+                v = getxattr(sp, name, NULL, 0);
                 if (v < 0)
                         continue;
                 value = g_malloc(v + 1);
-                v = lgetxattr(sp, name, value, v);
+                v = getxattr(sp, name, value, v);
                 if (v < 0)
                         continue;
-                if (lsetxattr(dp, name, value, v, 0) < 0 && errno != ENOTSUP && errno != EPERM)
+                if (setxattr(dp, name, value, v, 0) < 0 && errno != ENOTSUP && errno != EPERM)
                         return fail(s, -errno, "Cannot set xattr on", rel);
         }
         return 0;

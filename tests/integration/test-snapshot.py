@@ -279,6 +279,30 @@ def t_commit_owner():
 tap.check("Commit: the new layer holds container-side owners; a container sees them", t_commit_owner)
 
 
+def t_opaque():
+    create("s1-image", "op", command=SLEEPER)
+    rc, out = sh("op", "rm -rf /data && mkdir /data && echo n > /data/n && ls /data")
+    assert out == "n\n", out
+    ok, err, text = gcall("op", "CreateSnapshot", "opq", "@a{sv} {}")
+    assert ok, text
+    sh("op", "rm /data/n")
+    stop("op")
+    ok, err, text = gcall("op", "RestoreSnapshot", "opq")
+    assert ok, text
+    start("op")
+    rc, out = sh("op", "ls /data")
+    if out != "n\n":
+        return "after restore /data has %r (an opaque directory lost?)" % out
+    sb.call(container_path("op"), C, "Commit", "sa{sv}", "op-image", "0")
+    create("op-image", "op2", command=SLEEPER)
+    rc, out = sh("op2", "ls /data")
+    return out == "n\n" or "a container of the commit sees %r in /data" % out
+
+
+tap.check("a directory removed and made again (opaque in overlayfs) hides the image's files after "
+          "a restore and in a commit", t_opaque)
+
+
 def t_commit_exists():
     ok, err, text = gcall("s1", "Commit", "s1-image", "@a{sv} {}")
     if err != E + "ImageExists":
