@@ -2,6 +2,7 @@
 /* org.containers.Manager: images and containers that move: ExportImage, ImportImage, ExportContainer, ImportContainer, PullImage. */
 #include <fcntl.h>
 
+#include "build.h"
 #include "bus-util.h"
 #include "errors.h"
 #include "image.h"
@@ -220,12 +221,66 @@ static int method_import_container(sd_bus_message *msg, void *userdata, sd_bus_e
         return 1;
 }
 
+/* As Build: returns a build object (org.containers.Build) at once; Wait() replies when done. */
+static int method_pull_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        g_autofree char *base = NULL, *path = NULL;
+        int tls_verify = true;
+        const OptionSpec specs[] = {
+                { "tls_verify", "b", &tls_verify },
+                { "base", "s", &base },
+                {},
+        };
+        const char *name, *reference;
+        Build *b;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &name, &reference);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, specs, error);
+        if (r < 0)
+                return r;
+        r = bus_check_name("image", name, error);
+        if (r < 0)
+                return r;
+        if (manager_get_image(m, name) || manager_build_pending_for(m, name))
+                return sd_bus_error_setf(error, CM_ERROR_IMAGE_EXISTS, "Image '%s' already exists or is being built", name);
+        if (!transfer_reference_is_valid(reference))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Invalid reference: HOST[:PORT]/NAME[:TAG|@sha256:DIGEST] without a transport or credentials");
+        if (base) {
+                Image *bi = manager_get_image(m, base);
+                if (!bi || !bi->is_base)
+                        return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_BASE, "No base '%s'", base);
+        }
+
+        const char *details[] = { "image", name, "verb", "pull", "reference", reference, NULL };
+        r = polkit_check(m, msg, CM_ACTION_BUILD, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = build_start(m, &(BuildOptions) {
+                .name = name,
+                .url = reference,
+                .pull = true,
+                .tls_verify = tls_verify,
+                .base = base,
+        }, &b);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot start the pull: %m");
+        path = build_object_path(b);
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
 const sd_bus_vtable manager_transfer_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("ExportImage", SD_BUS_ARGS("s", name, "h", out, "a{sv}", options), SD_BUS_NO_RESULT,
                                 method_export_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ImportImage", SD_BUS_ARGS("s", name, "h", in, "a{sv}", options), SD_BUS_RESULT("o", image),
                                 method_import_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PullImage", SD_BUS_ARGS("s", name, "s", reference, "a{sv}", options), SD_BUS_RESULT("o", build),
+                                method_pull_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ExportContainer", SD_BUS_ARGS("s", name, "h", out, "a{sv}", options), SD_BUS_NO_RESULT,
                                 method_export_container, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ImportContainer", SD_BUS_ARGS("s", name, "h", in, "a{sv}", options), SD_BUS_RESULT("o", container),

@@ -45,5 +45,12 @@ typedef void (*TransferContainerDone)(Manager *m, Container *c, int error, const
 int transfer_import_container(Manager *m, const char *name, int in_fd, const char *image_name, TransferContainerDone done,
                               void *userdata, sd_bus_error *error);
 
+/* PullImage's worker (a Build with pull set: data is the Build): skopeo copies the reference
+ * into an OCI layout, which is imported as ImportImage imports one, into the build's tmpdir.
+ * Speaks the build worker's line protocol (LOG, PROGRESS, COMMIT, FAIL, DONE). */
+int transfer_pull_worker(int fd, void *data);
+/* A registry reference skopeo may take after docker://, without credentials. */
+bool transfer_reference_is_valid(const char *ref);
+
 /* For tests and the fuzz target: checks a manifest; -EBADMSG and *ret_message if it is bad. */
 int transfer_manifest_check(const char *text, size_t size, char **ret_message);

@@ -587,6 +587,52 @@ def t_skopeo():
 tap.check("ImportImage of the same image as skopeo's docker-archive and oci-archive", t_skopeo)
 
 
+REGISTRY = """version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/tmp/registry
+http:
+  addr: 127.0.0.1:5000
+"""
+
+
+def t_pull():
+    if not sb.run(["sh", "-c", "command -v docker-registry && command -v skopeo"], check=False).ok:
+        return "docker-registry or skopeo is not installed (apt-get install docker-registry skopeo)"
+    sb.write_file("/var/tmp/registry.yml", REGISTRY)
+    sb.run(["systemd-run", "--unit=cm-test-registry", "docker-registry", "serve", "/var/tmp/registry.yml"])
+
+    def pushed():
+        return sb.run(["skopeo", "copy", "--dest-tls-verify=false", "oci:/var/tmp/oci:t",
+                       "docker://127.0.0.1:5000/cm/t:latest"], check=False).ok
+    wait_for(pushed, 20, interval=0.5, what="the registry to take the image")
+    build = sb.mcall("PullImage", "ssa{sv}", "pulled", "127.0.0.1:5000/cm/t:latest", "1", "tls_verify", "b", "false")[0]
+    ok, log = sb.call(build, "org.containers.Build", "Wait")
+    if not ok:
+        return "the pull failed: %s" % log
+    create("pulled", "p1")
+    rc, out = sh("p1", "pwd; ls /data; echo $OCIVAR")
+    if out != "/data\none\ntwo\nfromoci\n":
+        return "a container of the pulled image: %r" % out
+    bad = []
+    r = sb.mcall("PullImage", "ssa{sv}", "cred", "user:secret@127.0.0.1:5000/cm/t", "0", check=False)
+    if not isinstance(r, sandbox.Result) or "Invalid reference" not in r.stderr:
+        bad.append("credentials in a reference: %r" % (r,))
+    build = sb.mcall("PullImage", "ssa{sv}", "missing", "127.0.0.1:5000/cm/nope:latest", "1", "tls_verify", "b", "false")[0]
+    ok, log = sb.call(build, "org.containers.Build", "Wait")
+    if ok or "missing" in images() or leftovers():
+        bad.append("a missing image: %s %s %s" % (ok, images(), leftovers()))
+    r = sb.mcall("PullImage", "ssa{sv}", "pulled", "127.0.0.1:5000/cm/t:latest", "0", check=False)
+    if not isinstance(r, sandbox.Result) or "already exists" not in r.stderr:
+        bad.append("a taken name: %r" % (r,))
+    return not bad or "\n".join(bad)
+
+
+tap.check("PullImage from a registry (Debian's docker-registry on loopback, the image pushed by "
+          "skopeo): a build-like job, Wait, a container of it runs; credentials refused; a missing "
+          "image fails and leaves nothing", t_pull)
+
+
 def t_parent_in_use():
     # m1 runs on "moved"; an image committed from it stacks on moved's layers
     sb.call(container_path("m1"), C, "Commit", "sa{sv}", "m1-image", "0")
