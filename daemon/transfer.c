@@ -183,6 +183,16 @@ static int open_decompressed(int in_fd, int *ret_fd, pid_t *ret_feeder, pid_t *r
                 tool = "gzip";
         else if (n == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
                 tool = "zstd";
+        /* A plain archive in a file: read it directly, no feeder. */
+        if (!tool && lseek(in_fd, -n, SEEK_CUR) >= 0) {
+                int fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+                *ret_fd = fd;
+                *ret_feeder = 0;
+                *ret_filter = 0;
+                return 0;
+        }
         if (pipe2(a, O_CLOEXEC) < 0)
                 return -errno;
         if (tool && pipe2(b, O_CLOEXEC) < 0) {
@@ -227,6 +237,41 @@ static int open_decompressed(int in_fd, int *ret_fd, pid_t *ret_feeder, pid_t *r
         return 0;
 }
 
+/* Whether a layer holds whiteouts or opaque directories (then it is staged with them spelled as
+ * .wh. files); most built and imported layers hold none and are packed as they are. */
+static int layer_has_overlay_marks(int dir_fd) {
+        _cleanup_close_ int dfd = dup(dir_fd);
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+        char v[2];
+
+        if (dfd < 0)
+                return -errno;
+        if (fgetxattr(dir_fd, "trusted.overlay.opaque", v, 1) == 1)
+                return 1;
+        d = fdopendir(TAKE_FD(dfd));
+        if (!d)
+                return -errno;
+        while (r == 0 && (de = readdir(d))) {
+                struct stat st;
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (IS_WHITEOUT(&st) || g_str_has_prefix(de->d_name, WHITEOUT_PREFIX))
+                        r = 1;
+                else if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sfd = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        r = sfd < 0 ? -errno : layer_has_overlay_marks(sfd);
+                }
+        }
+        closedir(d);
+        return r;
+}
+
 /* ---- export ---- */
 
 static int export_worker(int fd, void *data) {
@@ -268,18 +313,30 @@ static int export_worker(int fd, void *data) {
                         _cleanup_close_ int stage_fd = -1, tar_fd = -1;
                         struct stat st;
 
-                        /* A plain tar cannot hold whiteouts (device nodes): spell them as OCI does. */
-                        r = copy_tree(op->layers[k], stage, &copy, &message);
+                        bool staged;
+
+                        {
+                                _cleanup_close_ int lfd = open(op->layers[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                r = lfd < 0 ? -errno : layer_has_overlay_marks(lfd);
+                        }
                         if (r < 0)
-                                return report(fd, 1, "Cannot copy layer %u: %s", k, message ?: g_strerror(-r));
-                        stage_fd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                                return report(fd, 1, "Cannot read layer %u: %s", k, g_strerror(-r));
+                        staged = r > 0;
+                        if (staged) {
+                                /* A plain tar cannot hold whiteouts (device nodes): spell them as OCI does. */
+                                r = copy_tree(op->layers[k], stage, &copy, &message);
+                                if (r < 0)
+                                        return report(fd, 1, "Cannot copy layer %u: %s", k, message ?: g_strerror(-r));
+                        }
+                        stage_fd = open(staged ? stage : op->layers[k], O_PATH | O_DIRECTORY | O_CLOEXEC);
                         tar_fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
                         if (stage_fd < 0 || tar_fd < 0)
                                 return report(fd, 1, "Cannot open %s: %m", stage_fd < 0 ? stage : file);
                         r = tar_pack(stage_fd, "/", tar_fd, &message);
                         if (r < 0)
                                 return report(fd, 1, "Cannot pack layer %u: %s", k, message ?: g_strerror(-r));
-                        (void) rm_rf(stage);
+                        if (staged)
+                                (void) rm_rf(stage);
                         r = sha256_fd(tar_fd, &digest);
                         if (r < 0 || fstat(tar_fd, &st) < 0)
                                 return report(fd, 1, "Cannot read back layer %u", k);
@@ -929,8 +986,10 @@ static int unpack_outer(TransferOp *op, char **ret_message) {
                 if (wait_filter(filter) < 0 && r >= 0)
                         r = bad(ret_message, "The compressed stream is corrupt");
         }
-        (void) kill(feeder, SIGKILL);
-        (void) waitpid(feeder, NULL, 0);
+        if (feeder > 0) {
+                (void) kill(feeder, SIGKILL);
+                (void) waitpid(feeder, NULL, 0);
+        }
         if (r < 0)
                 return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
         return 0;
