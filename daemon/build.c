@@ -12,6 +12,7 @@
 #include "build-dbus.h"
 #include "log.h"
 #include "build.h"
+#include "transfer.h"
 #include "errors.h"
 #include "image-dbus.h"
 #include "image.h"
@@ -64,6 +65,7 @@ Build *build_free(Build *b) {
         g_free(b->branch);
         g_free(b->subdir);
         g_free(b->run_file);
+        g_free(b->base);
         g_free(b->commit);
         g_free(b->error);
         g_free(b->error_name);
@@ -381,6 +383,9 @@ int build_start(Manager *m, const BuildOptions *o, Build **ret) {
         b->subdir = g_strdup(isempty(o->subdir) ? NULL : o->subdir);
         b->run_file = g_strdup(o->run_file ?: "Run.yaml");
         b->allow_local = o->allow_local;
+        b->pull = o->pull;
+        b->tls_verify = o->tls_verify;
+        b->base = g_strdup(o->base);
         b->state = BUILD_RUNNING;
         b->log = g_ptr_array_new_with_free_func(g_free);
         b->waiters = g_ptr_array_new();
@@ -393,7 +398,8 @@ int build_start(Manager *m, const BuildOptions *o, Build **ret) {
                 return r;
         }
 
-        r = worker_spawn_lines(m, "containers-manager build", build_worker, b, on_build_line, on_build_done, b, &b->worker);
+        r = worker_spawn_lines(m, b->pull ? "containers-manager pull" : "containers-manager build",
+                               b->pull ? transfer_pull_worker : build_worker, b, on_build_line, on_build_done, b, &b->worker);
         if (r < 0) {
                 build_free(b);
                 return r;

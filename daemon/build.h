@@ -28,6 +28,9 @@ typedef struct Build {
         char *subdir;
         char *run_file;
         bool allow_local;       /* file:// and paths: only for root callers */
+        bool pull;              /* PullImage: url is a registry reference, fetched by skopeo */
+        bool tls_verify;
+        char *base;             /* a pull: the base its layers sit on */
 
         BuildState state;
         double progress;
@@ -52,6 +55,9 @@ typedef struct BuildOptions {
         const char *subdir;
         const char *run_file;
         bool allow_local;
+        bool pull;
+        bool tls_verify;
+        const char *base;
 } BuildOptions;
 
 /* Starts a build in a worker process; the Build is owned by the manager. */

@@ -18,6 +18,7 @@
 #include "network.h"
 #include "runtime.h"
 #include "scope.h"
+#include "snapshot.h"
 #include "store.h"
 
 static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
@@ -546,6 +547,10 @@ int container_start(Container *c, ContainerDoneCallback cb, void *userdata, sd_b
                                          c->name, container_state_to_string(c->state));
         if (c->offline_file_ops > 0)
                 return sd_bus_error_setf(error, CM_ERROR_BUSY, "Container '%s' has file operations in progress", c->name);
+        /* A copy of its writable layer (or a restore into it) is under way. */
+        if (snapshot_busy(c))
+                return sd_bus_error_setf(error, CM_ERROR_BUSY, "Container '%s' has a snapshot, restore or commit under way",
+                                         c->name);
 
         r = container_start_internal(c, error);
         if (r < 0)

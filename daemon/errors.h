@@ -26,5 +26,7 @@
 #define CM_ERROR_BUSY              "org.containers.Error.Busy"
 #define CM_ERROR_ADDRESS_IN_USE    "org.containers.Error.AddressInUse"
 #define CM_ERROR_PORT_IN_USE       "org.containers.Error.PortInUse"
+#define CM_ERROR_SNAPSHOT_EXISTS   "org.containers.Error.SnapshotExists"
+#define CM_ERROR_NO_SUCH_SNAPSHOT  "org.containers.Error.NoSuchSnapshot"
 
 extern const sd_bus_error_map cm_error_map[];

@@ -24,6 +24,9 @@ Image *image_free(Image *i) {
         g_strfreev(i->requires);
         g_free(i->rootfs);
         g_free(i->layer);
+        g_strfreev(i->layers);
+        g_free(i->parent);
+        g_free(i->provenance);
         g_free(i->branch);
         g_free(i->subdir);
         g_free(i->run_digest);
@@ -242,6 +245,37 @@ Image *image_get_base(Image *i) {
                 return i;
         Image *b = manager_get_image(i->manager, i->base);
         return b && b->is_base ? b : NULL;
+}
+
+char **image_lower_layers(Image *i) {
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+        unsigned depth = 0;
+
+        for (Image *x = i; x && !x->is_base; depth++) {
+                if (depth > 64) /* a loop of parents, written by hand */
+                        return NULL;
+                for (char **l = x->layers; l && *l; l++)
+                        g_strv_builder_add(b, *l);
+                if (!x->layers && x->layer)
+                        g_strv_builder_add(b, x->layer);
+                if (!x->parent)
+                        break;
+                x = manager_get_image(i->manager, x->parent);
+                if (!x || x->is_base)
+                        return NULL;
+        }
+        return g_strv_builder_end(b);
+}
+
+Image *image_child(Image *i) {
+        GHashTableIter it;
+        Image *x;
+
+        g_hash_table_iter_init(&it, i->manager->images);
+        while (g_hash_table_iter_next(&it, NULL, (void **) &x))
+                if (streq_ptr(x->parent, i->name))
+                        return x;
+        return NULL;
 }
 
 Container *image_in_use(Image *i) {

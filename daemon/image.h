@@ -23,6 +23,9 @@ struct Image {
 
         char *rootfs;           /* a base's assembled root file system */
         char *layer;            /* a built image's application layer (the checkout at its working directory) */
+        char **layers;          /* all of its own layers, top first (layers[0] == layer) */
+        char *parent;           /* a committed image: the image whose layers lie below its own (referenced) */
+        char *provenance;       /* "committed from container X at T", "imported at T"; may be NULL */
         char *branch;
         char *subdir;
         char *run_digest;       /* sha256 of the Run.yaml it was built from */
@@ -47,6 +50,11 @@ char *manager_image_dir(Manager *m, const char *name);
 int manager_load_images(Manager *m);
 /* The base a built image sits on (or the image itself for a base). */
 Image *image_get_base(Image *i);
+/* Every layer below a container of this image, top first, without the base's root file system;
+ * NULL when a parent image is missing. */
+char **image_lower_layers(Image *i);
+/* An image committed on top of this one, or NULL. */
+Image *image_child(Image *i);
 /* A container created from this image, or NULL. */
 Container *image_in_use(Image *i);
 

@@ -382,6 +382,9 @@ static int method_remove_image(sd_bus_message *msg, void *userdata, sd_bus_error
         Container *user = image_in_use(i);
         if (user)
                 return sd_bus_error_setf(error, CM_ERROR_IMAGE_IN_USE, "Image '%s' is used by container '%s'", name, user->name);
+        Image *child = image_child(i);
+        if (child)
+                return sd_bus_error_setf(error, CM_ERROR_IMAGE_IN_USE, "Image '%s' holds the lower layers of image '%s'", name, child->name);
 
         dir = manager_image_dir(m, name);
         r = manager_remove_tree(m, dir);

@@ -88,8 +88,12 @@ static int build_rootfs_spec(Container *c, Image *image, Image *base, const char
                 if (g_str_has_prefix(*e, "PATH="))
                         SWAP_FREE(spec->path, g_strdup(*e + 5));
         /* Layers, top first: the application, then its base. */
-        if (image != base)
-                g_strv_builder_add(lower, image->layer);
+        if (image != base) {
+                g_auto(GStrv) layers = image_lower_layers(image);
+                if (!layers)
+                        return -ENOENT; /* a parent image is gone */
+                g_strv_builder_addv(lower, (const char **) layers);
+        }
         g_strv_builder_add(lower, base->rootfs);
         spec->lower = g_strv_builder_end(lower);
         if (!c->privileged) {

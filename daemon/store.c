@@ -482,6 +482,24 @@ int store_save_image(const Image *i, const char *dir) {
         add_string(b, "Subdir", i->subdir);
         add_string(b, "Commit", i->commit);
         add_string(b, "RunDigest", i->run_digest);
+        if (i->parent)
+                add_string(b, "Parent", i->parent);
+        if (i->provenance)
+                add_string(b, "Provenance", i->provenance);
+        if (i->layers) {
+                /* Relative to the image's directory. */
+                g_autoptr(GStrvBuilder) rel = g_strv_builder_new();
+                g_auto(GStrv) v = NULL;
+                for (char **l = i->layers; *l; l++) {
+                        g_autofree char *bn = g_path_get_basename(*l), *dn = g_path_get_dirname(*l);
+                        g_autofree char *dbn = g_path_get_basename(dn);
+                        /* "layer" or "layers/N" */
+                        g_autofree char *r = streq(dbn, "layers") ? g_strdup_printf("layers/%s", bn) : g_strdup(bn);
+                        g_strv_builder_add(rel, r);
+                }
+                v = g_strv_builder_end(rel);
+                store_json_add_strv(b, "Layers", v);
+        }
         json_builder_set_member_name(b, "Created");
         json_builder_add_int_value(b, (gint64) i->created_usec);
         json_builder_end_object(b);
@@ -520,8 +538,31 @@ int store_load_image(Manager *m, const char *dir, Image **ret) {
         i->commit = get_string(o, "Commit");
         i->run_digest = get_string(o, "RunDigest");
         i->created_usec = (uint64_t) json_object_get_int_member_with_default(o, "Created", 0);
-        i->layer = g_build_filename(dir, "layer", NULL);
-        if (!name_is_valid(i->name) || !name_is_valid(i->base) || !i->command || !i->command[0] ||
+        i->parent = get_string(o, "Parent");
+        i->provenance = get_string(o, "Provenance");
+        {
+                g_auto(GStrv) rel = store_json_get_strv(o, "Layers");
+                g_autoptr(GStrvBuilder) abs = g_strv_builder_new();
+                if (!rel || !rel[0])
+                        g_strv_builder_add(abs, "layer");
+                for (char **l = rel; l && *l; l++) {
+                        const char *n = *l + 7;
+                        if (!streq(*l, "layer") && !(g_str_has_prefix(*l, "layers/") && *n && !strchr(n, '/') && n[0] != '.'))
+                                return -EBADMSG;
+                }
+                i->layers = g_strv_builder_end(abs);
+                if (rel && rel[0]) {
+                        g_strfreev(i->layers);
+                        i->layers = g_new0(char *, g_strv_length(rel) + 1);
+                        for (guint k = 0; rel[k]; k++)
+                                i->layers[k] = g_build_filename(dir, rel[k], NULL);
+                } else {
+                        g_free(i->layers[0]);
+                        i->layers[0] = g_build_filename(dir, "layer", NULL);
+                }
+        }
+        i->layer = g_strdup(i->layers[0]);
+        if ((i->parent && !name_is_valid(i->parent)) || !name_is_valid(i->name) || !name_is_valid(i->base) || !i->command || !i->command[0] ||
             !i->working_directory || i->working_directory[0] != '/')
                 return -EBADMSG;
 

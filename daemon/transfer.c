@@ -1,0 +1,1710 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ExportImage and ImportImage: everything slow happens in a worker; an import is unpacked into
+ * a hidden directory under images/ (removed at start-up if a crash leaves it) and renamed into
+ * place only when every digest, path, owner and size was right. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <linux/openat2.h>
+#include <json-glib/json-glib.h>
+
+#include "build.h"
+#include "copy.h"
+#include "errors.h"
+#include "image.h"
+#include "image-dbus.h"
+#include "store.h"
+#include "tar.h"
+#include "transfer.h"
+#include "snapshot.h"
+#include "worker.h"
+
+#define EXIT_INVALID 3  /* the worker's word for "the archive is bad" */
+#define EXIT_NO_BASE 4
+#define EXIT_IMAGE_EXISTS 5
+
+typedef struct TransferOp {
+        Manager *manager;
+        bool import;
+        char *name;
+        char *tmp;              /* images/.export-N or .import-N */
+        char *final;            /* images/NAME (import) */
+        char **layers;          /* export: bottom first */
+        char *base;
+        char **command;
+        char **environment;
+        char *working_directory;
+        char *provenance;
+        char *oci_base;         /* import: the base an OCI image's layers sit on */
+        char *compression;      /* export: NULL, "gzip" or "zstd" */
+
+        /* ExportContainer / ImportContainer */
+        char *upper;            /* export: the container's writable layer */
+        uint32_t uid_shift;
+        bool shift;             /* its ids are a slot's: shift them to container-side */
+        char *container_name;
+        char *container_image;
+        char **container_command;
+        char **container_environment;
+        char *container_wd;
+        char *image_name;       /* import: the name for the image the archive carries */
+        TransferContainerDone container_done;
+        uint64_t created_usec;
+        TransferDone done;
+        void *userdata;
+} TransferOp;
+
+static void transfer_op_free(void *p) {
+        TransferOp *op = p;
+
+        if (!op)
+                return;
+        g_free(op->name);
+        g_free(op->tmp);
+        g_free(op->final);
+        g_strfreev(op->layers);
+        g_free(op->base);
+        g_strfreev(op->command);
+        g_strfreev(op->environment);
+        g_free(op->working_directory);
+        g_free(op->provenance);
+        g_free(op->oci_base);
+        g_free(op->compression);
+        g_free(op->upper);
+        g_free(op->container_name);
+        g_free(op->container_image);
+        g_strfreev(op->container_command);
+        g_strfreev(op->container_environment);
+        g_free(op->container_wd);
+        g_free(op->image_name);
+        g_free(op);
+}
+
+static int report(int fd, int status, const char *fmt, ...) _printf_(3, 4);
+static int report(int fd, int status, const char *fmt, ...) {
+        g_autofree char *text = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        text = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        (void) loop_write(fd, text, strlen(text));
+        return status;
+}
+
+static int safe_close_fd(int fd) {
+        if (fd >= 0)
+                close(fd);
+        return -1;
+}
+
+static int sha256_fd(int fd, char **ret) {
+        g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+        char buf[65536];
+
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                g_checksum_update(sum, (const guchar *) buf, n);
+        }
+        *ret = g_strconcat("sha256:", g_checksum_get_string(sum), NULL);
+        return 0;
+}
+
+/* Runs tool (gzip or zstd) with args between in_fd and out_fd; returns its pid. */
+static pid_t spawn_filter(const char *tool, const char *arg, int in_fd, int out_fd) {
+        pid_t pid = fork();
+
+        if (pid != 0)
+                return pid < 0 ? -errno : pid;
+        if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0)
+                _exit(127);
+        execlp(tool, tool, arg, "-q", NULL);
+        _exit(127);
+}
+
+/* Reads what a decompressor still has after the tar's end (padding), so that it can finish and
+ * say whether the stream was whole; gives up after max bytes. */
+static void drain_fd(int fd, size_t max) {
+        char buf[65536];
+        size_t total = 0;
+
+        while (total < max) {
+                ssize_t k = read(fd, buf, sizeof(buf));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return;
+                total += k;
+        }
+}
+
+static int wait_filter(pid_t pid) {
+        int status;
+
+        if (waitpid(pid, &status, 0) < 0)
+                return -errno;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EBADMSG;
+}
+
+/* The archive as it arrives, decompressed when it starts with gzip's or zstd's magic: a feeder
+ * child writes what we peeked plus the rest into the decompressor. *ret_fd is then a pipe. */
+static int open_decompressed(int in_fd, int *ret_fd, pid_t *ret_feeder, pid_t *ret_filter) {
+        unsigned char magic[4];
+        const char *tool = NULL;
+        ssize_t n = 0;
+        int a[2], b[2];
+        pid_t feeder, filter;
+
+        while (n < 4) {
+                ssize_t k = read(in_fd, magic + n, 4 - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                n += k;
+        }
+        if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+                tool = "gzip";
+        else if (n == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
+                tool = "zstd";
+        /* A plain archive in a file: read it directly, no feeder. */
+        if (!tool && lseek(in_fd, -n, SEEK_CUR) >= 0) {
+                int fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+                *ret_fd = fd;
+                *ret_feeder = 0;
+                *ret_filter = 0;
+                return 0;
+        }
+        if (pipe2(a, O_CLOEXEC) < 0)
+                return -errno;
+        if (tool && pipe2(b, O_CLOEXEC) < 0) {
+                close(a[0]);
+                close(a[1]);
+                return -errno;
+        }
+        feeder = fork();
+        if (feeder < 0)
+                return -errno;
+        if (feeder == 0) {
+                char buf[65536];
+                close(a[0]);
+                if (loop_write(a[1], magic, n) < 0)
+                        _exit(1);
+                for (;;) {
+                        ssize_t k = read(in_fd, buf, sizeof(buf));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                _exit(k < 0);
+                        if (loop_write(a[1], buf, k) < 0)
+                                _exit(0); /* the reader stopped: it knows why */
+                }
+        }
+        close(a[1]);
+        *ret_feeder = feeder;
+        *ret_filter = 0;
+        if (!tool) {
+                *ret_fd = a[0];
+                return 0;
+        }
+        filter = spawn_filter(tool, "-dc", a[0], b[1]);
+        close(a[0]);
+        close(b[1]);
+        if (filter < 0) {
+                close(b[0]);
+                return filter;
+        }
+        *ret_filter = filter;
+        *ret_fd = b[0];
+        return 0;
+}
+
+/* Whether a layer holds whiteouts or opaque directories (then it is staged with them spelled as
+ * .wh. files); most built and imported layers hold none and are packed as they are. */
+static int layer_has_overlay_marks(int dir_fd) {
+        _cleanup_close_ int dfd = dup(dir_fd);
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+        char v[2];
+
+        if (dfd < 0)
+                return -errno;
+        if (fgetxattr(dir_fd, "trusted.overlay.opaque", v, 1) == 1)
+                return 1;
+        d = fdopendir(TAKE_FD(dfd));
+        if (!d)
+                return -errno;
+        while (r == 0 && (de = readdir(d))) {
+                struct stat st;
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (IS_WHITEOUT(&st) || g_str_has_prefix(de->d_name, WHITEOUT_PREFIX))
+                        r = 1;
+                else if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sfd = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        r = sfd < 0 ? -errno : layer_has_overlay_marks(sfd);
+                }
+        }
+        closedir(d);
+        return r;
+}
+
+/* ---- export ---- */
+
+static int export_worker(int fd, void *data) {
+        TransferOp *op = data;
+        g_autofree char *out = g_build_filename(op->tmp, "out", NULL), *layers = g_build_filename(out, "layers", NULL);
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *manifest = NULL, *message = NULL;
+        _cleanup_close_ int out_dir = -1;
+        int r;
+
+        (void) umask(0077);
+        if (mkdir(op->tmp, 0700) < 0 || mkdir(out, 0700) < 0 || mkdir(layers, 0700) < 0)
+                return report(fd, 1, "Cannot create %s: %m", op->tmp);
+
+        if (op->layers) {
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "FormatVersion");
+                json_builder_add_int_value(b, TRANSFER_FORMAT_VERSION);
+                json_builder_set_member_name(b, "Name");
+                json_builder_add_string_value(b, op->name);
+                json_builder_set_member_name(b, "Base");
+                json_builder_add_string_value(b, op->base);
+                store_json_add_strv(b, "Command", op->command);
+                store_json_add_strv(b, "Environment", op->environment);
+                json_builder_set_member_name(b, "WorkingDirectory");
+                json_builder_add_string_value(b, op->working_directory);
+                json_builder_set_member_name(b, "Provenance");
+                json_builder_add_string_value(b, op->provenance ?: "");
+                json_builder_set_member_name(b, "Created");
+                json_builder_add_int_value(b, (gint64) op->created_usec);
+                json_builder_set_member_name(b, "Layers");
+                json_builder_begin_array(b);
+                for (guint k = 0; op->layers[k]; k++) {
+                        g_autofree char *stage = g_strdup_printf("%s/stage-%u", op->tmp, k);
+                        g_autofree char *file = g_strdup_printf("%s/%u.tar", layers, k), *digest = NULL;
+                        g_autofree char *rel = g_strdup_printf("layers/%u.tar", k);
+                        CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS };
+                        _cleanup_close_ int stage_fd = -1, tar_fd = -1;
+                        struct stat st;
+
+                        bool staged;
+
+                        {
+                                _cleanup_close_ int lfd = open(op->layers[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                r = lfd < 0 ? -errno : layer_has_overlay_marks(lfd);
+                        }
+                        if (r < 0)
+                                return report(fd, 1, "Cannot read layer %u: %s", k, g_strerror(-r));
+                        staged = r > 0;
+                        if (staged) {
+                                /* A plain tar cannot hold whiteouts (device nodes): spell them as OCI does. */
+                                r = copy_tree(op->layers[k], stage, &copy, &message);
+                                if (r < 0)
+                                        return report(fd, 1, "Cannot copy layer %u: %s", k, message ?: g_strerror(-r));
+                        }
+                        stage_fd = open(staged ? stage : op->layers[k], O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        tar_fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                        if (stage_fd < 0 || tar_fd < 0)
+                                return report(fd, 1, "Cannot open %s: %m", stage_fd < 0 ? stage : file);
+                        r = tar_pack(stage_fd, "/", tar_fd, &message);
+                        if (r < 0)
+                                return report(fd, 1, "Cannot pack layer %u: %s", k, message ?: g_strerror(-r));
+                        if (staged)
+                                (void) rm_rf(stage);
+                        r = sha256_fd(tar_fd, &digest);
+                        if (r < 0 || fstat(tar_fd, &st) < 0)
+                                return report(fd, 1, "Cannot read back layer %u", k);
+                        json_builder_begin_object(b);
+                        json_builder_set_member_name(b, "File");
+                        json_builder_add_string_value(b, rel);
+                        json_builder_set_member_name(b, "Digest");
+                        json_builder_add_string_value(b, digest);
+                        json_builder_set_member_name(b, "Size");
+                        json_builder_add_int_value(b, st.st_size);
+                        json_builder_end_object(b);
+                }
+                json_builder_end_array(b);
+                json_builder_end_object(b);
+                root = json_builder_get_root(b);
+                manifest = json_to_string(root, true);
+                {
+                        g_autofree char *p = g_build_filename(out, "manifest.json", NULL);
+                        if (!g_file_set_contents(p, manifest, -1, NULL))
+                                return report(fd, 1, "Cannot write the manifest");
+                }
+        }
+
+        if (op->upper) {
+                /* The container's own layer, owners container-side, whiteouts as .wh. files. */
+                g_autofree char *stage = g_build_filename(op->tmp, "stage-upper", NULL), *file = g_build_filename(out, "upper.tar", NULL);
+                g_autofree char *cpath = g_build_filename(out, "container.json", NULL), *ctext = NULL;
+                CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS | (op->shift ? COPY_SHIFT_IDS : 0), .id_base = op->uid_shift, .id_count = 65536 };
+                g_autoptr(JsonBuilder) cb = json_builder_new();
+                g_autoptr(JsonNode) croot = NULL;
+                _cleanup_close_ int stage_fd = -1, tar_fd = -1;
+
+                if (access(op->upper, F_OK) < 0)
+                        r = mkdir(stage, 0755) < 0 ? -errno : 0;
+                else
+                        r = copy_tree(op->upper, stage, &copy, &message);
+                if (r < 0)
+                        return report(fd, 1, "Cannot copy the container's layer: %s", message ?: g_strerror(-r));
+                stage_fd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                tar_fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (stage_fd < 0 || tar_fd < 0)
+                        return report(fd, 1, "Cannot open %s: %m", stage_fd < 0 ? stage : file);
+                r = tar_pack(stage_fd, "/", tar_fd, &message);
+                if (r < 0)
+                        return report(fd, 1, "Cannot pack the container's layer: %s", message ?: g_strerror(-r));
+                (void) rm_rf(stage);
+
+                json_builder_begin_object(cb);
+                json_builder_set_member_name(cb, "FormatVersion");
+                json_builder_add_int_value(cb, TRANSFER_FORMAT_VERSION);
+                json_builder_set_member_name(cb, "Name");
+                json_builder_add_string_value(cb, op->container_name);
+                json_builder_set_member_name(cb, "Image");
+                json_builder_add_string_value(cb, op->container_image);
+                if (op->container_command)
+                        store_json_add_strv(cb, "Command", op->container_command);
+                store_json_add_strv(cb, "Environment", op->container_environment);
+                if (op->container_wd) {
+                        json_builder_set_member_name(cb, "WorkingDirectory");
+                        json_builder_add_string_value(cb, op->container_wd);
+                }
+                json_builder_set_member_name(cb, "ImageIncluded");
+                json_builder_add_boolean_value(cb, op->layers != NULL);
+                json_builder_end_object(cb);
+                croot = json_builder_get_root(cb);
+                ctext = json_to_string(croot, true);
+                if (!g_file_set_contents(cpath, ctext, -1, NULL))
+                        return report(fd, 1, "Cannot write container.json");
+        }
+        out_dir = open(out, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (out_dir < 0)
+                return report(fd, 1, "Cannot open %s: %m", out);
+        if (op->compression) {
+                int p[2];
+                pid_t filter;
+
+                if (pipe2(p, O_CLOEXEC) < 0)
+                        return report(fd, 1, "Cannot make a pipe: %m");
+                filter = spawn_filter(op->compression, "-c", p[0], WORKER_KEEP_FD);
+                close(p[0]);
+                if (filter < 0) {
+                        close(p[1]);
+                        return report(fd, 1, "Cannot run %s: %s", op->compression, g_strerror(-filter));
+                }
+                r = tar_pack(out_dir, "/", p[1], &message);
+                close(p[1]);
+                if (wait_filter(filter) < 0 && r >= 0)
+                        return report(fd, 1, "%s failed", op->compression);
+        } else
+                r = tar_pack(out_dir, "/", WORKER_KEEP_FD, &message);
+        if (r < 0)
+                return report(fd, 1, "Cannot write the archive: %s", message ?: g_strerror(-r));
+        (void) rm_rf(op->tmp);
+        return 0;
+}
+
+/* ---- import ---- */
+
+static bool digest_is_valid(const char *d) {
+        if (!d || !g_str_has_prefix(d, "sha256:") || strlen(d) != 7 + 64)
+                return false;
+        for (const char *p = d + 7; *p; p++)
+                if (!g_ascii_isxdigit(*p) || g_ascii_isupper(*p))
+                        return false;
+        return true;
+}
+
+static int bad(char **ret_message, const char *fmt, ...) _printf_(2, 3);
+static int bad(char **ret_message, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (ret_message)
+                *ret_message = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        return -EBADMSG;
+}
+
+static bool strv_member_ok(JsonObject *o, const char *key, bool required) {
+        JsonNode *n = json_object_get_member(o, key);
+        JsonArray *a;
+
+        if (!n)
+                return !required;
+        if (!JSON_NODE_HOLDS_ARRAY(n))
+                return false;
+        a = json_node_get_array(n);
+        if (required && json_array_get_length(a) == 0)
+                return false;
+        for (guint k = 0; k < json_array_get_length(a); k++) {
+                JsonNode *e = json_array_get_element(a, k);
+                if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING)
+                        return false;
+        }
+        return true;
+}
+
+static const char *string_member(JsonObject *o, const char *key) {
+        JsonNode *n = json_object_get_member(o, key);
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+                return NULL;
+        return json_node_get_string(n);
+}
+
+int transfer_manifest_check(const char *text, size_t size, char **ret_message) {
+        g_autoptr(JsonParser) p = json_parser_new();
+        JsonObject *o;
+        JsonNode *n;
+        JsonArray *layers;
+        const char *s;
+
+        if (size > 1024 * 1024)
+                return bad(ret_message, "manifest.json is too large");
+        if (!json_parser_load_from_data(p, text, size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+                return bad(ret_message, "manifest.json is not a JSON object");
+        o = json_node_get_object(json_parser_get_root(p));
+        n = json_object_get_member(o, "FormatVersion");
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
+            json_node_get_int(n) != TRANSFER_FORMAT_VERSION)
+                return bad(ret_message, "manifest.json: FormatVersion is not %d", TRANSFER_FORMAT_VERSION);
+        s = string_member(o, "Base");
+        if (!s || !name_is_valid(s))
+                return bad(ret_message, "manifest.json: invalid Base");
+        if (!strv_member_ok(o, "Command", true))
+                return bad(ret_message, "manifest.json: Command must be a non-empty list of strings");
+        if (!strv_member_ok(o, "Environment", false))
+                return bad(ret_message, "manifest.json: Environment must be a list of strings");
+        {
+                g_auto(GStrv) env = store_json_get_strv(o, "Environment");
+                for (char **e = env; e && *e; e++)
+                        if (!env_assignment_is_valid(*e))
+                                return bad(ret_message, "manifest.json: invalid environment entry '%s'", *e);
+        }
+        s = string_member(o, "WorkingDirectory");
+        if (!s || s[0] != '/' || path_has_dotdot(s))
+                return bad(ret_message, "manifest.json: WorkingDirectory must be an absolute path");
+        n = json_object_get_member(o, "Layers");
+        if (!n || !JSON_NODE_HOLDS_ARRAY(n))
+                return bad(ret_message, "manifest.json: no Layers");
+        layers = json_node_get_array(n);
+        if (json_array_get_length(layers) == 0 || json_array_get_length(layers) > TRANSFER_MAX_LAYERS)
+                return bad(ret_message, "manifest.json: 1 to %d layers", TRANSFER_MAX_LAYERS);
+        for (guint k = 0; k < json_array_get_length(layers); k++) {
+                JsonNode *e = json_array_get_element(layers, k);
+                g_autofree char *want = g_strdup_printf("layers/%u.tar", k);
+                if (!JSON_NODE_HOLDS_OBJECT(e))
+                        return bad(ret_message, "manifest.json: layer %u is not an object", k);
+                s = string_member(json_node_get_object(e), "File");
+                if (!s || !streq(s, want))
+                        return bad(ret_message, "manifest.json: layer %u must be in %s", k, want);
+                s = string_member(json_node_get_object(e), "Digest");
+                if (!digest_is_valid(s))
+                        return bad(ret_message, "manifest.json: layer %u has no valid sha256 Digest", k);
+        }
+        return 0;
+}
+
+static int open_beneath(int dir_fd, const char *path, int flags) {
+        struct open_how how = {
+                .flags = flags | O_CLOEXEC | O_NOFOLLOW,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int) syscall(SYS_openat2, dir_fd, path, &how, sizeof(how));
+        return fd < 0 ? -errno : fd;
+}
+
+/* OCI whiteout files back to overlayfs whiteouts; owners must be container-side ids. */
+static int import_fix_tree(int dir_fd, const char *rel, char **ret_message) {
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        _cleanup_close_ int dfd = dup(dir_fd);
+        DIR *d;
+        struct dirent *de;
+        int r;
+
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(TAKE_FD(dfd));
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        g_ptr_array_add(names, g_strdup(de->d_name));
+        closedir(d);
+
+        for (guint k = 0; k < names->len; k++) {
+                const char *name = names->pdata[k];
+                g_autofree char *sub = g_strdup_printf("%s/%s", rel, name);
+                struct stat st;
+
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (st.st_uid > 65535 || st.st_gid > 65535)
+                        return bad(ret_message, "%s: owner %u:%u is not a container id", sub, st.st_uid, st.st_gid);
+                if (streq(name, WHITEOUT_OPAQUE)) {
+                        if (!S_ISREG(st.st_mode))
+                                return bad(ret_message, "%s: not a file", sub);
+                        if (unlinkat(dir_fd, name, 0) < 0 || fsetxattr(dir_fd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+                                return -errno;
+                } else if (g_str_has_prefix(name, WHITEOUT_PREFIX)) {
+                        const char *target = name + strlen(WHITEOUT_PREFIX);
+                        if (!S_ISREG(st.st_mode) || isempty(target) || streq(target, ".") || streq(target, ".."))
+                                return bad(ret_message, "%s: not a whiteout", sub);
+                        if (faccessat(dir_fd, target, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                                return bad(ret_message, "%s: whiteout of an entry the layer also has", sub);
+                        if (unlinkat(dir_fd, name, 0) < 0 || mknodat(dir_fd, target, S_IFCHR | 0, makedev(0, 0)) < 0)
+                                return -errno;
+                } else if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sfd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sfd < 0)
+                                return -errno;
+                        r = import_fix_tree(sfd, sub, ret_message);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+
+/* ---- OCI image layouts (skopeo, umoci, podman save --format oci-archive) ---- */
+
+#define OCI_JSON_MAX (4 * 1024 * 1024)
+
+/* Reads blobs/sha256/<hex> of the layout after checking its digest; JSON blobs only. */
+static int oci_read_blob(int in_fd, const char *digest, JsonParser *parser, char **ret_message) {
+        g_autofree char *path = NULL, *got = NULL, *text = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        if (!digest_is_valid(digest))
+                return bad(ret_message, "OCI: digest '%s' is not a sha256 digest", digest ?: "");
+        path = g_strdup_printf("blobs/sha256/%s", digest + 7);
+        fd = open_beneath(in_fd, path, O_RDONLY);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return bad(ret_message, "OCI: blob %s is missing", path);
+        if (st.st_size > OCI_JSON_MAX)
+                return bad(ret_message, "OCI: blob %s is too large for JSON", path);
+        r = sha256_fd(fd, &got);
+        if (r < 0)
+                return r;
+        if (!streq(got, digest))
+                return bad(ret_message, "OCI: blob %s has digest %s", path, got);
+        text = g_malloc0(st.st_size + 1);
+        if (pread(fd, text, st.st_size, 0) != st.st_size)
+                return -EIO;
+        if (!json_parser_load_from_data(parser, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+                return bad(ret_message, "OCI: blob %s is not a JSON object", path);
+        return 0;
+}
+
+static JsonObject *object_member(JsonObject *o, const char *key) {
+        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+        return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+static JsonArray *array_member(JsonObject *o, const char *key) {
+        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+        return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+/* Finds the image manifest an index points to: the linux/amd64 one, else the only one. */
+static int oci_find_manifest(int in_fd, JsonObject *index, unsigned depth, JsonParser **ret, char **ret_message) {
+        JsonArray *ms = array_member(index, "manifests");
+        JsonObject *pick = NULL;
+        g_autoptr(JsonParser) p = json_parser_new();
+        const char *mt;
+        int r;
+
+        if (!ms || json_array_get_length(ms) == 0)
+                return bad(ret_message, "OCI: the index lists no manifests");
+        for (guint k = 0; k < json_array_get_length(ms); k++) {
+                JsonNode *n = json_array_get_element(ms, k);
+                JsonObject *m = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+                JsonObject *plat = object_member(m, "platform");
+                if (!m)
+                        continue;
+                if (!pick)
+                        pick = m;
+                if (plat && streq_ptr(string_member(plat, "os"), "linux") &&
+                    streq_ptr(string_member(plat, "architecture"), "amd64")) {
+                        pick = m;
+                        break;
+                }
+        }
+        if (!pick)
+                return bad(ret_message, "OCI: the index lists no manifests");
+        r = oci_read_blob(in_fd, string_member(pick, "digest"), p, ret_message);
+        if (r < 0)
+                return r;
+        mt = string_member(pick, "mediaType") ?: string_member(json_node_get_object(json_parser_get_root(p)), "mediaType");
+        if (mt && (strstr(mt, "image.index") || strstr(mt, "manifest.list"))) {
+                if (depth > 2)
+                        return bad(ret_message, "OCI: indexes nested too deep");
+                return oci_find_manifest(in_fd, json_node_get_object(json_parser_get_root(p)), depth + 1, ret, ret_message);
+        }
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+/* Unpacks one layer blob, decompressing it through gzip or zstd (in a child) when it says so. */
+static int oci_unpack_layer(int blob_fd, const char *media_type, int dir_fd, const TarLimits *limits, char **ret_message) {
+        const char *tool = NULL;
+        int pipefd[2], status, r;
+        pid_t pid;
+
+        if (g_str_has_suffix(media_type, "+gzip") || g_str_has_suffix(media_type, ".tar.gzip") || g_str_has_suffix(media_type, ".tar.gz"))
+                tool = "gzip";
+        else if (g_str_has_suffix(media_type, "+zstd"))
+                tool = "zstd";
+        else if (!g_str_has_suffix(media_type, "layer.v1.tar") && !g_str_has_suffix(media_type, "rootfs.diff.tar"))
+                return bad(ret_message, "OCI: layer media type '%s' is not supported", media_type);
+        if (lseek(blob_fd, 0, SEEK_SET) < 0)
+                return -errno;
+        if (!tool)
+                return tar_unpack(blob_fd, dir_fd, "/", limits, ret_message);
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                if (dup2(blob_fd, STDIN_FILENO) < 0 || dup2(pipefd[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                execlp(tool, tool, "-dc", NULL);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        r = tar_unpack(pipefd[0], dir_fd, "/", limits, ret_message);
+        if (r >= 0)
+                drain_fd(pipefd[0], 1024 * 1024);
+        close(pipefd[0]);
+        if (r < 0)
+                (void) kill(pid, SIGKILL);
+        if (waitpid(pid, &status, 0) < 0)
+                return r < 0 ? r : -errno;
+        if (r >= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+                /* tar_unpack's staging is already in place: the caller removes the whole image. */
+                return bad(ret_message, "OCI: %s could not decompress the layer (status %d)", tool, status);
+        }
+        return r;
+}
+
+static char **json_strv(JsonObject *o, const char *key, bool *ok) {
+        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+
+        if (n && !JSON_NODE_HOLDS_NULL(n) && !strv_member_ok(o, key, false))
+                *ok = false;
+        return n && JSON_NODE_HOLDS_ARRAY(n) ? store_json_get_strv(o, key) : NULL;
+}
+
+/* The OCI/docker config's Entrypoint + Cmd, Env and WorkingDir. */
+static int import_image_config(JsonObject *top, Image *i, char **ret_message) {
+        g_auto(GStrv) entrypoint = NULL, cmd = NULL, env = NULL;
+        JsonObject *cfg;
+        bool ok = true;
+
+        cfg = object_member(top, "config");
+        entrypoint = json_strv(cfg, "Entrypoint", &ok);
+        cmd = json_strv(cfg, "Cmd", &ok);
+        env = json_strv(cfg, "Env", &ok);
+        if (!ok)
+                return bad(ret_message, "OCI: Entrypoint, Cmd and Env must be lists of strings");
+        for (char **e = env; e && *e; e++)
+                if (!env_assignment_is_valid(*e))
+                        return bad(ret_message, "OCI: invalid environment entry '%s'", *e);
+        {
+                g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+                if (entrypoint)
+                        g_strv_builder_addv(b, (const char **) entrypoint);
+                if (cmd)
+                        g_strv_builder_addv(b, (const char **) cmd);
+                i->command = g_strv_builder_end(b);
+        }
+        if (!i->command[0])
+                return bad(ret_message, "OCI: the image has neither Entrypoint nor Cmd");
+        i->environment = TAKE_PTR(env);
+        {
+                const char *wd = string_member(cfg, "WorkingDir");
+                if (!isempty(wd) && (wd[0] != '/' || path_has_dotdot(wd)))
+                        return bad(ret_message, "OCI: WorkingDir '%s' is not an absolute path", wd);
+                i->working_directory = g_strdup(isempty(wd) ? "/" : wd);
+        }
+
+        return 0;
+}
+
+/* One layer file: its digest checked, unpacked (decompressed as its media type says) into
+ * layers_dir/k, whiteouts made overlayfs'. */
+static int import_layer(int in_fd, const char *path, const char *digest, const char *mt, const char *layers_dir, guint k,
+                        const TarLimits *limits, char **ret_message) {
+        g_autofree char *got = NULL, *dir = g_strdup_printf("%s/%u", layers_dir, k);
+        _cleanup_close_ int lfd = -1, dfd = -1;
+        struct stat st;
+        int r;
+
+        lfd = open_beneath(in_fd, path, O_RDONLY);
+        if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode))
+                return bad(ret_message, "Layer %s is missing from the archive", path);
+        r = sha256_fd(lfd, &got);
+        if (r < 0)
+                return r;
+        if (!streq(got, digest))
+                return bad(ret_message, "Layer %s has digest %s, not %s", path, got, digest);
+        if (mkdir(dir, 0755) < 0)
+                return -errno;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = oci_unpack_layer(lfd, mt, dfd, limits, ret_message);
+        if (r < 0) {
+                g_autofree char *msg = TAKE_PTR(*ret_message);
+                *ret_message = g_strdup_printf("Layer %s: %s", path, msg ?: g_strerror(-r));
+                return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+        }
+        r = import_fix_tree(dfd, path, ret_message);
+        if (r < 0)
+                return r;
+        if (chmod(dir, 0755) < 0 || chown(dir, 0, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *i, const TarLimits *limits,
+                      char **ret_message) {
+        g_autoptr(JsonParser) index = json_parser_new(), manifest = NULL, config = json_parser_new();
+        g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
+        _cleanup_close_ int ifd = open_beneath(in_fd, "index.json", O_RDONLY);
+        g_autofree char *text = NULL;
+        JsonObject *m;
+        JsonArray *layers;
+        struct stat st;
+        guint n;
+        int r;
+
+        if (ifd < 0 || fstat(ifd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > OCI_JSON_MAX)
+                return bad(ret_message, "OCI: no index.json");
+        text = g_malloc0(st.st_size + 1);
+        if (read(ifd, text, st.st_size) != st.st_size)
+                return -EIO;
+        if (!json_parser_load_from_data(index, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(index)))
+                return bad(ret_message, "OCI: index.json is not a JSON object");
+        r = oci_find_manifest(in_fd, json_node_get_object(json_parser_get_root(index)), 0, &manifest, ret_message);
+        if (r < 0)
+                return r;
+        m = json_node_get_object(json_parser_get_root(manifest));
+        r = oci_read_blob(in_fd, string_member(object_member(m, "config"), "digest"), config, ret_message);
+        if (r < 0)
+                return r;
+        r = import_image_config(json_node_get_object(json_parser_get_root(config)), i, ret_message);
+        if (r < 0)
+                return r;
+
+        layers = array_member(m, "layers");
+        n = layers ? json_array_get_length(layers) : 0;
+        if (n == 0 || n > TRANSFER_MAX_LAYERS)
+                return bad(ret_message, "OCI: 1 to %d layers", TRANSFER_MAX_LAYERS);
+        for (guint k = 0; k < n; k++) {
+                JsonNode *ln = json_array_get_element(layers, k);
+                JsonObject *l = JSON_NODE_HOLDS_OBJECT(ln) ? json_node_get_object(ln) : NULL;
+                const char *digest = string_member(l, "digest"), *mt = string_member(l, "mediaType");
+                g_autofree char *path = NULL;
+
+                if (!digest_is_valid(digest) || !mt)
+                        return bad(ret_message, "OCI: layer %u has no valid digest or media type", k);
+                path = g_strdup_printf("blobs/sha256/%s", digest + 7);
+                r = import_layer(in_fd, path, digest, mt, layers_dir, k, limits, ret_message);
+                if (r < 0)
+                        return r;
+        }
+        for (guint k = n; k > 0; k--) {
+                g_autofree char *l = g_strdup_printf("%s/layers/%u", op->final, k - 1);
+                g_strv_builder_add(layer_paths, l);
+        }
+        i->layers = g_strv_builder_end(layer_paths);
+        i->base = g_strdup(op->oci_base);
+        {
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *when = g_date_time_format_iso8601(now);
+                i->provenance = g_strdup_printf("imported as %s from an OCI image (%s) at %s, on base %s", op->name,
+                                                string_member(object_member(m, "config"), "digest"), when, op->oci_base);
+        }
+        return 0;
+}
+
+/* docker-archive (docker save, podman save's default, skopeo's docker-archive:): manifest.json is
+ * [{Config, RepoTags, Layers}]; the config's name is its own sha256 and its rootfs.diff_ids are
+ * the sha256 of each (uncompressed) layer: every file is checked against them. */
+static int import_docker(TransferOp *op, int in_fd, const char *text, size_t size, const char *layers_dir, Image *i,
+                         const TarLimits *limits, char **ret_message) {
+        g_autoptr(JsonParser) mp = json_parser_new(), config = json_parser_new();
+        g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
+        g_autofree char *hex = NULL, *want = NULL;
+        const char *config_path;
+        JsonNode *root, *first;
+        JsonObject *entry, *rootfs;
+        JsonArray *layers, *diff_ids;
+        guint n;
+        int r;
+
+        if (!json_parser_load_from_data(mp, text, size, NULL))
+                return bad(ret_message, "docker-archive: manifest.json is not JSON");
+        root = json_parser_get_root(mp);
+        if (!JSON_NODE_HOLDS_ARRAY(root) || json_array_get_length(json_node_get_array(root)) == 0)
+                return bad(ret_message, "docker-archive: manifest.json lists no image");
+        first = json_array_get_element(json_node_get_array(root), 0);
+        entry = JSON_NODE_HOLDS_OBJECT(first) ? json_node_get_object(first) : NULL;
+        config_path = string_member(entry, "Config");
+        if (!config_path)
+                return bad(ret_message, "docker-archive: no Config");
+        /* "<hex>.json" (docker) or "blobs/sha256/<hex>" (newer docker, podman). */
+        if (g_str_has_prefix(config_path, "blobs/sha256/"))
+                hex = g_strdup(config_path + 13);
+        else if (g_str_has_suffix(config_path, ".json") && !strchr(config_path, '/'))
+                hex = g_strndup(config_path, strlen(config_path) - 5);
+        want = g_strconcat("sha256:", hex ?: "", NULL);
+        if (!digest_is_valid(want))
+                return bad(ret_message, "docker-archive: cannot verify config '%s' (its name is not its digest)", config_path);
+        {
+                g_autofree char *got = NULL, *ctext = NULL;
+                _cleanup_close_ int cfd = open_beneath(in_fd, config_path, O_RDONLY);
+                struct stat st;
+
+                if (cfd < 0 || fstat(cfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > OCI_JSON_MAX)
+                        return bad(ret_message, "docker-archive: config %s is missing or too large", config_path);
+                r = sha256_fd(cfd, &got);
+                if (r < 0)
+                        return r;
+                if (!streq(got, want))
+                        return bad(ret_message, "docker-archive: config %s has digest %s", config_path, got);
+                ctext = g_malloc0(st.st_size + 1);
+                if (pread(cfd, ctext, st.st_size, 0) != st.st_size)
+                        return -EIO;
+                if (!json_parser_load_from_data(config, ctext, st.st_size, NULL) ||
+                    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(config)))
+                        return bad(ret_message, "docker-archive: config %s is not a JSON object", config_path);
+        }
+        r = import_image_config(json_node_get_object(json_parser_get_root(config)), i, ret_message);
+        if (r < 0)
+                return r;
+
+        layers = array_member(entry, "Layers");
+        rootfs = object_member(json_node_get_object(json_parser_get_root(config)), "rootfs");
+        diff_ids = array_member(rootfs, "diff_ids");
+        n = layers ? json_array_get_length(layers) : 0;
+        if (n == 0 || n > TRANSFER_MAX_LAYERS)
+                return bad(ret_message, "docker-archive: 1 to %d layers", TRANSFER_MAX_LAYERS);
+        if (!diff_ids || json_array_get_length(diff_ids) != n)
+                return bad(ret_message, "docker-archive: the config's rootfs.diff_ids do not match the layers");
+        for (guint k = 0; k < n; k++) {
+                JsonNode *ln = json_array_get_element(layers, k), *dn = json_array_get_element(diff_ids, k);
+                const char *path = JSON_NODE_HOLDS_VALUE(ln) && json_node_get_value_type(ln) == G_TYPE_STRING ?
+                                   json_node_get_string(ln) : NULL;
+                const char *digest = JSON_NODE_HOLDS_VALUE(dn) && json_node_get_value_type(dn) == G_TYPE_STRING ?
+                                     json_node_get_string(dn) : NULL;
+
+                if (!path || !digest_is_valid(digest))
+                        return bad(ret_message, "docker-archive: layer %u has no path or no valid diff_id", k);
+                r = import_layer(in_fd, path, digest, "application/vnd.docker.image.rootfs.diff.tar", layers_dir, k, limits,
+                                 ret_message);
+                if (r < 0)
+                        return r;
+        }
+        for (guint k = n; k > 0; k--) {
+                g_autofree char *l = g_strdup_printf("%s/layers/%u", op->final, k - 1);
+                g_strv_builder_add(layer_paths, l);
+        }
+        i->layers = g_strv_builder_end(layer_paths);
+        i->base = g_strdup(op->oci_base);
+        {
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *when = g_date_time_format_iso8601(now);
+                i->provenance = g_strdup_printf("imported as %s from a docker-archive (%s) at %s, on base %s", op->name,
+                                                want, when, op->oci_base);
+        }
+        return 0;
+}
+
+/* The outer stream (decompressed if need be) into op->tmp/in. */
+static int unpack_outer(TransferOp *op, char **ret_message) {
+        g_autofree char *in = g_build_filename(op->tmp, "in", NULL);
+        TarLimits outer = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = 4096 };
+        _cleanup_close_ int in_fd = -1, stream = -1;
+        pid_t feeder = 0, filter = 0;
+        int r;
+
+        if (mkdir(op->tmp, 0700) < 0 || mkdir(in, 0700) < 0)
+                return -errno;
+        in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (in_fd < 0)
+                return -errno;
+        r = open_decompressed(WORKER_KEEP_FD, &stream, &feeder, &filter);
+        if (r < 0)
+                return r;
+        r = tar_unpack(stream, in_fd, "/", &outer, ret_message);
+        if (r >= 0 && filter > 0)
+                drain_fd(stream, 1024 * 1024);
+        stream = safe_close_fd(stream);
+        if (filter > 0) {
+                if (r < 0)
+                        (void) kill(filter, SIGKILL);
+                if (wait_filter(filter) < 0 && r >= 0)
+                        r = bad(ret_message, "The compressed stream is corrupt");
+        }
+        if (feeder > 0) {
+                (void) kill(feeder, SIGKILL);
+                (void) waitpid(feeder, NULL, 0);
+        }
+        if (r < 0)
+                return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+        return 0;
+}
+
+static int import_worker_inner(TransferOp *op, bool outer_done, char **ret_message) {
+        g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *img = g_build_filename(op->tmp, "image", NULL);
+        g_autofree char *layers_dir = g_build_filename(img, "layers", NULL), *manifest = NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
+        _cleanup_(image_freep) Image *i = NULL;
+        _cleanup_close_ int in_fd = -1, mfd = -1;
+        TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
+        JsonObject *o;
+        JsonArray *layers;
+        guint n;
+        int r;
+
+        if (!outer_done) {
+                r = unpack_outer(op, ret_message);
+                if (r < 0)
+                        return r;
+        }
+        if (mkdir(img, 0755) < 0 || mkdir(layers_dir, 0755) < 0)
+                return -errno;
+        in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (in_fd < 0)
+                return -errno;
+
+        if (faccessat(in_fd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+                i = g_new0(Image, 1);
+                i->manager = op->manager;
+                i->name = g_strdup(op->name);
+                i->created_usec = now_usec(CLOCK_REALTIME);
+                r = import_oci(op, in_fd, layers_dir, i, &inner, ret_message);
+                if (r < 0)
+                        return r;
+                goto save;
+        }
+
+        mfd = open_beneath(in_fd, "manifest.json", O_RDONLY);
+        if (mfd < 0)
+                return bad(ret_message, "The archive has no manifest.json (is it one that ExportImage wrote?)");
+        {
+                struct stat st;
+                if (fstat(mfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024)
+                        return bad(ret_message, "manifest.json is not a small file");
+                manifest = g_malloc0(st.st_size + 1);
+                if (read(mfd, manifest, st.st_size) != st.st_size)
+                        return -EIO;
+                if (manifest[strspn(manifest, " \t\r\n")] == '[') {
+                        i = g_new0(Image, 1);
+                        i->manager = op->manager;
+                        i->name = g_strdup(op->name);
+                        i->created_usec = now_usec(CLOCK_REALTIME);
+                        r = import_docker(op, in_fd, manifest, st.st_size, layers_dir, i, &inner, ret_message);
+                        if (r < 0)
+                                return r;
+                        goto save;
+                }
+                r = transfer_manifest_check(manifest, st.st_size, ret_message);
+                if (r < 0)
+                        return r;
+        }
+        if (!json_parser_load_from_data(parser, manifest, -1, NULL))
+                return -EBADMSG;
+        o = json_node_get_object(json_parser_get_root(parser));
+        layers = json_object_get_array_member(o, "Layers");
+        n = json_array_get_length(layers);
+
+        for (guint k = 0; k < n; k++) {
+                JsonObject *l = json_array_get_object_element(layers, k);
+                const char *file = json_object_get_string_member(l, "File");
+                const char *want = json_object_get_string_member(l, "Digest");
+                g_autofree char *digest = NULL, *dir = g_strdup_printf("%s/%u", layers_dir, k);
+                _cleanup_close_ int lfd = open_beneath(in_fd, file, O_RDONLY), dfd = -1;
+                struct stat st;
+
+                if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode))
+                        return bad(ret_message, "Layer %s is missing from the archive", file);
+                r = sha256_fd(lfd, &digest);
+                if (r < 0)
+                        return r;
+                if (!streq(digest, want))
+                        return bad(ret_message, "Layer %s: digest %s, the manifest says %s", file, digest, want);
+                if (lseek(lfd, 0, SEEK_SET) < 0)
+                        return -errno;
+                if (mkdir(dir, 0755) < 0)
+                        return -errno;
+                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0)
+                        return -errno;
+                g_clear_pointer(ret_message, g_free);
+                r = tar_unpack(lfd, dfd, "/", &inner, ret_message);
+                if (r < 0) {
+                        g_autofree char *m = *ret_message;
+                        *ret_message = g_strdup_printf("Layer %s: %s", file, m ?: g_strerror(-r));
+                        return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+                }
+                r = import_fix_tree(dfd, file, ret_message);
+                if (r < 0)
+                        return r;
+                if (chmod(dir, 0755) < 0 || chown(dir, 0, 0) < 0)
+                        return -errno;
+        }
+        for (guint k = n; k > 0; k--)
+        {
+                g_autofree char *l = g_strdup_printf("%s/layers/%u", op->final, k - 1);
+                g_strv_builder_add(layer_paths, l);
+        }
+
+        i = g_new0(Image, 1);
+        i->manager = op->manager;
+        i->name = g_strdup(op->name);
+        i->base = g_strdup(json_object_get_string_member(o, "Base"));
+        i->command = store_json_get_strv(o, "Command");
+        i->environment = store_json_get_strv(o, "Environment");
+        i->working_directory = g_strdup(json_object_get_string_member(o, "WorkingDirectory"));
+        {
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *when = g_date_time_format_iso8601(now);
+                const char *was = json_object_get_string_member_with_default(o, "Provenance", "");
+                const char *from = json_object_get_string_member_with_default(o, "Name", "");
+                i->provenance = g_strdup_printf("imported as %s (exported as %s) at %s%s%s", op->name,
+                                                isempty(from) ? "?" : from, when, isempty(was) ? "" : "; ", was);
+        }
+        i->created_usec = now_usec(CLOCK_REALTIME);
+        i->layers = g_strv_builder_end(layer_paths);
+save:
+        r = store_save_image(i, img);
+        if (r < 0)
+                return r;
+        if (renameat2(AT_FDCWD, img, AT_FDCWD, op->final, RENAME_NOREPLACE) < 0)
+                return -errno;
+        return 0;
+}
+
+static int import_worker(int fd, void *data) {
+        TransferOp *op = data;
+        g_autofree char *message = NULL;
+        int r;
+
+        (void) umask(0022);
+        r = import_worker_inner(op, false, &message);
+        (void) rm_rf(op->tmp);
+        if (r == -EBADMSG)
+                return report(fd, EXIT_INVALID, "%s", message ?: "Invalid archive");
+        if (r < 0)
+                return report(fd, 1, "%s%s%s", message ?: "", message ? ": " : "", g_strerror(-r));
+        return 0;
+}
+
+/* ---- in the daemon ---- */
+
+static void on_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        TransferOp *op = userdata;
+        g_autofree char *message = size > 0 ? g_strndup(output, size) : NULL;
+        Image *i = NULL;
+        int r = 0;
+
+        if (status == EXIT_INVALID)
+                r = -EBADMSG;
+        else if (status != 0)
+                r = -EIO;
+        if (op->import && r >= 0) {
+                r = store_load_image(op->manager, op->final, &i);
+                if (r >= 0 && !image_get_base(i)) {
+                        SWAP_FREE(message, g_strdup_printf("No base '%s' on this host", i->base));
+                        image_free(i);
+                        i = NULL;
+                        r = -ENOENT;
+                }
+                if (r < 0) {
+                        (void) manager_remove_tree(op->manager, op->final);
+                        if (!message)
+                                message = g_strdup_printf("Cannot read the imported image: %s", g_strerror(-r));
+                } else {
+                        g_hash_table_insert(op->manager->images, i->name, i);
+                        image_send_new(i);
+                }
+        }
+        if (!op->import)
+                (void) manager_remove_tree(op->manager, op->tmp);
+        if (op->container_name && !op->import)
+                snapshot_mark_busy(op->container_name, false);
+        op->done(op->manager, i, r, message, op->userdata);
+        manager_operation_end(op->manager);
+}
+
+static char *tmp_path(Manager *m, const char *what) {
+        static unsigned counter;
+        return g_strdup_printf("%s/images/.%s-%d-%u", m->state_dir, what, (int) getpid(), ++counter);
+}
+
+int transfer_export_image(Manager *m, Image *i, int out_fd, const char *compression, TransferDone done, void *userdata,
+                          sd_bus_error *error) {
+        g_auto(GStrv) top_first = NULL;
+        TransferOp *op;
+        guint n;
+        int r;
+
+        if (i->is_base)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Image '%s' is a base shipped with the package: not exported", i->name);
+        top_first = image_lower_layers(i);
+        if (!top_first)
+                return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "An image below '%s' is gone", i->name);
+        op = g_new0(TransferOp, 1);
+        op->manager = m;
+        op->name = g_strdup(i->name);
+        op->tmp = tmp_path(m, "export");
+        op->compression = isempty(compression) || streq(compression, "none") ? NULL : g_strdup(compression);
+        n = g_strv_length(top_first);
+        op->layers = g_new0(char *, n + 1);
+        for (guint k = 0; k < n; k++)
+                op->layers[k] = g_strdup(top_first[n - 1 - k]);
+        op->base = g_strdup(i->base);
+        op->command = g_strdupv(i->command);
+        op->environment = g_strdupv(i->environment);
+        op->working_directory = g_strdup(i->working_directory);
+        op->provenance = g_strdup(i->provenance ?: i->url);
+        op->created_usec = i->created_usec;
+        op->done = done;
+        op->userdata = userdata;
+        {
+                g_autofree char *dir = g_build_filename(m->state_dir, "images", NULL);
+                (void) mkdir_p(dir, 0700);
+        }
+        manager_operation_begin(m);
+        r = worker_spawn_full(m, "containers-manager export", export_worker, op, transfer_op_free, out_fd, NULL, on_done, op, NULL);
+        if (r < 0) {
+                manager_operation_end(m);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the export: %m");
+        }
+        return 0;
+}
+
+int transfer_import_image(Manager *m, const char *name, int in_fd, const char *oci_base, TransferDone done, void *userdata,
+                          sd_bus_error *error) {
+        TransferOp *op;
+        int r;
+
+        if (manager_get_image(m, name))
+                return sd_bus_error_setf(error, CM_ERROR_IMAGE_EXISTS, "Image '%s' already exists", name);
+        op = g_new0(TransferOp, 1);
+        op->manager = m;
+        op->import = true;
+        op->name = g_strdup(name);
+        op->tmp = tmp_path(m, "import");
+        op->final = manager_image_dir(m, name);
+        op->oci_base = g_strdup(oci_base ?: "busybox");
+        op->done = done;
+        op->userdata = userdata;
+        {
+                g_autofree char *dir = g_build_filename(m->state_dir, "images", NULL);
+                (void) mkdir_p(dir, 0700);
+        }
+        manager_operation_begin(m);
+        r = worker_spawn_full(m, "containers-manager import", import_worker, op, transfer_op_free, in_fd, NULL, on_done, op, NULL);
+        if (r < 0) {
+                manager_operation_end(m);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the import: %m");
+        }
+        return 0;
+}
+
+/* ---- containers ---- */
+
+static int import_container_inner(TransferOp *op, GString *out, char **ret_message) {
+        g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *upper = g_build_filename(op->tmp, "upper", NULL);
+        g_autofree char *text = NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
+        _cleanup_close_ int in_fd = -1, cfd = -1, ufd = -1, upper_fd = -1;
+        const char *image, *wd;
+        JsonObject *o;
+        JsonNode *n;
+        struct stat st;
+        bool carried;
+        int r;
+
+        r = unpack_outer(op, ret_message);
+        if (r < 0)
+                return r;
+        in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (in_fd < 0)
+                return -errno;
+        cfd = open_beneath(in_fd, "container.json", O_RDONLY);
+        if (cfd < 0 || fstat(cfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024)
+                return bad(ret_message, "The archive has no container.json (is it one that ExportContainer wrote?)");
+        text = g_malloc0(st.st_size + 1);
+        if (read(cfd, text, st.st_size) != st.st_size)
+                return -EIO;
+        if (!json_parser_load_from_data(parser, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+                return bad(ret_message, "container.json is not a JSON object");
+        o = json_node_get_object(json_parser_get_root(parser));
+        n = json_object_get_member(o, "FormatVersion");
+        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
+            json_node_get_int(n) != TRANSFER_FORMAT_VERSION)
+                return bad(ret_message, "container.json: FormatVersion is not %d", TRANSFER_FORMAT_VERSION);
+        image = string_member(o, "Image");
+        if (!image || !name_is_valid(image))
+                return bad(ret_message, "container.json: invalid Image");
+        if (!strv_member_ok(o, "Command", false) || !strv_member_ok(o, "Environment", false))
+                return bad(ret_message, "container.json: Command and Environment must be lists of strings");
+        {
+                g_auto(GStrv) env = store_json_get_strv(o, "Environment");
+                for (char **e = env; e && *e; e++)
+                        if (!env_assignment_is_valid(*e))
+                                return bad(ret_message, "container.json: invalid environment entry '%s'", *e);
+        }
+        wd = string_member(o, "WorkingDirectory");
+        if (wd && (wd[0] != '/' || path_has_dotdot(wd)))
+                return bad(ret_message, "container.json: WorkingDirectory must be an absolute path");
+
+        carried = faccessat(in_fd, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+        if (carried) {
+                const char *name = op->image_name ?: image;
+                SWAP_FREE(op->name, g_strdup(name));
+                SWAP_FREE(op->final, g_build_filename(op->manager->state_dir, "images", name, NULL));
+                if (access(op->final, F_OK) == 0) {
+                        *ret_message = g_strdup_printf("Image '%s' already exists (ImportContainer's option image names another)", name);
+                        return -EEXIST;
+                }
+                r = import_worker_inner(op, true, ret_message);
+                if (r < 0)
+                        return r;
+        }
+
+        ufd = open_beneath(in_fd, "upper.tar", O_RDONLY);
+        if (ufd < 0)
+                return bad(ret_message, "The archive has no upper.tar");
+        if (mkdir(upper, 0755) < 0)
+                return -errno;
+        upper_fd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (upper_fd < 0)
+                return -errno;
+        r = tar_unpack(ufd, upper_fd, "/", &inner, ret_message);
+        if (r < 0) {
+                g_autofree char *m = TAKE_PTR(*ret_message);
+                *ret_message = g_strdup_printf("upper.tar: %s", m ?: g_strerror(-r));
+                return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
+        }
+        r = import_fix_tree(upper_fd, "upper", ret_message);
+        if (r < 0)
+                return r;
+        g_string_append_printf(out, "%s\n%d\n%s", carried ? op->name : image, carried, text);
+        return 0;
+}
+
+static int import_container_worker(int fd, void *data) {
+        TransferOp *op = data;
+        g_autoptr(GString) out = g_string_new(NULL);
+        g_autofree char *message = NULL;
+        int r;
+
+        (void) umask(0022);
+        r = import_container_inner(op, out, &message);
+        if (r < 0) {
+                (void) rm_rf(op->tmp);
+                /* An image imported before the failure goes too: nothing is left. */
+                if (op->final && r != -EEXIST)
+                        (void) rm_rf(op->final);
+                if (r == -EBADMSG)
+                        return report(fd, EXIT_INVALID, "%s", message ?: "Invalid archive");
+                if (r == -EEXIST)
+                        return report(fd, EXIT_IMAGE_EXISTS, "%s", message);
+                return report(fd, 1, "%s%s%s", message ?: "", message ? ": " : "", g_strerror(-r));
+        }
+        (void) loop_write(fd, out->str, out->len);
+        return 0;
+}
+
+/* Phase 2: the container exists (its slot is known): shift the layer's owners into the slot
+ * and move it into place. */
+static int shift_tree(int dir_fd, uint32_t shift) {
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        _cleanup_close_ int dfd = dup(dir_fd);
+        DIR *d;
+        struct dirent *de;
+        int r;
+
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(TAKE_FD(dfd));
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        g_ptr_array_add(names, g_strdup(de->d_name));
+        closedir(d);
+        for (guint k = 0; k < names->len; k++) {
+                const char *name = names->pdata[k];
+                struct stat st;
+
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (fchownat(dir_fd, name, st.st_uid + shift, st.st_gid + shift, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                /* chown clears setuid/setgid bits: put them back. */
+                if (!S_ISLNK(st.st_mode) && (st.st_mode & 06000) && fchmodat(dir_fd, name, st.st_mode & 07777, 0) < 0)
+                        return -errno;
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sfd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sfd < 0)
+                                return -errno;
+                        r = shift_tree(sfd, shift);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int place_upper_worker(int fd, void *data) {
+        TransferOp *op = data;
+        g_autofree char *upper = g_build_filename(op->tmp, "upper", NULL);
+        _cleanup_close_ int ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = 0;
+
+        if (ufd < 0)
+                return report(fd, 1, "Cannot open %s: %m", upper);
+        if (op->shift) {
+                r = shift_tree(ufd, op->uid_shift);
+                if (r >= 0 && fchown(ufd, op->uid_shift, op->uid_shift) < 0)
+                        r = -errno;
+        }
+        if (r >= 0 && renameat2(AT_FDCWD, upper, AT_FDCWD, op->upper, RENAME_NOREPLACE) < 0)
+                r = -errno;
+        (void) rm_rf(op->tmp);
+        if (r < 0)
+                return report(fd, 1, "Cannot put the container's layer in place: %s", g_strerror(-r));
+        return 0;
+}
+
+static void on_placed(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        TransferOp *op = userdata;
+        Container *c = manager_get_container(op->manager, op->container_name);
+
+        snapshot_mark_busy(op->container_name, false);
+        if (status != 0) {
+                g_autofree char *message = size > 0 ? g_strndup(output, size) : g_strdup("worker failed");
+                if (c)
+                        (void) manager_remove_container(op->manager, c);
+                op->container_done(op->manager, NULL, -EIO, NULL, message, op->userdata);
+        } else
+                op->container_done(op->manager, c, c ? 0 : -ENOENT, c ? NULL : "org.containers.Error.NoSuchContainer",
+                                   c ? NULL : "The container was removed meanwhile", op->userdata);
+        manager_operation_end(op->manager);
+        transfer_op_free(op);
+}
+
+static void on_container_unpacked(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        TransferOp *op = userdata;
+        Manager *m = op->manager;
+        g_autofree char *text = g_strndup(output, size);
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_auto(GStrv) lines = NULL, command = NULL, env = NULL;
+        Container *c = NULL;
+        Image *i;
+        JsonObject *o;
+        int r;
+
+        if (status != 0) {
+                const char *name = status == EXIT_INVALID ? CM_ERROR_INVALID_ARCHIVE :
+                                   status == EXIT_IMAGE_EXISTS ? CM_ERROR_IMAGE_EXISTS : SD_BUS_ERROR_FAILED;
+                op->container_done(m, NULL, -EIO, name, text, op->userdata);
+                goto finish;
+        }
+        lines = g_strsplit(text, "\n", 3);
+        if (g_strv_length(lines) < 3 || !json_parser_load_from_data(parser, lines[2], -1, NULL)) {
+                op->container_done(m, NULL, -EIO, SD_BUS_ERROR_FAILED, "The import worker said nothing sensible", op->userdata);
+                goto cleanup;
+        }
+        o = json_node_get_object(json_parser_get_root(parser));
+        if (streq(lines[1], "1")) {
+                g_autofree char *dir = manager_image_dir(m, lines[0]);
+                r = store_load_image(m, dir, &i);
+                if (r >= 0 && (manager_get_image(m, i->name) || !image_get_base(i))) {
+                        const char *why = manager_get_image(m, i->name) ? CM_ERROR_IMAGE_EXISTS : CM_ERROR_NO_SUCH_BASE;
+                        g_autofree char *msg = g_strdup_printf("Image '%s': %s", i->name,
+                                                               streq(why, CM_ERROR_IMAGE_EXISTS) ? "exists already" : "its base is not on this host");
+                        if (streq(why, CM_ERROR_NO_SUCH_BASE))
+                                (void) manager_remove_tree(m, dir);
+                        image_free(i);
+                        op->container_done(m, NULL, -EIO, why, msg, op->userdata);
+                        goto cleanup;
+                }
+                if (r < 0) {
+                        (void) manager_remove_tree(m, dir);
+                        op->container_done(m, NULL, r, SD_BUS_ERROR_FAILED, "Cannot read the imported image", op->userdata);
+                        goto cleanup;
+                }
+                g_hash_table_insert(m->images, i->name, i);
+                image_send_new(i);
+        }
+        command = json_object_has_member(o, "Command") ? store_json_get_strv(o, "Command") : NULL;
+        env = store_json_get_strv(o, "Environment");
+        r = manager_create_container(m, lines[0], op->container_name, env, command && command[0] ? command : NULL, false, false, &c,
+                                     &error);
+        if (r < 0) {
+                op->container_done(m, NULL, r, error.name, error.message, op->userdata);
+                goto cleanup;
+        }
+        {
+                const char *wd = json_object_get_string_member_with_default(o, "WorkingDirectory", NULL);
+                if (wd) {
+                        SWAP_FREE(c->working_directory, g_strdup(wd));
+                        (void) store_save_container(c);
+                }
+        }
+        {
+                g_autofree char *cdir = manager_container_dir(m, c->name);
+                g_free(op->upper);
+                op->upper = g_build_filename(cdir, "upper", NULL);
+        }
+        op->shift = !c->privileged;
+        op->uid_shift = c->uid_shift;
+        snapshot_mark_busy(c->name, true);
+        r = worker_spawn_full(m, "containers-manager import", place_upper_worker, op, NULL, -1, NULL, on_placed, op, NULL);
+        if (r < 0) {
+                snapshot_mark_busy(c->name, false);
+                (void) manager_remove_container(m, c);
+                op->container_done(m, NULL, r, SD_BUS_ERROR_FAILED, "Cannot start the worker", op->userdata);
+                goto cleanup;
+        }
+        return; /* op lives on */
+
+cleanup:
+        (void) manager_remove_tree(m, op->tmp);
+finish:
+        manager_operation_end(m);
+        transfer_op_free(op);
+}
+
+int transfer_export_container(Manager *m, Container *c, int out_fd, bool include_image, const char *compression,
+                              TransferDone done, void *userdata, sd_bus_error *error) {
+        g_autofree char *cdir = manager_container_dir(m, c->name);
+        Image *i = manager_get_image(m, c->image);
+        TransferOp *op;
+        int r;
+
+        if (container_is_active(c) || c->removing || snapshot_busy(c))
+                return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is %s: stop it first",
+                                         c->name, c->removing ? "being removed" : snapshot_busy(c) ? "being copied" :
+                                         container_state_to_string(c->state));
+        if (include_image && (!i || i->is_base))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Image '%s' of container '%s' is %s: export with image false", c->image, c->name,
+                                         i ? "a base shipped with the package" : "gone");
+        op = g_new0(TransferOp, 1);
+        op->manager = m;
+        op->tmp = tmp_path(m, "export");
+        op->compression = isempty(compression) || streq(compression, "none") ? NULL : g_strdup(compression);
+        if (include_image) {
+                g_auto(GStrv) top_first = image_lower_layers(i);
+                guint n;
+                if (!top_first) {
+                        transfer_op_free(op);
+                        return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "An image below '%s' is gone", i->name);
+                }
+                n = g_strv_length(top_first);
+                op->layers = g_new0(char *, n + 1);
+                for (guint k = 0; k < n; k++)
+                        op->layers[k] = g_strdup(top_first[n - 1 - k]);
+                op->name = g_strdup(i->name);
+                op->base = g_strdup(i->base);
+                op->command = g_strdupv(i->command);
+                op->environment = g_strdupv(i->environment);
+                op->working_directory = g_strdup(i->working_directory);
+                op->provenance = g_strdup(i->provenance ?: i->url);
+                op->created_usec = i->created_usec;
+        }
+        op->upper = g_build_filename(cdir, "upper", NULL);
+        op->shift = !c->privileged && !c->legacy;
+        op->uid_shift = c->uid_shift;
+        op->container_name = g_strdup(c->name);
+        op->container_image = g_strdup(c->image);
+        op->container_command = g_strdupv(c->command);
+        op->container_environment = g_strdupv(c->environment);
+        op->container_wd = g_strdup(c->working_directory);
+        op->done = done;
+        op->userdata = userdata;
+        {
+                g_autofree char *dir = g_build_filename(m->state_dir, "images", NULL);
+                (void) mkdir_p(dir, 0700);
+        }
+        /* No Start while its layer is read. */
+        snapshot_mark_busy(c->name, true);
+        op->import = false;
+        manager_operation_begin(m);
+        r = worker_spawn_full(m, "containers-manager export", export_worker, op, transfer_op_free, out_fd, NULL, on_done, op, NULL);
+        if (r < 0) {
+                snapshot_mark_busy(c->name, false);
+                manager_operation_end(m);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the export: %m");
+        }
+        return 0;
+}
+
+int transfer_import_container(Manager *m, const char *name, int in_fd, const char *image_name, TransferContainerDone done,
+                              void *userdata, sd_bus_error *error) {
+        TransferOp *op;
+        int r;
+
+        if (manager_get_container(m, name))
+                return sd_bus_error_setf(error, CM_ERROR_CONTAINER_EXISTS, "Container '%s' already exists", name);
+        if (image_name && manager_get_image(m, image_name))
+                return sd_bus_error_setf(error, CM_ERROR_IMAGE_EXISTS, "Image '%s' already exists", image_name);
+        op = g_new0(TransferOp, 1);
+        op->manager = m;
+        op->import = true;
+        op->tmp = tmp_path(m, "import");
+        op->container_name = g_strdup(name);
+        op->image_name = g_strdup(image_name);
+        op->oci_base = g_strdup("busybox");
+        op->container_done = done;
+        op->userdata = userdata;
+        {
+                g_autofree char *dir = g_build_filename(m->state_dir, "images", NULL);
+                (void) mkdir_p(dir, 0700);
+        }
+        manager_operation_begin(m);
+        /* op is freed by the last callback (it lives across two workers). */
+        r = worker_spawn_full(m, "containers-manager import", import_container_worker, op, NULL, in_fd, NULL,
+                              on_container_unpacked, op, NULL);
+        if (r < 0) {
+                manager_operation_end(m);
+                transfer_op_free(op);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the import: %m");
+        }
+        return 0;
+}
+
+/* ---- PullImage ---- */
+
+bool transfer_reference_is_valid(const char *ref) {
+        const char *slash;
+
+        if (isempty(ref) || strlen(ref) > 512 || ref[0] == '-' || strstr(ref, "://"))
+                return false;
+        for (const char *p = ref; *p; p++)
+                if (!g_ascii_isalnum(*p) && !strchr("._-/:@+", *p))
+                        return false;
+        /* user:password@host/... : never credentials in a reference (they would land in logs). */
+        slash = strchr(ref, '/');
+        if (slash && memchr(ref, '@', slash - ref))
+                return false;
+        return true;
+}
+
+static void pull_line(int fd, const char *kind, const char *text) {
+        g_autofree char *line = g_strdup_printf("%s %s\n", kind, text);
+        for (char *p = line; p[0] && p[1]; p++)
+                if (*p == '\n')
+                        *p = ' ';
+        (void) loop_write(fd, line, strlen(line));
+}
+
+int transfer_pull_worker(int fd, void *data) {
+        Build *b = data; /* our copy of the daemon's memory, taken at fork() */
+        TransferOp op = {
+                .manager = b->manager,
+                .import = true,
+                .name = b->name,
+                .final = b->tmpdir,
+                .oci_base = b->base ?: (char *) "busybox",
+        };
+        g_autofree char *tmp = g_strdup_printf("%s/images/.pull-%u-%d", b->manager->state_dir, b->id, (int) getpid());
+        g_autofree char *src = g_strconcat("docker://", b->url, NULL), *dst = NULL, *out = NULL, *err = NULL;
+        g_autofree char *message = NULL, *tls = g_strdup_printf("--src-tls-verify=%s", b->tls_verify ? "true" : "false");
+        g_autoptr(GError) e = NULL;
+        int status, r;
+
+        (void) umask(0022);
+        op.tmp = tmp;
+        (void) rm_rf(tmp);
+        if (mkdir(tmp, 0700) < 0) {
+                pull_line(fd, "FAIL", "org.containers.Error.BuildFailed Cannot create a temporary directory");
+                return 1;
+        }
+        dst = g_strdup_printf("oci:%s/in:latest", tmp);
+        {
+                g_autofree char *l = g_strdup_printf("Pulling %s through skopeo", b->url);
+                pull_line(fd, "LOG", l);
+        }
+        const char *argv[] = { "skopeo", "copy", "--quiet", tls, src, dst, NULL };
+        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &e)) {
+                g_autofree char *l = g_strdup_printf("org.containers.Error.BuildFailed skopeo cannot be run (is it installed?): %s", e->message);
+                pull_line(fd, "FAIL", l);
+                (void) rm_rf(tmp);
+                return 1;
+        }
+        if (!g_spawn_check_wait_status(status, NULL)) {
+                g_autofree char *l = g_strdup_printf("org.containers.Error.BuildFailed skopeo failed: %s", g_strstrip(err));
+                pull_line(fd, "LOG", g_strstrip(err));
+                pull_line(fd, "FAIL", l);
+                (void) rm_rf(tmp);
+                return 1;
+        }
+        pull_line(fd, "PROGRESS", "0.6");
+        pull_line(fd, "LOG", "Fetched; checking and unpacking the layers");
+
+        /* The import renames its result to the build's tmpdir, which build.c installs. */
+        (void) rmdir(b->tmpdir);
+        r = import_worker_inner(&op, true, &message);
+        (void) rm_rf(tmp);
+        if (r < 0) {
+                g_autofree char *l = g_strdup_printf("%s %s", r == -EBADMSG ? CM_ERROR_INVALID_ARCHIVE : "org.containers.Error.BuildFailed",
+                                                     message ?: g_strerror(-r));
+                (void) mkdir(b->tmpdir, 0755);
+                pull_line(fd, "FAIL", l);
+                return 1;
+        }
+        pull_line(fd, "PROGRESS", "1");
+        (void) loop_write(fd, "DONE\n", 5);
+        return 0;
+}
