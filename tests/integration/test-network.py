@@ -427,6 +427,13 @@ def t_machined():
     for want in ("Leader: %d" % leader, "class container", "Address: 10.89.0.40", "container-mach.scope"):
         if want not in st:
             return "%r not in machinectl status:\n%s" % (want, st)
+    # Its name on the host, through machined and nss-mymachines (Debian's libnss-mymachines; the
+    # sandbox's own nsswitch.conf is made to ask it, whatever the host's says).
+    sb.run(["sh", "-c", "grep -q '^hosts:.*mymachines' /etc/nsswitch.conf || "
+                        "sed -i 's/^hosts:\\(.*\\)$/hosts:\\1 mymachines/' /etc/nsswitch.conf"])
+    r = sb.run(["getent", "ahostsv4", "mach"], check=False)
+    if not r.stdout.startswith("10.89.0.40 "):
+        return "getent ahostsv4 mach on the host: %r" % r
     sb.run(["machinectl", "terminate", "mach"])
     try:
         wait_for(lambda: prop("mach", "State") in ("stopped", "failed"), 15, what="mach to stop")
@@ -438,12 +445,15 @@ def t_machined():
         wait_for(lambda: "mach" not in machines(), 10, what="mach to leave machinectl list")
     except TimeoutError:
         return "still registered after it stopped: %r" % machines()
+    r = sb.run(["getent", "hosts", "mach"], check=False)
+    if r.ok:
+        return "the name still resolves after the container stopped: %r" % r.stdout
     sb.mcall("Remove", "s", "mach")
     return True
 
 
 tap.check("machined: a running container in machinectl list and status (leader, class, address, "
-          "scope); machinectl terminate is an ordinary stop; unregistered when it stops", t_machined)
+          "scope) and its name resolving on the host (getent ahostsv4); machinectl terminate is an ordinary stop; unregistered when it stops", t_machined)
 
 
 def t_machined_refused():
