@@ -37,6 +37,23 @@ static void reply_create_done(Container *c, int error, const char *message, void
         sd_bus_message_unref(msg);
 }
 
+/* Create's options that are not manager_create_container()'s own: written with the rest. */
+typedef struct CreateOptions {
+        NetworkAssignment *net;
+        uint64_t log_interval;  /* UINT64_MAX: not given */
+        uint32_t log_burst;     /* UINT32_MAX: not given */
+} CreateOptions;
+
+static void configure_created(Container *c, void *userdata) {
+        const CreateOptions *o = userdata;
+
+        network_assignment_apply(o->net, c);
+        c->log_rate_limit_interval_set = o->log_interval != UINT64_MAX;
+        c->log_rate_limit_interval_usec = o->log_interval;
+        c->log_rate_limit_burst_set = o->log_burst != UINT32_MAX;
+        c->log_rate_limit_burst = o->log_burst;
+}
+
 static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         g_auto(GStrv) environment = NULL, command = NULL;
@@ -106,23 +123,18 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                         return r < 0 ? r : 1;
         }
 
-        r = manager_create_container(m, image, name, environment, command, ephemeral, privileged, &c, error);
-        if (r < 0)
-                return r;
-        network_assignment_apply(&net, c);
-        assert_se(network_claim(m->network, c) >= 0);
         {
-                c->log_rate_limit_interval_set = log_interval != UINT64_MAX;
-                c->log_rate_limit_interval_usec = log_interval;
-                c->log_rate_limit_burst_set = log_burst != UINT32_MAX;
-                c->log_rate_limit_burst = log_burst;
-                r = store_save_container(c);
-                if (r < 0) {
-                        /* A Create that fails changes nothing. */
-                        (void) manager_remove_container(m, c);
-                        return sd_bus_error_set_errnof(error, r, "Cannot save container '%s': %m", name);
-                }
+                CreateOptions o = {
+                        .net = &net,
+                        .log_interval = log_interval,
+                        .log_burst = log_burst,
+                };
+                r = manager_create_container(m, image, name, environment, command, ephemeral, privileged,
+                                             configure_created, &o, &c, error);
+                if (r < 0)
+                        return r;
         }
+        assert_se(network_claim(m->network, c) >= 0);
         if (c->network == NETWORK_BRIDGE)
                 network_sync(m);
 

@@ -271,6 +271,8 @@ int manager_create_container(
                 char **command,
                 bool ephemeral,
                 bool privileged,
+                ContainerConfigure configure,
+                void *configure_userdata,
                 Container **ret,
                 sd_bus_error *error) {
 
@@ -304,6 +306,9 @@ int manager_create_container(
                                                  "No free id slot for container '%s': all %u slots of %u ids from %u are in use",
                                                  name, m->id_block.size / IDMAP_SLOT_SIZE, IDMAP_SLOT_SIZE, m->id_block.start);
         }
+
+        if (configure)
+                configure(c, configure_userdata);
 
         /* Write the whole container under a hidden name, then rename it into place: a crash
          * in between leaves nothing that load_containers() would pick up. */

@@ -80,6 +80,10 @@ Container *manager_get_container(Manager *m, const char *name);
 Image *manager_get_image(Manager *m, const char *name);
 Container *manager_find_container_by_unit(Manager *m, const char *unit);
 
+/* Runs on the new container before it is first written: whatever it sets is on disk from the
+ * start (a crash never leaves a container without its options). */
+typedef void (*ContainerConfigure)(Container *c, void *userdata);
+
 int manager_create_container(
                 Manager *m,
                 const char *image,
@@ -88,6 +92,8 @@ int manager_create_container(
                 char **command,
                 bool ephemeral,
                 bool privileged,
+                ContainerConfigure configure,
+                void *configure_userdata,
                 Container **ret,
                 sd_bus_error *error);
 int manager_remove_container(Manager *m, Container *c);

@@ -1441,6 +1441,13 @@ static void on_placed(Worker *w, const char *output, size_t size, int status, vo
         transfer_op_free(op);
 }
 
+/* The imported working directory is written with the rest of the container. */
+static void configure_imported(Container *c, void *userdata) {
+        const char *wd = userdata;
+        if (wd)
+                SWAP_FREE(c->working_directory, g_strdup(wd));
+}
+
 static void on_container_unpacked(Worker *w, const char *output, size_t size, int status, void *userdata) {
         TransferOp *op = userdata;
         Manager *m = op->manager;
@@ -1488,18 +1495,12 @@ static void on_container_unpacked(Worker *w, const char *output, size_t size, in
         }
         command = json_object_has_member(o, "Command") ? store_json_get_strv(o, "Command") : NULL;
         env = store_json_get_strv(o, "Environment");
-        r = manager_create_container(m, lines[0], op->container_name, env, command && command[0] ? command : NULL, false, false, &c,
-                                     &error);
+        r = manager_create_container(m, lines[0], op->container_name, env, command && command[0] ? command : NULL, false, false,
+                                     configure_imported, (void *) json_object_get_string_member_with_default(o, "WorkingDirectory", NULL),
+                                     &c, &error);
         if (r < 0) {
                 op->container_done(m, NULL, r, error.name, error.message, op->userdata);
                 goto cleanup;
-        }
-        {
-                const char *wd = json_object_get_string_member_with_default(o, "WorkingDirectory", NULL);
-                if (wd) {
-                        SWAP_FREE(c->working_directory, g_strdup(wd));
-                        (void) store_save_container(c);
-                }
         }
         {
                 g_autofree char *cdir = manager_container_dir(m, c->name);
