@@ -429,6 +429,8 @@ int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_
                 return sd_bus_error_set_errnof(error, errno, "Cannot rename %s: %m", old_dir);
 
         old_name = g_strdup(c->name);
+        /* They follow the old unit: their readers see EOF and may follow the new name. */
+        journal_followers_kill(c);
         manager_send_container_removed(m, c);
         (void) store_remove_container_runtime(c);
         old_lxc = g_build_filename(lxcpath, old_name, NULL);

@@ -14,7 +14,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandbox  # noqa: E402
-from sandbox import (MANAGER_PATH, MANAGER_IFACE, CONTAINER_IFACE, BUS, LOOP, TEST_USER,  # noqa: E402
+from sandbox import (MANAGER_PATH, MANAGER_IFACE, CONTAINER_IFACE, BUS, LOOP, TEST_USER, HELPER_DIR,  # noqa: E402
                      busctl_create_args, container_path, gdbus_error, wait_for)
 
 STOP_TIMEOUT = 20
@@ -72,6 +72,9 @@ def restart_daemon():
     sb.run(["systemctl", "restart", "containers-manager.service"])
     wait_for(lambda: sb.unit_active("containers-manager.service") == "active", 20, what="daemon restarted")
 
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "followlogs.py")) as f:
+    sb.write_file(HELPER_DIR + "/followlogs.py", f.read(), mode=0o755)
 
 # ---- Freeze / Thaw ------------------------------------------------------------------------
 
@@ -264,6 +267,12 @@ state = {}
 def t_rename():
     gcall("ice", "Stop")
     state["id"] = prop("ice", "Id")
+    # A FollowLogs stream of the old name ends (EOF) with the rename: it follows the old unit.
+    follower = sb.popen(["/usr/bin/python3", HELPER_DIR + "/followlogs.py", container_path("ice")],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = follower.stdout.readline()
+    if not first.startswith("reply"):
+        return "FollowLogs: %r" % first
     mon = sb.popen(["timeout", "4", "gdbus", "monitor", "--system", "--dest", BUS],
                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
@@ -275,6 +284,13 @@ def t_rename():
         seen = mon.communicate(timeout=30)[0]
     if not ok:
         return "Rename: %s" % out
+    try:
+        rest = follower.communicate(timeout=15)[0]
+    except subprocess.TimeoutExpired:
+        follower.kill()
+        return "the old name's FollowLogs stream did not end with the rename"
+    if "EOF" not in rest:
+        return "FollowLogs after the rename: %r" % rest
     if prop("glacier", "Name") != "glacier" or prop("glacier", "Id") != state["id"]:
         return "the renamed object: Name %r Id %r" % (prop("glacier", "Name"), prop("glacier", "Id"))
     ok, err, out = gcall("ice", "Inspect")
@@ -290,7 +306,8 @@ def t_rename():
     return True
 
 
-tap.check("Rename: new object path with the same Id, old path gone, signals, directory moved", t_rename)
+tap.check("Rename: new object path with the same Id, old path gone, signals, directory moved, the old "
+          "name's FollowLogs stream ended", t_rename)
 
 
 def t_rename_logs():
