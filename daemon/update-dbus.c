@@ -55,6 +55,13 @@ static int update_apply(Container *c, UpdateCall *u) {
                 c->command = old_command;
                 return r;
         }
+        if ((u->environment || u->command) && c->manager->bus) {
+                g_autofree char *path = container_object_path(c);
+                /* Update is what changes them: the properties say so. */
+                (void) sd_bus_emit_properties_changed(c->manager->bus, path, "org.containers.Container",
+                                                      u->environment ? "Environment" : "Command",
+                                                      u->environment && u->command ? "Command" : NULL, NULL);
+        }
         if (u->environment) {
                 g_strfreev(old_environment);
                 u->environment = NULL;

@@ -13,7 +13,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandbox  # noqa: E402
-from sandbox import (MANAGER_PATH, MANAGER_IFACE, CONTAINER_IFACE, TEST_USER,  # noqa: E402
+from sandbox import (BUS, MANAGER_PATH, MANAGER_IFACE, CONTAINER_IFACE, TEST_USER,  # noqa: E402
                      container_path, gdbus_error, gv_str, wait_for)
 
 tap = sandbox.Tap()
@@ -228,10 +228,36 @@ tap.check("Update of a stopped container: limits, environment and command apply 
           t_update_stopped)
 
 
+def start_monitor():
+    sb.run("rm -f /run/cm-mon.log /run/cm-mon.pid")
+    p = sb.popen("echo $$ > /run/cm-mon.pid; exec stdbuf -oL gdbus monitor --system "
+                 "--dest %s > /run/cm-mon.log 2>&1" % BUS)
+    wait_for(lambda: sb.run("test -s /run/cm-mon.log", check=False).ok, 10, what="gdbus monitor")
+    return p
+
+
+def stop_monitor(p):
+    sb.run("kill $(cat /run/cm-mon.pid)", check=False)
+    p.wait(timeout=10)
+    return sb.run("cat /run/cm-mon.log", check=False).stdout
+
+
 def t_update_env_running():
-    ok, err, out = update("plain", {"environment": ("a{ss}", {"X": "later"})})
+    mon = start_monitor()
+    try:
+        ok, err, out = update("plain", {"environment": ("a{ss}", {"X": "later"})})
+        if ok:
+            try:
+                wait_for(lambda: "'Environment'" in sb.run("cat /run/cm-mon.log", check=False).stdout, 5,
+                         what="PropertiesChanged of Environment")
+            except TimeoutError:
+                pass
+    finally:
+        log = stop_monitor(mon)
     if not ok:
         return "Update: %s" % out
+    if "PropertiesChanged" not in log or "'Environment'" not in log:
+        return "no PropertiesChanged for Environment: %s" % log[-2000:]
     if "X=later" not in inspect("plain").get("Environment", []):
         return "Inspect's Environment: %r" % inspect("plain").get("Environment")
     if "X=later" in logs("plain"):
@@ -241,7 +267,8 @@ def t_update_env_running():
     return True
 
 
-tap.check("Update of a running container's environment applies at its next start", t_update_env_running)
+tap.check("Update of a running container's environment: PropertiesChanged at once, applied at its next start",
+          t_update_env_running)
 
 
 def t_polkit():
