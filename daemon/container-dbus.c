@@ -270,6 +270,12 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, boo
                 r = sd_bus_message_append(reply, "{sv}", "LogRateLimitIntervalUSec", "t", c->log_rate_limit_interval_usec);
         if (r >= 0 && c->log_rate_limit_burst_set)
                 r = sd_bus_message_append(reply, "{sv}", "LogRateLimitBurst", "u", c->log_rate_limit_burst);
+        /* Only the limits that are set (systemd's defaults otherwise), as the scope's properties
+         * say them: CPUQuotaPerSecUSec is cpu_quota_percent * 10000. */
+        for (LimitType t = 0; r >= 0 && t < _LIMIT_MAX; t++)
+                if (c->limits.value[t] != LIMIT_UNSET)
+                        r = sd_bus_message_append(reply, "{sv}", limit_property(t), "t",
+                                                  limit_property_value(t, c->limits.value[t]));
         if (r >= 0)
                 r = append_strv_variant(reply, "Command", command);
         if (r >= 0)
@@ -434,6 +440,7 @@ typedef struct TopRequest {
         uint32_t n_ids;
         uint64_t delay_usec;    /* test hook: a Top that takes long */
         ScopeAccounting accounting;
+        ContainerLimits limits; /* as they were when it was asked */
 } TopRequest;
 
 static void message_unref(gpointer m) {
@@ -487,7 +494,7 @@ static void top_reply_errorf(TopRequest *q, const char *name, int error, const c
                 (void) sd_bus_reply_method_error(q->msgs->pdata[i], &e);
 }
 
-static int top_reply(sd_bus_message *msg, TopInfo *t, const ScopeAccounting *a) {
+static int top_reply(sd_bus_message *msg, TopInfo *t, const ScopeAccounting *a, const ContainerLimits *l) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *source = "proc";
         int r;
@@ -510,6 +517,10 @@ static int top_reply(sd_bus_message *msg, TopInfo *t, const ScopeAccounting *a) 
                                           "memory_bytes", "t", t->memory_bytes,
                                           "tasks", "t", t->tasks,
                                           "source", "s", source);
+        /* The limits that are set, by their option names (the values as given). */
+        for (LimitType k = 0; r >= 0 && k < _LIMIT_MAX; k++)
+                if (l->value[k] != LIMIT_UNSET)
+                        r = sd_bus_message_append(reply, "{sv}", limit_option(k), "t", l->value[k]);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'e', "sv");
         if (r >= 0)
@@ -540,7 +551,7 @@ static void top_done(Worker *w, const char *output, size_t size, int status, voi
                 return;
         }
         for (guint i = 0; i < q->msgs->len; i++) {
-                r = top_reply(q->msgs->pdata[i], &t, &q->accounting);
+                r = top_reply(q->msgs->pdata[i], &t, &q->accounting, &q->limits);
                 if (r < 0)
                         (void) sd_bus_reply_method_errnof(q->msgs->pdata[i], r, "Cannot send Top's answer: %m");
         }
@@ -592,6 +603,7 @@ static int method_top(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
         q->shift = c->uid_shift;
         q->n_ids = c->privileged ? 0 : IDMAP_SLOT_SIZE;
         q->delay_usec = c->manager->test_top_delay_usec;
+        q->limits = c->limits;
         r = scope_get_accounting_async(c->manager, c->unit, top_on_accounting, q);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot ask systemd about %s: %m", c->unit);
@@ -667,10 +679,10 @@ const sd_bus_vtable container_vtable[] = {
         SD_BUS_PROPERTY("StartedTimestamp", "t", NULL, offsetof(Container, started_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("FinishedTimestamp", "t", NULL, offsetof(Container, finished_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ExitStatus", "i", NULL, offsetof(Container, exit_status), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Environment", "as", property_get_environment, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Environment", "as", property_get_environment, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Privileged", "b", property_get_privileged, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("UidShift", "u", property_get_uid_shift, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Command", "as", property_get_command, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Command", "as", property_get_command, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Ephemeral", "b", property_get_ephemeral, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD("Start", NULL, NULL, method_start, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Stop", NULL, NULL, method_stop, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -7,6 +7,7 @@ extern const sd_bus_vtable container_vtable[];
 /* More methods of org.containers.Container, one vtable per concern (exec-dbus.c, files-dbus.c). */
 extern const sd_bus_vtable container_exec_vtable[];
 extern const sd_bus_vtable container_files_vtable[];
+extern const sd_bus_vtable container_update_vtable[];
 extern const sd_bus_vtable container_network_vtable[];
 extern const sd_bus_vtable container_snapshot_vtable[];
 

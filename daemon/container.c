@@ -84,6 +84,7 @@ int container_new(Manager *m, const char *name, Container **ret) {
         c->unit = container_unit_name(name);
         c->state = CONTAINER_CREATED;
         c->exit_status = -1;
+        limits_init(&c->limits);
         c->go_fd = -1;
         c->status_fd = -1;
         c->waiters = g_ptr_array_new_with_free_func(g_free);

@@ -5,6 +5,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "limit.h"
 #include "manager.h"
 
 typedef enum ContainerState {
@@ -62,6 +63,11 @@ struct Container {
         uint64_t log_rate_limit_interval_usec;  /* 0: no limit */
         bool log_rate_limit_burst_set;
         uint32_t log_rate_limit_burst;          /* 0: no limit */
+
+        /* Its scope's resource limits (Create and Update options): systemd properties at each
+         * start, changed live by Update while it runs. */
+        ContainerLimits limits;
+        bool update_pending;    /* an Update waits for systemd's answer: another one is Busy */
 
         ContainerState state;
         char *unit;

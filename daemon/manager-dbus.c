@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "image-dbus.h"
 #include "image.h"
+#include "limit.h"
 #include "manager-dbus.h"
 #include "network.h"
 #include "bus-util.h"
@@ -42,6 +43,7 @@ typedef struct CreateOptions {
         NetworkAssignment *net;
         uint64_t log_interval;  /* UINT64_MAX: not given */
         uint32_t log_burst;     /* UINT32_MAX: not given */
+        const ContainerLimits *limits;
 } CreateOptions;
 
 static void configure_created(Container *c, void *userdata) {
@@ -52,6 +54,7 @@ static void configure_created(Container *c, void *userdata) {
         c->log_rate_limit_interval_usec = o->log_interval;
         c->log_rate_limit_burst_set = o->log_burst != UINT32_MAX;
         c->log_rate_limit_burst = o->log_burst;
+        c->limits = *o->limits;
 }
 
 static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -65,9 +68,13 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         g_autofree char *network = NULL, *ipv4_address = NULL, *mac_address = NULL;
         g_autoptr(GPtrArray) ports = NULL;
         _cleanup_(network_assignment_clear) NetworkAssignment net = {};
+        ContainerLimits no_limits, limits;
+        LimitOptions limit_options;
         Container *c;
         int r;
 
+        limits_init(&no_limits);
+        limit_options_init(&limit_options, &no_limits);
         r = sd_bus_message_read(msg, "ss", &image, &name);
         if (r < 0)
                 return r;
@@ -85,8 +92,12 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 { "ipv4_address", "s", &ipv4_address },
                 { "mac_address", "s", &mac_address },
                 { "ports", "a(sqq)", &ports },
+                LIMIT_OPTION_SPECS(&limit_options),
                 {}
         }, error);
+        if (r < 0)
+                return r;
+        r = limit_options_to_limits(&limit_options, &limits, error);
         if (r < 0)
                 return r;
 
@@ -128,6 +139,7 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                         .net = &net,
                         .log_interval = log_interval,
                         .log_burst = log_burst,
+                        .limits = &limits,
                 };
                 r = manager_create_container(m, image, name, environment, command, ephemeral, privileged,
                                              configure_created, &o, &c, error);
@@ -476,7 +488,8 @@ int manager_bus_register(Manager *m) {
                                        container_exec_vtable, container_object_find, m);
         if (r < 0)
                 return r;
-        FOREACH_VTABLE(v, container_files_vtable, container_network_vtable, container_snapshot_vtable) {
+        FOREACH_VTABLE(v, container_files_vtable, container_network_vtable, container_snapshot_vtable,
+                          container_update_vtable) {
                 r = sd_bus_add_fallback_vtable(m->bus, NULL, MANAGER_PATH "/container", "org.containers.Container",
                                                v, container_object_find, m);
                 if (r < 0)

@@ -99,9 +99,12 @@ int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error 
                 r = sd_bus_message_enter_container(msg, 'v', contents);
                 if (r < 0)
                         goto fail_read;
-                if (streq(contents, "as"))
+                if (streq(contents, "as")) {
                         r = sd_bus_message_read_strv(msg, &values[i].as);
-                else if (streq(contents, "a{ss}")) {
+                        /* sd-bus reads an empty array as NULL: given, it is an empty list. */
+                        if (r >= 0 && !values[i].as)
+                                values[i].as = g_new0(char *, 1);
+                } else if (streq(contents, "a{ss}")) {
                         /* Its own checks and messages (names, line breaks, repeats). */
                         r = bus_read_environment(msg, &values[i].as, error);
                         if (r < 0)

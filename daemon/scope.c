@@ -265,6 +265,21 @@ int scope_watch(Manager *m, Container *c) {
         return sd_bus_add_match_async(m->bus, &c->unit_match, match, on_properties_changed, NULL, m);
 }
 
+/* The limits as (sv) properties: only those set (a new scope has systemd's defaults), or all of
+ * them, the unset ones as UINT64_MAX (no limit, the default weight), to change a running one. */
+static int append_limits(sd_bus_message *msg, const ContainerLimits *l, bool all) {
+        int r;
+
+        for (LimitType t = 0; t < _LIMIT_MAX; t++) {
+                if (!all && l->value[t] == LIMIT_UNSET)
+                        continue;
+                r = sd_bus_message_append(msg, "(sv)", limit_property(t), "t", limit_property_value(t, l->value[t]));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret_slot) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
         g_autofree char *description = g_strdup_printf("Container %s", c->name);
@@ -285,6 +300,9 @@ int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret
                                   "Delegate", "b", 1,
                                   "CollectMode", "s", "inactive-or-failed",
                                   "PIDs", "au", 1, (uint32_t) pid);
+        if (r < 0)
+                return r;
+        r = append_limits(msg, &c->limits, false);
         if (r < 0)
                 return r;
         r = sd_bus_message_close_container(msg);
@@ -439,4 +457,27 @@ int scope_get_accounting_async(Manager *m, const char *unit, ScopeAccountingCall
         }
         manager_operation_begin(m);
         return 0;
+}
+
+int scope_set_limits_async(Manager *m, const char *unit, const ContainerLimits *l,
+                           sd_bus_message_handler_t cb, void *userdata, sd_bus_slot **ret_slot) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(m->bus, &msg, SD_DEST, SD_PATH, SD_IFACE, "SetUnitProperties");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(msg, "sb", unit, 1);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(msg, 'a', "(sv)");
+        if (r < 0)
+                return r;
+        r = append_limits(msg, l, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(msg);
+        if (r < 0)
+                return r;
+        return sd_bus_call_async(m->bus, ret_slot, msg, cb, userdata, 0);
 }

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include "limit.h"
 #include "manager.h"
 
 /* The only module that talks to systemd. */
@@ -10,6 +11,9 @@ int scope_subscribe(Manager *m);
 /* Hears about changes of the container's scope (idempotent; the slot lives in the Container). */
 int scope_watch(Manager *m, Container *c);
 int scope_start_transient(Manager *m, Container *c, pid_t pid, sd_bus_slot **ret_slot);
+/* SetUnitProperties(unit, runtime, every limit), asynchronously: cb gets systemd's reply. */
+int scope_set_limits_async(Manager *m, const char *unit, const ContainerLimits *l,
+                           sd_bus_message_handler_t cb, void *userdata, sd_bus_slot **ret_slot);
 int scope_kill(Manager *m, const char *unit, int signo);
 /* StartUnit(unit, "replace"), asynchronously; a failure is logged. */
 int systemd_start_unit(Manager *m, const char *unit);

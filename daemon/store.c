@@ -134,6 +134,44 @@ static void save_network(JsonBuilder *b, const Container *c) {
         json_builder_end_array(b);
 }
 
+/* "Limits": {"MemoryMax": N, ...}, only the limits that are set (absent: none). The values are
+ * written as JSON's signed integers: their bits round-trip. */
+static void save_limits(JsonBuilder *b, const ContainerLimits *l) {
+        bool any = false;
+
+        for (LimitType t = 0; t < _LIMIT_MAX; t++)
+                any = any || l->value[t] != LIMIT_UNSET;
+        if (!any)
+                return;
+        json_builder_set_member_name(b, "Limits");
+        json_builder_begin_object(b);
+        for (LimitType t = 0; t < _LIMIT_MAX; t++)
+                if (l->value[t] != LIMIT_UNSET) {
+                        json_builder_set_member_name(b, limit_property(t));
+                        json_builder_add_int_value(b, (gint64) l->value[t]);
+                }
+        json_builder_end_object(b);
+}
+
+static int load_limits(Container *c, JsonObject *o) {
+        JsonObject *l;
+
+        limits_init(&c->limits);
+        if (!json_object_has_member(o, "Limits"))
+                return 0;
+        l = json_object_get_object_member(o, "Limits");
+        if (!l)
+                return -EBADMSG;
+        for (LimitType t = 0; t < _LIMIT_MAX; t++)
+                if (json_object_has_member(l, limit_property(t))) {
+                        uint64_t v = (uint64_t) json_object_get_int_member(l, limit_property(t));
+                        if (v == 0)
+                                return -EBADMSG;
+                        c->limits.value[t] = v;
+                }
+        return 0;
+}
+
 int store_save_container_in(Container *c, const char *dir) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonNode) root = NULL;
@@ -193,6 +231,7 @@ int store_save_container_in(Container *c, const char *dir) {
                 json_builder_set_member_name(b, "LogRateLimitBurst");
                 json_builder_add_int_value(b, c->log_rate_limit_burst);
         }
+        save_limits(b, &c->limits);
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);
@@ -335,6 +374,9 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
                 c->log_rate_limit_burst_set = true;
                 c->log_rate_limit_burst = (uint32_t) burst;
         }
+        r = load_limits(c, o);
+        if (r < 0)
+                return r;
         r = load_network(c, o);
         if (r < 0)
                 return r;

@@ -4,6 +4,7 @@
 
 #include "bus-util.h"
 #include "errors.h"
+#include "limit.h"
 #include "options.h"
 #include "util.h"
 
@@ -179,6 +180,49 @@ static void test_check_name(void) {
         g_assert_nonnull(strstr(e.message, "image name '-x'"));
 }
 
+/* Limits: what is not given keeps its current value; the largest value of the type removes a
+ * limit; 0 and out-of-range weights are refused naming the option and the range. */
+static void test_limits(void) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = new_bus();
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *bad = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        ContainerLimits cur, l;
+        LimitOptions o;
+
+        limits_init(&cur);
+        cur.value[LIMIT_TASKS_MAX] = 64;
+        cur.value[LIMIT_IO_WEIGHT] = 300;
+        limit_options_init(&o, &cur);
+        m = make_message(bus, "a{sv}", 3, "cpu_quota_percent", "u", 50, "memory_max", "t", (uint64_t) 1 << 30,
+                         "io_weight", "t", UINT64_MAX);
+        g_assert_cmpint(bus_read_options(m, (const OptionSpec[]) { LIMIT_OPTION_SPECS(&o), {} }, &e), ==, 0);
+        g_assert_cmpint(limit_options_to_limits(&o, &l, &e), ==, 0);
+        g_assert_cmpuint(l.value[LIMIT_MEMORY_MAX], ==, (uint64_t) 1 << 30);
+        g_assert_cmpuint(l.value[LIMIT_CPU_QUOTA_PERCENT], ==, 50);
+        g_assert_cmpuint(l.value[LIMIT_TASKS_MAX], ==, 64);
+        g_assert_cmpuint(l.value[LIMIT_IO_WEIGHT], ==, LIMIT_UNSET);
+        g_assert_cmpuint(l.value[LIMIT_CPU_WEIGHT], ==, LIMIT_UNSET);
+        g_assert_cmpuint(limit_property_value(LIMIT_CPU_QUOTA_PERCENT, 50), ==, 500000);
+        g_assert_cmpuint(limit_property_value(LIMIT_IO_WEIGHT, LIMIT_UNSET), ==, UINT64_MAX);
+        g_assert_cmpstr(limit_property(LIMIT_CPU_QUOTA_PERCENT), ==, "CPUQuotaPerSecUSec");
+
+        limit_options_init(&o, &cur);
+        bad = make_message(bus, "a{sv}", 1, "cpu_weight", "t", (uint64_t) 10001);
+        g_assert_cmpint(bus_read_options(bad, (const OptionSpec[]) { LIMIT_OPTION_SPECS(&o), {} }, &e), ==, 0);
+        l = cur;
+        g_assert_cmpint(limit_options_to_limits(&o, &l, &e), <, 0);
+        g_assert_true(sd_bus_error_has_name(&e, SD_BUS_ERROR_INVALID_ARGS));
+        g_assert_nonnull(strstr(e.message, "cpu_weight"));
+        g_assert_nonnull(strstr(e.message, "1..10000"));
+        g_assert_cmpuint(l.value[LIMIT_TASKS_MAX], ==, 64);     /* untouched */
+        sd_bus_error_free(&e);
+
+        limit_options_init(&o, &cur);
+        o.t[LIMIT_MEMORY_MAX] = 0;
+        g_assert_cmpint(limit_options_to_limits(&o, &l, &e), <, 0);
+        g_assert_nonnull(strstr(e.message, "memory_max"));
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         /* as the daemon does: our error names map to errno values */
@@ -188,5 +232,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/options/environment", test_environment);
         g_test_add_func("/options/check-name", test_check_name);
         g_test_add_func("/options/environment-and-bytes", test_options_env_bytes);
+        g_test_add_func("/options/limits", test_limits);
         return g_test_run();
 }

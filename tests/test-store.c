@@ -65,6 +65,8 @@ static void test_container_roundtrip(Fixture *f, gconstpointer data) {
         c->command = g_strdupv(cmd);
         c->ephemeral = true;
         c->created_usec = 1234567;
+        c->limits.value[LIMIT_MEMORY_MAX] = UINT64_MAX - 1;     /* beyond int64: the bits round-trip */
+        c->limits.value[LIMIT_CPU_QUOTA_PERCENT] = 250;
         g_assert_cmpint(store_save_container(c), ==, 0);
 
         g_assert_cmpint(store_load_container(f->m, "web", &back), ==, 0);
@@ -76,6 +78,9 @@ static void test_container_roundtrip(Fixture *f, gconstpointer data) {
         g_assert_true(back->ephemeral);
         g_assert_cmpuint(back->created_usec, ==, 1234567);
         g_assert_cmpint(back->state, ==, CONTAINER_CREATED);
+        g_assert_cmpuint(back->limits.value[LIMIT_MEMORY_MAX], ==, UINT64_MAX - 1);
+        g_assert_cmpuint(back->limits.value[LIMIT_CPU_QUOTA_PERCENT], ==, 250);
+        g_assert_cmpuint(back->limits.value[LIMIT_TASKS_MAX], ==, LIMIT_UNSET);
 
         /* runtime state */
         c->state = CONTAINER_RUNNING;

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* org.containers.Container.Update(a{sv}): changes a container's limits, environment and command.
+ * All or nothing: every option is checked, then polkit asked, then (for a container that runs)
+ * systemd changes the scope's limits; only once systemd said yes does the container take the
+ * new values, written once. If systemd says no, nothing changes and the reply carries its text.
+ * Environment and command take effect at the next start; limits at once when it runs. */
+#include "container-dbus.h"
+#include "errors.h"
+#include "log.h"
+#include "limit.h"
+#include "options.h"
+#include "polkit.h"
+#include "scope.h"
+#include "store.h"
+
+typedef struct UpdateCall {
+        Manager *manager;
+        sd_bus_message *msg;
+        char *name;
+        char id[33];            /* the container must still be this one when systemd answers */
+        ContainerLimits limits;
+        char **environment;     /* NULL: not given */
+        char **command;         /* NULL: not given */
+        sd_bus_slot *slot;
+} UpdateCall;
+
+static void update_call_free(UpdateCall *u) {
+        if (!u)
+                return;
+        sd_bus_slot_unref(u->slot);
+        sd_bus_message_unref(u->msg);
+        g_free(u->name);
+        g_strfreev(u->environment);
+        g_strfreev(u->command);
+        g_free(u);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(UpdateCall *, update_call_free);
+
+/* Gives the container the new values and writes its config; on a failed write it keeps the
+ * old ones. */
+static int update_apply(Container *c, UpdateCall *u) {
+        ContainerLimits old_limits = c->limits;
+        char **old_environment = c->environment, **old_command = c->command;
+        int r;
+
+        c->limits = u->limits;
+        if (u->environment)
+                c->environment = u->environment;
+        if (u->command)
+                c->command = u->command;
+        r = store_save_container(c);
+        if (r < 0) {
+                c->limits = old_limits;
+                c->environment = old_environment;
+                c->command = old_command;
+                return r;
+        }
+        if ((u->environment || u->command) && c->manager->bus) {
+                g_autofree char *path = container_object_path(c);
+                /* Update is what changes them: the properties say so. */
+                (void) sd_bus_emit_properties_changed(c->manager->bus, path, "org.containers.Container",
+                                                      u->environment ? "Environment" : "Command",
+                                                      u->environment && u->command ? "Command" : NULL, NULL);
+        }
+        if (u->environment) {
+                g_strfreev(old_environment);
+                u->environment = NULL;
+        }
+        if (u->command) {
+                g_strfreev(old_command);
+                u->command = NULL;
+        }
+        return 0;
+}
+
+static int on_set_limits_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(update_call_freep) UpdateCall *u = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        Container *c = manager_get_container(u->manager, u->name);
+        int r;
+
+        if (!c || !streq(c->id, u->id)) {
+                (void) sd_bus_reply_method_errorf(u->msg, CM_ERROR_NO_SUCH_CONTAINER,
+                                                  "Container '%s' was removed during the update", u->name);
+                return 0;
+        }
+        c->update_pending = false;
+        if (e) {
+                log_error("Cannot change the limits of %s: %s", c->unit, e->message);
+                (void) sd_bus_reply_method_errorf(u->msg, SD_BUS_ERROR_FAILED,
+                                                  "systemd refused the limits of %s (nothing changed): %s",
+                                                  c->unit, e->message);
+                return 0;
+        }
+        r = update_apply(c, u);
+        if (r < 0) {
+                (void) sd_bus_reply_method_errnof(u->msg, r,
+                                                  "Limits of %s changed on the running scope, but the container's "
+                                                  "configuration could not be written (kept as it was): %m", c->unit);
+                return 0;
+        }
+        (void) sd_bus_reply_method_return(u->msg, NULL);
+        return 0;
+}
+
+static int method_update(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(update_call_freep) UpdateCall *u = NULL;
+        g_auto(GStrv) environment = NULL, command = NULL;
+        Container *c = userdata;
+        LimitOptions lo;
+        ContainerLimits limits;
+        const char *details[7];
+        int r;
+
+        /* Limits not given stay as they are. */
+        limit_options_init(&lo, &c->limits);
+        r = bus_read_options(msg, (const OptionSpec[]) {
+                LIMIT_OPTION_SPECS(&lo),
+                { "environment", "a{ss}", &environment },
+                { "command", "as", &command },
+                {}
+        }, error);
+        if (r < 0)
+                return r;
+        r = limit_options_to_limits(&lo, &limits, error);
+        if (r < 0)
+                return r;
+        if (command && !command[0])
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'command' must not be empty");
+        for (char **a = command; a && *a; a++)
+                if (!g_utf8_validate(*a, -1, NULL))
+                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'command' is not valid UTF-8");
+
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_polkit_details(c, "update", details), error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        if (c->update_pending)
+                return sd_bus_error_setf(error, CM_ERROR_BUSY, "Container '%s' is being updated", c->name);
+        if (c->state == CONTAINER_STARTING)
+                /* Its scope is being made with the limits it has now. */
+                return sd_bus_error_setf(error, CM_ERROR_BUSY, "Container '%s' is starting", c->name);
+
+        u = g_new0(UpdateCall, 1);
+        u->manager = c->manager;
+        u->msg = sd_bus_message_ref(msg);
+        u->name = g_strdup(c->name);
+        memcpy(u->id, c->id, sizeof(u->id));
+        u->limits = limits;
+        u->environment = TAKE_PTR(environment);
+        u->command = TAKE_PTR(command);
+
+        if (container_has_payload(c) && memcmp(&limits, &c->limits, sizeof(limits)) != 0) {
+                r = scope_set_limits_async(c->manager, c->unit, &limits, on_set_limits_reply, u, &u->slot);
+                if (r < 0)
+                        return sd_bus_error_set_errnof(error, r, "Cannot ask systemd to change %s: %m", c->unit);
+                c->update_pending = true;
+                TAKE_PTR(u); /* the reply callback's now */
+                return 1;
+        }
+
+        r = update_apply(c, u);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot write the configuration of '%s': %m", c->name);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+const sd_bus_vtable container_update_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("Update", SD_BUS_ARGS("a{sv}", options), SD_BUS_NO_RESULT,
+                                method_update, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
