@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include "bus-util.h"
 #include "errors.h"
 #include "util.h"
@@ -48,4 +49,15 @@ int bus_enumerate_names(const char *prefix, GHashTable *table, char ***nodes) {
         /* sd-bus frees the array with free(): GLib uses the system allocator. */
         *nodes = g_strv_builder_end(b);
         return 1;
+}
+
+int bus_check_fd(int fd, bool write, const char *what, sd_bus_error *error) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot use the %s%sdescriptor: %m", what ?: "", what ? " " : "");
+        if ((flags & O_PATH) || (flags & O_ACCMODE) == (write ? O_RDONLY : O_WRONLY))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The %s%sdescriptor is not open for %s",
+                                         what ?: "", what ? " " : "", write ? "writing" : "reading");
+        return 0;
 }

@@ -9,6 +9,10 @@
  * kind is "container" or "image". */
 int bus_check_name(const char *kind, const char *name, sd_bus_error *error);
 
+/* InvalidArgs unless fd (passed by a caller) is open for writing (write) or for reading, and is
+ * not an O_PATH descriptor. what names it in the message ("stdin"), or NULL. */
+int bus_check_fd(int fd, bool write, const char *what, sd_bus_error *error);
+
 /* Whether the caller is root (who needs no polkit and may build from local paths). */
 bool bus_sender_is_root(sd_bus_message *msg);
 

@@ -395,7 +395,7 @@ static int method_follow_logs(sd_bus_message *msg, void *userdata, sd_bus_error 
         Container *c = userdata;
         const char *details[7];
         uint32_t lines = 0;
-        int fd, flags, r;
+        int fd, r;
 
         r = sd_bus_message_read(msg, "h", &fd);
         if (r < 0)
@@ -406,11 +406,9 @@ static int method_follow_logs(sd_bus_message *msg, void *userdata, sd_bus_error 
         }, error);
         if (r < 0)
                 return r;
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot use the descriptor: %m");
-        if ((flags & O_ACCMODE) == O_RDONLY || (flags & O_PATH))
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "The descriptor is not open for writing");
+        r = bus_check_fd(fd, true, NULL, error);
+        if (r < 0)
+                return r;
 
         r = polkit_check(c->manager, msg, CM_ACTION_LOGS, container_polkit_details(c, "logs", details), error);
         if (r <= 0)

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "bus-util.h"
 #include "container-dbus.h"
 #include "errors.h"
 #include "exec.h"
@@ -331,18 +332,6 @@ static int method_exec(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         return r;
 }
 
-static int check_fd(int fd, bool write, const char *what, sd_bus_error *error) {
-        int flags = fcntl(fd, F_GETFL);
-
-        if (flags < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot use the %s descriptor: %m", what);
-        if ((flags & O_PATH) ||
-            (write ? (flags & O_ACCMODE) == O_RDONLY : (flags & O_ACCMODE) == O_WRONLY))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The %s descriptor is not open for %s",
-                                         what, write ? "writing" : "reading");
-        return 0;
-}
-
 static int method_exec_with_fds(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(exec_options_clear) ExecOptions o = {};
         _cleanup_(exec_request_freep) ExecRequest *req = NULL;
@@ -358,11 +347,11 @@ static int method_exec_with_fds(sd_bus_message *msg, void *userdata, sd_bus_erro
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Malformed descriptors: %s", g_strerror(-r));
         r = read_exec_options(msg, false, &o, error);
         if (r >= 0)
-                r = check_fd(fds[0], false, "stdin", error);
+                r = bus_check_fd(fds[0], false, "stdin", error);
         if (r >= 0)
-                r = check_fd(fds[1], true, "stdout", error);
+                r = bus_check_fd(fds[1], true, "stdout", error);
         if (r >= 0)
-                r = check_fd(fds[2], true, "stderr", error);
+                r = bus_check_fd(fds[2], true, "stderr", error);
         if (r < 0)
                 return r;
         r = exec_authorize(c, msg, "exec", error);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 
+#include "bus-util.h"
 #include "container-dbus.h"
 #include "errors.h"
 #include "files.h"
@@ -89,18 +90,6 @@ static int reply_file_error(sd_bus_message *msg, int error, const char *message)
         default:
                 return sd_bus_reply_method_errnof(msg, -error, "%s", message);
         }
-}
-
-/* Whether fd is open for reading (want_write false) or for writing. */
-static int check_fd(int fd, bool want_write, sd_bus_error *error) {
-        int flags = fcntl(fd, F_GETFL);
-
-        if (flags < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot use the descriptor: %m");
-        if ((flags & O_PATH) || (flags & O_ACCMODE) == (want_write ? O_RDONLY : O_WRONLY))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The descriptor is not open for %s",
-                                         want_write ? "writing" : "reading");
-        return 0;
 }
 
 static int read_path(sd_bus_message *msg, char **ret, sd_bus_error *error) {
@@ -444,7 +433,7 @@ static int method_put_file_fd(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = read_put_options(msg, c, &o, error);
         if (r < 0)
                 return r;
-        r = check_fd(fd, false, error);
+        r = bus_check_fd(fd, false, NULL, error);
         if (r < 0)
                 return r;
         r = authorize(msg, c, FILE_OP_PUT_FD, error);
@@ -543,7 +532,7 @@ static int method_put_archive(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = bus_read_options(msg, (const OptionSpec[]) { {} }, error);
         if (r < 0)
                 return r;
-        r = check_fd(fd, false, error);
+        r = bus_check_fd(fd, false, NULL, error);
         if (r < 0)
                 return r;
         r = authorize(msg, c, FILE_OP_PUT_ARCHIVE, error);
@@ -563,7 +552,7 @@ static int method_get_archive(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = sd_bus_message_read(msg, "h", &fd);
         if (r < 0)
                 return r;
-        r = check_fd(fd, true, error);
+        r = bus_check_fd(fd, true, NULL, error);
         if (r < 0)
                 return r;
         r = authorize(msg, c, FILE_OP_GET_ARCHIVE, error);

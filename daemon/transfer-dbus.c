@@ -12,17 +12,6 @@
 #include "polkit.h"
 #include "transfer.h"
 
-static int check_fd(int fd, bool write, sd_bus_error *error) {
-        int flags = fcntl(fd, F_GETFL);
-
-        if (flags < 0)
-                return sd_bus_error_set_errnof(error, errno, "Invalid descriptor: %m");
-        if (write ? (flags & O_ACCMODE) == O_RDONLY : (flags & O_ACCMODE) == O_WRONLY)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The descriptor is not open for %s",
-                                         write ? "writing" : "reading");
-        return 0;
-}
-
 /* Takes the message's reference. */
 static void reply_transfer(Manager *m, Image *image, int error, const char *message, void *userdata) {
         sd_bus_message *msg = userdata;
@@ -41,6 +30,30 @@ static void reply_transfer(Manager *m, Image *image, int error, const char *mess
         sd_bus_message_unref(msg);
 }
 
+/* What every fd method here starts with: (s name, h fd, a{sv} options), the name checked as
+ * kind's, the descriptor open the way the method uses it. */
+static int read_name_fd_options(sd_bus_message *msg, const char *kind, bool write, const OptionSpec *specs,
+                                const char **ret_name, int *ret_fd, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_read(msg, "sh", ret_name, ret_fd);
+        if (r < 0)
+                return r;
+        r = bus_read_options(msg, specs, error);
+        if (r < 0)
+                return r;
+        r = bus_check_name(kind, *ret_name, error);
+        if (r < 0)
+                return r;
+        return bus_check_fd(*ret_fd, write, NULL, error);
+}
+
+static int check_compression(const char *compression, sd_bus_error *error) {
+        if (compression && !STR_IN_SET(compression, "none", "gzip", "zstd"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid compression '%s': none, gzip or zstd", compression);
+        return 0;
+}
+
 static int method_export_image(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         g_autofree char *compression = NULL;
@@ -52,20 +65,12 @@ static int method_export_image(sd_bus_message *msg, void *userdata, sd_bus_error
         Image *i;
         int fd, r;
 
-        r = sd_bus_message_read(msg, "sh", &name, &fd);
+        r = read_name_fd_options(msg, "image", true, specs, &name, &fd, error);
         if (r < 0)
                 return r;
-        r = bus_read_options(msg, specs, error);
+        r = check_compression(compression, error);
         if (r < 0)
                 return r;
-        r = bus_check_name("image", name, error);
-        if (r < 0)
-                return r;
-        r = check_fd(fd, true, error);
-        if (r < 0)
-                return r;
-        if (compression && !STR_IN_SET(compression, "none", "gzip", "zstd"))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid compression '%s': none, gzip or zstd", compression);
         i = manager_get_image(m, name);
         if (!i)
                 return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_IMAGE, "No image '%s'", name);
@@ -93,16 +98,7 @@ static int method_import_image(sd_bus_message *msg, void *userdata, sd_bus_error
         const char *name;
         int fd, r;
 
-        r = sd_bus_message_read(msg, "sh", &name, &fd);
-        if (r < 0)
-                return r;
-        r = bus_read_options(msg, specs, error);
-        if (r < 0)
-                return r;
-        r = bus_check_name("image", name, error);
-        if (r < 0)
-                return r;
-        r = check_fd(fd, false, error);
+        r = read_name_fd_options(msg, "image", false, specs, &name, &fd, error);
         if (r < 0)
                 return r;
         if (base) {
@@ -137,20 +133,12 @@ static int method_export_container(sd_bus_message *msg, void *userdata, sd_bus_e
         Container *c;
         int fd, r;
 
-        r = sd_bus_message_read(msg, "sh", &name, &fd);
+        r = read_name_fd_options(msg, "container", true, specs, &name, &fd, error);
         if (r < 0)
                 return r;
-        r = bus_read_options(msg, specs, error);
+        r = check_compression(compression, error);
         if (r < 0)
                 return r;
-        r = bus_check_name("container", name, error);
-        if (r < 0)
-                return r;
-        r = check_fd(fd, true, error);
-        if (r < 0)
-                return r;
-        if (compression && !STR_IN_SET(compression, "none", "gzip", "zstd"))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid compression '%s': none, gzip or zstd", compression);
         c = manager_get_container(m, name);
         if (!c)
                 return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_CONTAINER, "No container '%s'", name);
@@ -190,13 +178,7 @@ static int method_import_container(sd_bus_message *msg, void *userdata, sd_bus_e
         const char *name;
         int fd, r;
 
-        r = sd_bus_message_read(msg, "sh", &name, &fd);
-        if (r < 0)
-                return r;
-        r = bus_read_options(msg, specs, error);
-        if (r < 0)
-                return r;
-        r = bus_check_name("container", name, error);
+        r = read_name_fd_options(msg, "container", false, specs, &name, &fd, error);
         if (r < 0)
                 return r;
         if (image) {
@@ -204,9 +186,6 @@ static int method_import_container(sd_bus_message *msg, void *userdata, sd_bus_e
                 if (r < 0)
                         return r;
         }
-        r = check_fd(fd, false, error);
-        if (r < 0)
-                return r;
 
         const char *details[] = { "container", name, "verb", "import", NULL };
         r = polkit_check(m, msg, CM_ACTION_MANAGE, details, error);
