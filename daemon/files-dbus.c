@@ -316,18 +316,22 @@ static int files_run(sd_bus_message *msg, Container *c, FileRequest *req, int ke
         return 1;
 }
 
-static int method_get_file(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Container *c = userdata;
+/* The methods that take a path and nothing else. */
+static int run_path_only(sd_bus_message *msg, Container *c, FileOp op, sd_bus_error *error) {
         g_autofree char *path = NULL;
         int r;
 
         r = read_path(msg, &path, error);
         if (r < 0)
                 return r;
-        r = authorize(msg, c, FILE_OP_GET, error);
+        r = authorize(msg, c, op, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        return files_run(msg, c, file_request_new(FILE_OP_GET, path), -1, -1, error);
+        return files_run(msg, c, file_request_new(op, path), -1, -1, error);
+}
+
+static int method_get_file(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return run_path_only(msg, userdata, FILE_OP_GET, error);
 }
 
 static int method_get_file_fd(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -446,17 +450,7 @@ static int method_put_file_fd(sd_bus_message *msg, void *userdata, sd_bus_error 
 }
 
 static int method_list_directory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Container *c = userdata;
-        g_autofree char *path = NULL;
-        int r;
-
-        r = read_path(msg, &path, error);
-        if (r < 0)
-                return r;
-        r = authorize(msg, c, FILE_OP_LIST, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
-        return files_run(msg, c, file_request_new(FILE_OP_LIST, path), -1, -1, error);
+        return run_path_only(msg, userdata, FILE_OP_LIST, error);
 }
 
 static int method_make_directory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
