@@ -52,6 +52,15 @@ const char **container_polkit_details(Container *c, const char *verb, const char
         return buf;
 }
 
+const char **container_polkit_details_with(Container *c, const char *verb, const char *key, const char *value,
+                                           const char *buf[static 9]) {
+        container_polkit_details(c, verb, buf);
+        buf[6] = key;
+        buf[7] = value;
+        buf[8] = NULL;
+        return buf;
+}
+
 /* Finishes a deferred Start/Stop/Restart; a container that went away is NoSuchContainer, any
  * other failure failed_name with what went wrong. Takes the message's reference. */
 static void reply_when_done(sd_bus_message *msg, Container *c, int error, const char *message,
@@ -182,11 +191,8 @@ static int method_rename(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return r;
 
-        container_polkit_details(c, "rename", details);
-        details[6] = "new_name";
-        details[7] = new_name;
-        details[8] = NULL;
-        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, details, error);
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE,
+                         container_polkit_details_with(c, "rename", "new_name", new_name, details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 

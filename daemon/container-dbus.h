@@ -14,9 +14,11 @@ extern const sd_bus_vtable container_snapshot_vtable[];
 int container_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found, sd_bus_error *error);
 int container_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
 
-/* polkit's details for a call on c: container, image, verb (NULL-terminated in buf). Callers may
- * append a key and a value at buf[6] and buf[7] (then NULL at buf[8]). */
+/* polkit's details for a call on c: container, image, verb (NULL-terminated in buf); the _with
+ * form adds one more key and value (the name of a snapshot, a new name). */
 const char **container_polkit_details(Container *c, const char *verb, const char *buf[static 7]);
+const char **container_polkit_details_with(Container *c, const char *verb, const char *key, const char *value,
+                                           const char *buf[static 9]);
 
 /* Emits PropertiesChanged for everything a state change touches. */
 void container_emit_changed(Container *c);

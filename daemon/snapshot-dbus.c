@@ -8,28 +8,6 @@
 #include "polkit.h"
 #include "snapshot.h"
 
-static const char **snapshot_details(Container *c, const char *verb, const char *key, const char *value,
-                                     const char *buf[static 9]) {
-        buf[0] = "container";
-        buf[1] = c->name;
-        buf[2] = "image";
-        buf[3] = c->image;
-        buf[4] = "verb";
-        buf[5] = verb;
-        buf[6] = key;
-        buf[7] = value;
-        buf[8] = NULL;
-        return buf;
-}
-
-static int check_snapshot_name(const char *name, sd_bus_error *error) {
-        if (!name_is_valid(name))
-                return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME,
-                                         "Invalid snapshot name '%s': 1-%d characters of [A-Za-z0-9_.-], not starting with '.' or '-'",
-                                         name, NAME_MAX_LEN);
-        return 0;
-}
-
 /* Takes the message's reference. */
 static void reply_done(Container *c, int error, const char *message, void *userdata) {
         sd_bus_message *msg = userdata;
@@ -60,10 +38,10 @@ static int method_create_snapshot(sd_bus_message *msg, void *userdata, sd_bus_er
         r = bus_read_options(msg, specs, error);
         if (r < 0)
                 return r;
-        r = check_snapshot_name(name, error);
+        r = bus_check_name("snapshot", name, error);
         if (r < 0)
                 return r;
-        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, snapshot_details(c, "snapshot", "snapshot", name, details), error);
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_polkit_details_with(c, "snapshot", "snapshot", name, details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -87,10 +65,10 @@ static int method_restore_snapshot(sd_bus_message *msg, void *userdata, sd_bus_e
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = check_snapshot_name(name, error);
+        r = bus_check_name("snapshot", name, error);
         if (r < 0)
                 return r;
-        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, snapshot_details(c, "restore-snapshot", "snapshot", name, details), error);
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_polkit_details_with(c, "restore-snapshot", "snapshot", name, details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         r = snapshot_restore(c, name, reply_done, sd_bus_message_ref(msg), error);
@@ -109,10 +87,10 @@ static int method_remove_snapshot(sd_bus_message *msg, void *userdata, sd_bus_er
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = check_snapshot_name(name, error);
+        r = bus_check_name("snapshot", name, error);
         if (r < 0)
                 return r;
-        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, snapshot_details(c, "remove-snapshot", "snapshot", name, details), error);
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_polkit_details_with(c, "remove-snapshot", "snapshot", name, details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         r = snapshot_remove(c, name, error);
@@ -171,7 +149,7 @@ static int method_commit(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = bus_check_name("image", name, error);
         if (r < 0)
                 return r;
-        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, snapshot_details(c, "commit", "new_image", name, details), error);
+        r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_polkit_details_with(c, "commit", "new_image", name, details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         r = container_commit(c, name, reply_committed, sd_bus_message_ref(msg), error);
