@@ -545,21 +545,12 @@ static int open_beneath(int dir_fd, const char *path, int flags) {
 
 /* OCI whiteout files back to overlayfs whiteouts; owners must be container-side ids. */
 static int import_fix_tree(int dir_fd, const char *rel, char **ret_message) {
-        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-        _cleanup_close_ int dfd = dup(dir_fd);
-        DIR *d;
-        struct dirent *de;
+        g_autoptr(GPtrArray) names = NULL;
         int r;
 
-        if (dfd < 0)
-                return -errno;
-        d = fdopendir(TAKE_FD(dfd));
-        if (!d)
-                return -errno;
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        g_ptr_array_add(names, g_strdup(de->d_name));
-        closedir(d);
+        r = dir_list_sorted(dir_fd, &names);
+        if (r < 0)
+                return r;
 
         for (guint k = 0; k < names->len; k++) {
                 const char *name = names->pdata[k];
@@ -1365,21 +1356,12 @@ static int import_container_worker(int fd, void *data) {
 /* Phase 2: the container exists (its slot is known): shift the layer's owners into the slot
  * and move it into place. */
 static int shift_tree(int dir_fd, uint32_t shift) {
-        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-        _cleanup_close_ int dfd = dup(dir_fd);
-        DIR *d;
-        struct dirent *de;
+        g_autoptr(GPtrArray) names = NULL;
         int r;
 
-        if (dfd < 0)
-                return -errno;
-        d = fdopendir(TAKE_FD(dfd));
-        if (!d)
-                return -errno;
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        g_ptr_array_add(names, g_strdup(de->d_name));
-        closedir(d);
+        r = dir_list_sorted(dir_fd, &names);
+        if (r < 0)
+                return r;
         for (guint k = 0; k < names->len; k++) {
                 const char *name = names->pdata[k];
                 struct stat st;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/mman.h>
@@ -170,4 +171,44 @@ char **env_merge(char **const *lists, size_t n) {
                 }
         g_ptr_array_add(out, NULL);
         return g_strdupv((char **) out->pdata);
+}
+
+static gint name_compare(gconstpointer a, gconstpointer b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+int dir_list_sorted(int dir_fd, GPtrArray **ret) {
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        DIR *d;
+        int fd;
+
+        fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        rewinddir(d);
+        for (;;) {
+                struct dirent *de;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        int r = -errno;
+                        closedir(d);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                g_ptr_array_add(names, g_strdup(de->d_name));
+        }
+        g_ptr_array_sort(names, name_compare);
+        *ret = g_steal_pointer(&names);
+        return 0;
 }

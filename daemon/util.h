@@ -137,3 +137,6 @@ int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 char *unit_name_escape_component(const char *s);
 char *container_unit_name(const char *container_name);
+
+/* The names in the directory dir_fd ("." and ".." left out), sorted. */
+int dir_list_sorted(int dir_fd, GPtrArray **ret);
