@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target for tar_unpack(): every input is extracted into a directory that holds one
  * file already. A refused archive must leave exactly that; an accepted one must pack again and
- * unpack again. Nothing may appear outside the target. Built with -DFUZZ_STANDALONE it is a
- * plain program that runs every file named on the command line (directories: every file in
+ * unpack again. Nothing may appear outside the target. Linked with fuzz-standalone.c it is
+ * a plain program that runs every file named on the command line (directories: every file in
  * them), so the corpus and the regressions run in `meson test`. */
 #include <dirent.h>
 #include <fcntl.h>
@@ -56,6 +56,12 @@ static void dir_reset(const char *rel) {
         CHECK(mkdir(p, 0755) == 0);
 }
 
+static void cleanup(void) {
+        closep(&top_fd);
+        (void) rm_rf(top);
+        g_clear_pointer(&top, g_free);
+}
+
 static void setup(void) {
         g_autofree char *keep = NULL;
 
@@ -63,6 +69,7 @@ static void setup(void) {
                 return;
         top = g_dir_make_tmp("fuzz-tar-XXXXXX", NULL);
         CHECK(top);
+        CHECK(atexit(cleanup) == 0);
         top_fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         CHECK(top_fd >= 0);
         dir_reset("target");
@@ -147,59 +154,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-static int run_file(const char *path) {
-        g_autofree char *data = NULL;
-        g_autoptr(GError) e = NULL;
-        gsize size;
-
-        if (!g_file_get_contents(path, &data, &size, &e)) {
-                fprintf(stderr, "%s: %s\n", path, e->message);
-                return -EIO;
-        }
-        (void) LLVMFuzzerTestOneInput((const uint8_t *) data, size);
-        return 0;
-}
-
-int main(int argc, char *argv[]) {
-        unsigned n = 0;
-        int r = 0;
-
-        for (int i = 1; i < argc; i++) {
-                g_autoptr(GDir) d = NULL;
-                const char *name;
-
-                if (!g_file_test(argv[i], G_FILE_TEST_IS_DIR)) {
-                        if (run_file(argv[i]) < 0)
-                                r = -EIO;
-                        n++;
-                        continue;
-                }
-                d = g_dir_open(argv[i], 0, NULL);
-                if (!d) {
-                        fprintf(stderr, "%s: cannot open directory\n", argv[i]);
-                        r = -EIO;
-                        continue;
-                }
-                while ((name = g_dir_read_name(d))) {
-                        g_autofree char *path = NULL;
-
-                        if (name[0] == '.')
-                                continue;
-                        path = g_build_filename(argv[i], name, NULL);
-                        if (run_file(path) < 0)
-                                r = -EIO;
-                        n++;
-                }
-        }
-
-        if (top) {
-                closep(&top_fd);
-                (void) rm_rf(top);
-                g_free(top);
-        }
-        printf("%u inputs checked\n", n);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
-#endif
