@@ -230,6 +230,34 @@ static char **environment_names(char **env) {
         return g_strv_builder_end(b);
 }
 
+/* The lifecycle policy: Autostart, AutostartPriority, StartupCommands, Restart, RestartMax,
+ * RestartCount. */
+static int policy_inspect_append(sd_bus_message *reply, const Container *c) {
+        const ContainerPolicy *p = &c->policy;
+        int r;
+
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}",
+                                  "Autostart", "b", p->autostart,
+                                  "AutostartPriority", "i", p->autostart_priority,
+                                  "Restart", "s", restart_policy_to_string(p->restart),
+                                  "RestartMax", "u", p->restart_max,
+                                  "RestartCount", "u", c->restart_count);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "StartupCommands");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "aas");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "as");
+        for (guint i = 0; r >= 0 && p->startup_commands && i < p->startup_commands->len; i++)
+                r = sd_bus_message_append_strv(reply, p->startup_commands->pdata[i]);
+        for (int k = 0; r >= 0 && k < 3; k++)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
 int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, bool show_secrets) {
         g_auto(GStrv) confinement = runtime_confinement(c), names = NULL;
         Image *image = manager_get_image(c->manager, c->image);
@@ -284,6 +312,8 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, boo
                                                   limit_property_value(t, c->limits.value[t]));
         if (r >= 0)
                 r = append_strv_variant(reply, "Command", command);
+        if (r >= 0)
+                r = policy_inspect_append(reply, c);
         if (r >= 0)
                 r = sd_bus_message_append(reply, "{sv}{sv}{sv}",
                                           "Privileged", "b", c->privileged,
@@ -688,6 +718,7 @@ const sd_bus_vtable container_vtable[] = {
         SD_BUS_PROPERTY("UidShift", "u", property_get_uid_shift, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Command", "as", property_get_command, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Ephemeral", "b", property_get_ephemeral, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("RestartCount", "u", NULL, offsetof(Container, restart_count), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Start", NULL, NULL, method_start, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Stop", NULL, NULL, method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Restart", NULL, NULL, method_restart, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -85,6 +85,7 @@ int container_new(Manager *m, const char *name, Container **ret) {
         c->state = CONTAINER_CREATED;
         c->exit_status = -1;
         limits_init(&c->limits);
+        policy_init(&c->policy);
         c->go_fd = -1;
         c->status_fd = -1;
         c->waiters = g_ptr_array_new_with_free_func(g_free);
@@ -158,6 +159,7 @@ Container *container_free(Container *c) {
         if (c->ports)
                 g_array_unref(c->ports);
         g_free(c->unit);
+        policy_done(&c->policy);
         g_free(c);
         return NULL;
 }

@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "limit.h"
+#include "policy.h"
 #include "manager.h"
 
 typedef enum ContainerState {
@@ -68,6 +69,10 @@ struct Container {
          * start, changed live by Update while it runs. */
         ContainerLimits limits;
         bool update_pending;    /* an Update waits for systemd's answer: another one is Busy */
+
+        /* Lifecycle policy (Create and Update options): autostart, startup commands, restart. */
+        ContainerPolicy policy;
+        uint32_t restart_count; /* restarts by the policy since the last start through the bus */
 
         ContainerState state;
         char *unit;

@@ -44,6 +44,7 @@ typedef struct CreateOptions {
         uint64_t log_interval;  /* UINT64_MAX: not given */
         uint32_t log_burst;     /* UINT32_MAX: not given */
         const ContainerLimits *limits;
+        const ContainerPolicy *policy;
 } CreateOptions;
 
 static void configure_created(Container *c, void *userdata) {
@@ -55,6 +56,8 @@ static void configure_created(Container *c, void *userdata) {
         c->log_rate_limit_burst_set = o->log_burst != UINT32_MAX;
         c->log_rate_limit_burst = o->log_burst;
         c->limits = *o->limits;
+        policy_done(&c->policy);
+        policy_copy(&c->policy, o->policy);
 }
 
 static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -70,11 +73,15 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         _cleanup_(network_assignment_clear) NetworkAssignment net = {};
         ContainerLimits no_limits, limits;
         LimitOptions limit_options;
+        _cleanup_(policy_done) ContainerPolicy policy = {};
+        _cleanup_(policy_options_done) PolicyOptions policy_options = {};
         Container *c;
         int r;
 
         limits_init(&no_limits);
         limit_options_init(&limit_options, &no_limits);
+        policy_init(&policy);
+        policy_options_init(&policy_options, &policy);
         r = sd_bus_message_read(msg, "ss", &image, &name);
         if (r < 0)
                 return r;
@@ -93,11 +100,15 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 { "mac_address", "s", &mac_address },
                 { "ports", "a(sqq)", &ports },
                 LIMIT_OPTION_SPECS(&limit_options),
+                POLICY_OPTION_SPECS(&policy_options),
                 {}
         }, error);
         if (r < 0)
                 return r;
         r = limit_options_to_limits(&limit_options, &limits, error);
+        if (r < 0)
+                return r;
+        r = policy_options_to_policy(&policy_options, &policy, error);
         if (r < 0)
                 return r;
 
@@ -140,6 +151,7 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                         .log_interval = log_interval,
                         .log_burst = log_burst,
                         .limits = &limits,
+                        .policy = &policy,
                 };
                 r = manager_create_container(m, image, name, environment, command, ephemeral, privileged,
                                              configure_created, &o, &c, error);

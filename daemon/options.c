@@ -10,6 +10,8 @@ typedef union OptionValue {
         uint64_t t;
         GBytes *ay;
         GPtrArray *sqq;
+        GPtrArray *aas;
+        int32_t i;
 } OptionValue;
 
 static void option_sqq_free(void *p) {
@@ -44,6 +46,34 @@ static int read_sqq_array(sd_bus_message *msg, GPtrArray **ret) {
         return 0;
 }
 
+static int read_aas(sd_bus_message *msg, GPtrArray **ret) {
+        g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func((GDestroyNotify) g_strfreev);
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "as");
+        if (r < 0)
+                return r;
+        for (;;) {
+                char **l = NULL;
+
+                r = sd_bus_message_at_end(msg, false);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+                r = sd_bus_message_read_strv(msg, &l);
+                if (r < 0)
+                        return r;
+                /* sd-bus reads an empty array as NULL */
+                g_ptr_array_add(a, l ?: g_new0(char *, 1));
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&a);
+        return 0;
+}
+
 static void option_value_clear(const char *type, OptionValue *v) {
         if (streq(type, "s"))
                 g_free(v->s);
@@ -53,6 +83,8 @@ static void option_value_clear(const char *type, OptionValue *v) {
                 g_bytes_unref(v->ay);
         else if (streq(type, "a(sqq)") && v->sqq)
                 g_ptr_array_unref(v->sqq);
+        else if (streq(type, "aas") && v->aas)
+                g_ptr_array_unref(v->aas);
 }
 
 int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error *error) {
@@ -117,6 +149,8 @@ int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error 
                                 values[i].ay = g_bytes_new(p, size);
                 } else if (streq(contents, "a(sqq)"))
                         r = read_sqq_array(msg, &values[i].sqq);
+                else if (streq(contents, "aas"))
+                        r = read_aas(msg, &values[i].aas);
                 else if (streq(contents, "s")) {
                         const char *s;
                         r = sd_bus_message_read(msg, "s", &s);
@@ -158,7 +192,13 @@ int bus_read_options(sd_bus_message *msg, const OptionSpec *specs, sd_bus_error 
                         if (*(GPtrArray **) specs[i].out)
                                 g_ptr_array_unref(*(GPtrArray **) specs[i].out);
                         *(GPtrArray **) specs[i].out = values[i].sqq;
-                } else if (streq(specs[i].type, "u"))
+                } else if (streq(specs[i].type, "aas")) {
+                        if (*(GPtrArray **) specs[i].out)
+                                g_ptr_array_unref(*(GPtrArray **) specs[i].out);
+                        *(GPtrArray **) specs[i].out = values[i].aas;
+                } else if (streq(specs[i].type, "i"))
+                        *(int32_t *) specs[i].out = values[i].i;
+                else if (streq(specs[i].type, "u"))
                         *(uint32_t *) specs[i].out = values[i].u;
                 else if (streq(specs[i].type, "t"))
                         *(uint64_t *) specs[i].out = values[i].t;

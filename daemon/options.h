@@ -6,7 +6,8 @@
 /* One entry per accepted key of an a{sv} option dictionary. out points to:
  * "b" bool, "s" char* (g_free), "as" char** (g_strfreev), "u" uint32_t, "t" uint64_t,
  * "a{ss}" char** of "K=V" (checked as bus_read_environment() does), "ay" GBytes* (g_bytes_unref),
- * "a(sqq)" GPtrArray* of OptionSqq* (g_ptr_array_unref frees them). */
+ * "a(sqq)" GPtrArray* of OptionSqq* (g_ptr_array_unref frees them), "aas" GPtrArray* of char**
+ * (g_ptr_array_unref frees them), "i" int32_t. */
 typedef struct OptionSpec {
         const char *key;
         const char *type;

@@ -172,6 +172,83 @@ static int load_limits(Container *c, JsonObject *o) {
         return 0;
 }
 
+/* "Policy": {"Autostart": b, "AutostartPriority": i, "StartupCommands": [[...]], "Restart": s,
+ * "RestartMax": u}; absent: the defaults (no autostart, no startup commands, no restart). */
+static void save_policy(JsonBuilder *b, const ContainerPolicy *p) {
+        ContainerPolicy defaults;
+
+        policy_init(&defaults);
+        if (policy_equal(p, &defaults))
+                return;
+        json_builder_set_member_name(b, "Policy");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "Autostart");
+        json_builder_add_boolean_value(b, p->autostart);
+        json_builder_set_member_name(b, "AutostartPriority");
+        json_builder_add_int_value(b, p->autostart_priority);
+        json_builder_set_member_name(b, "StartupCommands");
+        json_builder_begin_array(b);
+        for (guint i = 0; p->startup_commands && i < p->startup_commands->len; i++) {
+                json_builder_begin_array(b);
+                for (char **a = p->startup_commands->pdata[i]; a && *a; a++)
+                        json_builder_add_string_value(b, *a);
+                json_builder_end_array(b);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "Restart");
+        json_builder_add_string_value(b, restart_policy_to_string(p->restart));
+        json_builder_set_member_name(b, "RestartMax");
+        json_builder_add_int_value(b, p->restart_max);
+        json_builder_end_object(b);
+}
+
+static int load_policy(Container *c, JsonObject *o) {
+        JsonObject *p;
+        JsonArray *cmds;
+        gint64 v;
+
+        policy_done(&c->policy);
+        if (!json_object_has_member(o, "Policy"))
+                return 0;
+        p = json_object_get_object_member(o, "Policy");
+        if (!p)
+                return -EBADMSG;
+        c->policy.autostart = json_object_get_boolean_member_with_default(p, "Autostart", false);
+        v = json_object_get_int_member_with_default(p, "AutostartPriority", 0);
+        if (v < INT32_MIN || v > INT32_MAX)
+                return -EBADMSG;
+        c->policy.autostart_priority = (int32_t) v;
+        c->policy.restart = restart_policy_from_string(json_object_get_string_member_with_default(p, "Restart", "no"));
+        if (c->policy.restart < 0)
+                return -EBADMSG;
+        v = json_object_get_int_member_with_default(p, "RestartMax", RESTART_MAX_DEFAULT);
+        if (v < 1 || v > RESTART_MAX_LIMIT)
+                return -EBADMSG;
+        c->policy.restart_max = (uint32_t) v;
+        cmds = json_object_has_member(p, "StartupCommands") ? json_object_get_array_member(p, "StartupCommands") : NULL;
+        for (guint i = 0; cmds && i < json_array_get_length(cmds); i++) {
+                JsonArray *a = json_array_get_array_element(cmds, i);
+                GStrvBuilder *sb;
+
+                if (!a || json_array_get_length(a) == 0)
+                        return -EBADMSG;
+                sb = g_strv_builder_new();
+                for (guint k = 0; k < json_array_get_length(a); k++) {
+                        const char *arg = json_array_get_string_element(a, k);
+                        if (!arg) {
+                                g_strv_builder_unref(sb);
+                                return -EBADMSG;
+                        }
+                        g_strv_builder_add(sb, arg);
+                }
+                if (!c->policy.startup_commands)
+                        c->policy.startup_commands = g_ptr_array_new_with_free_func((GDestroyNotify) g_strfreev);
+                g_ptr_array_add(c->policy.startup_commands, g_strv_builder_end(sb));
+                g_strv_builder_unref(sb);
+        }
+        return 0;
+}
+
 int store_save_container_in(Container *c, const char *dir) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonNode) root = NULL;
@@ -232,6 +309,7 @@ int store_save_container_in(Container *c, const char *dir) {
                 json_builder_add_int_value(b, c->log_rate_limit_burst);
         }
         save_limits(b, &c->limits);
+        save_policy(b, &c->policy);
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);
@@ -375,6 +453,9 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
                 c->log_rate_limit_burst = (uint32_t) burst;
         }
         r = load_limits(c, o);
+        if (r < 0)
+                return r;
+        r = load_policy(c, o);
         if (r < 0)
                 return r;
         r = load_network(c, o);

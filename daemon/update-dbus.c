@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* org.containers.Container.Update(a{sv}): changes a container's limits, environment and command.
+/* org.containers.Container.Update(a{sv}): changes a container's limits, lifecycle policy,
+ * environment and command.
  * All or nothing: every option is checked, then polkit asked, then (for a container that runs)
  * systemd changes the scope's limits; only once systemd said yes does the container take the
  * new values, written once. If systemd says no, nothing changes and the reply carries its text.
@@ -21,6 +22,7 @@ typedef struct UpdateCall {
         ContainerLimits limits;
         char **environment;     /* NULL: not given */
         char **command;         /* NULL: not given */
+        ContainerPolicy policy; /* the whole policy after the update */
         sd_bus_slot *slot;
 } UpdateCall;
 
@@ -32,6 +34,7 @@ static void update_call_free(UpdateCall *u) {
         g_free(u->name);
         g_strfreev(u->environment);
         g_strfreev(u->command);
+        policy_done(&u->policy);
         g_free(u);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(UpdateCall *, update_call_free);
@@ -40,10 +43,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(UpdateCall *, update_call_free);
  * old ones. */
 static int update_apply(Container *c, UpdateCall *u) {
         ContainerLimits old_limits = c->limits;
+        ContainerPolicy old_policy = c->policy;
         char **old_environment = c->environment, **old_command = c->command;
         int r;
 
         c->limits = u->limits;
+        c->policy = u->policy;
         if (u->environment)
                 c->environment = u->environment;
         if (u->command)
@@ -51,6 +56,7 @@ static int update_apply(Container *c, UpdateCall *u) {
         r = store_save_container(c);
         if (r < 0) {
                 c->limits = old_limits;
+                c->policy = old_policy;
                 c->environment = old_environment;
                 c->command = old_command;
                 return r;
@@ -62,6 +68,8 @@ static int update_apply(Container *c, UpdateCall *u) {
                                                       u->environment ? "Environment" : "Command",
                                                       u->environment && u->command ? "Command" : NULL, NULL);
         }
+        /* The container owns the new policy now; u gets the old one to free. */
+        u->policy = old_policy;
         if (u->environment) {
                 g_strfreev(old_environment);
                 u->environment = NULL;
@@ -109,13 +117,17 @@ static int method_update(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         Container *c = userdata;
         LimitOptions lo;
         ContainerLimits limits;
+        _cleanup_(policy_options_done) PolicyOptions po = {};
+        _cleanup_(policy_done) ContainerPolicy policy = {};
         const char *details[7];
         int r;
 
-        /* Limits not given stay as they are. */
+        /* Limits and policy not given stay as they are. */
         limit_options_init(&lo, &c->limits);
+        policy_options_init(&po, &c->policy);
         r = bus_read_options(msg, (const OptionSpec[]) {
                 LIMIT_OPTION_SPECS(&lo),
+                POLICY_OPTION_SPECS(&po),
                 { "environment", "a{ss}", &environment },
                 { "command", "as", &command },
                 {}
@@ -123,6 +135,10 @@ static int method_update(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return r;
         r = limit_options_to_limits(&lo, &limits, error);
+        if (r < 0)
+                return r;
+        policy_init(&policy);
+        r = policy_options_to_policy(&po, &policy, error);
         if (r < 0)
                 return r;
         if (command && !command[0])
@@ -147,6 +163,8 @@ static int method_update(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         u->name = g_strdup(c->name);
         memcpy(u->id, c->id, sizeof(u->id));
         u->limits = limits;
+        u->policy = policy;
+        policy_init(&policy);
         u->environment = TAKE_PTR(environment);
         u->command = TAKE_PTR(command);
 
