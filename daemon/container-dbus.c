@@ -38,7 +38,8 @@ void container_emit_changed(Container *c) {
         if (!c->manager->bus || !path)
                 return;
         (void) sd_bus_emit_properties_changed(c->manager->bus, path, CONTAINER_IFACE,
-                                              "State", "Leader", "StartedTimestamp", "FinishedTimestamp", "ExitStatus", NULL);
+                                              "State", "Leader", "StartedTimestamp", "FinishedTimestamp", "ExitStatus",
+                                              "RestartCount", NULL);
 }
 
 const char **container_polkit_details(Container *c, const char *verb, const char *buf[static 7]) {
@@ -242,6 +243,8 @@ static int policy_inspect_append(sd_bus_message *reply, const Container *c) {
                                   "Restart", "s", restart_policy_to_string(p->restart),
                                   "RestartMax", "u", p->restart_max,
                                   "RestartCount", "u", c->restart_count);
+        if (r >= 0 && c->restart_timer)
+                r = sd_bus_message_append(reply, "{sv}", "RestartScheduledTimestamp", "t", c->restart_at_usec);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(reply, 'e', "sv");

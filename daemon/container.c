@@ -89,6 +89,7 @@ int container_new(Manager *m, const char *name, Container **ret) {
         c->go_fd = -1;
         c->status_fd = -1;
         c->waiters = g_ptr_array_new_with_free_func(g_free);
+        c->restart_times = g_array_new(false, false, sizeof(uint64_t));
         *ret = c;
         return 0;
 }
@@ -147,6 +148,8 @@ Container *container_free(Container *c) {
         c->unit_match = sd_bus_slot_unref(c->unit_match);
         c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
         c->start_timer = sd_event_source_disable_unref(c->start_timer);
+        c->restart_timer = sd_event_source_disable_unref(c->restart_timer);
+        g_array_unref(c->restart_times);
         g_free(c->start_error);
         if (c->former_names)
                 g_array_unref(c->former_names);
@@ -340,11 +343,117 @@ static void notify_waiters(Container *c) {
         }
 }
 
+/* Restart policy: back-off doubles from RESTART_BACKOFF_MIN_USEC with each restart within the
+ * last minute, up to RESTART_BACKOFF_MAX_USEC; restart_max restarts within a minute and it gives up. */
+#define RESTART_WINDOW_USEC (60 * USEC_PER_SEC)
+#define RESTART_BACKOFF_MIN_USEC (500 * USEC_PER_MSEC)
+#define RESTART_BACKOFF_MAX_USEC (30 * USEC_PER_SEC)
+
+static void restart_schedule(Container *c);
+
+bool container_restart_policy_watching(const Container *c) {
+        return c->restart_timer || c->restart_in_progress ||
+                (c->policy.restart != RESTART_NO && container_is_active(c) && !c->stop_requested && !c->removing);
+}
+
+/* Forgets restarts older than a minute; returns how many are left. */
+static unsigned restarts_in_window(Container *c) {
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        guint keep = 0;
+
+        for (guint i = 0; i < c->restart_times->len; i++) {
+                uint64_t t = g_array_index(c->restart_times, uint64_t, i);
+                if (t <= now && now - t < RESTART_WINDOW_USEC)
+                        g_array_index(c->restart_times, uint64_t, keep++) = t;
+        }
+        g_array_set_size(c->restart_times, keep);
+        return keep;
+}
+
+static void restart_cancel(Container *c) {
+        c->restart_timer = sd_event_source_disable_unref(c->restart_timer);
+        c->restart_at_usec = 0;
+}
+
+static void restart_now(Container *c) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        uint64_t now = now_usec(CLOCK_REALTIME);
+
+        restart_cancel(c);
+        if (container_is_active(c) || c->removing || c->stop_requested || c->policy.restart == RESTART_NO)
+                return;
+        g_array_append_val(c->restart_times, now);
+        c->restart_count++;
+        c->restart_in_progress = true;
+        journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_NOTICE,
+                                "Container %s: restarting it (restart policy '%s', restart %u).",
+                                c->name, restart_policy_to_string(c->policy.restart), c->restart_count);
+        if (container_start_internal(c, &e) < 0) {
+                c->restart_in_progress = false;
+                SWAP_FREE(c->start_error, g_strdup(e.message));
+                journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_ERR,
+                                        "Container %s failed to start: %s", c->name, c->start_error);
+                container_emit_changed(c);
+                restart_schedule(c);
+        }
+}
+
+static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        restart_now(userdata);
+        return 0;
+}
+
+/* The payload ended (or a restart failed) with no Stop or Remove asked for: try again after
+ * the back-off, or give up once restart_max restarts happened within a minute. */
+static void restart_schedule(Container *c) {
+        unsigned n = restarts_in_window(c);
+        uint64_t delay;
+        int r;
+
+        restart_cancel(c);
+        if (n >= c->policy.restart_max) {
+                SWAP_FREE(c->start_error,
+                          g_strdup_printf("restart policy '%s' gave up after %u restarts within a minute (restart_max %u)",
+                                          restart_policy_to_string(c->policy.restart), n, c->policy.restart_max));
+                journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_ERR, "Container %s: %s.", c->name, c->start_error);
+                (void) store_save_container_runtime(c);
+                return;
+        }
+        delay = MIN(RESTART_BACKOFF_MIN_USEC << MIN(n, 10u), RESTART_BACKOFF_MAX_USEC);
+        r = sd_event_add_time_relative(c->manager->event, &c->restart_timer, CLOCK_MONOTONIC, delay, 0,
+                                       on_restart_timer, c);
+        if (r < 0) {
+                log_warning_errno(r, "Container %s: cannot arm the restart timer", c->name);
+                return;
+        }
+        c->restart_at_usec = now_usec(CLOCK_REALTIME) + delay;
+        log_info("Container %s: restart in %" PRIu64 " ms (restart policy '%s').",
+                 c->name, delay / USEC_PER_MSEC, restart_policy_to_string(c->policy.restart));
+        (void) store_save_container_runtime(c);
+}
+
+/* After the payload ended: does the policy bring it back? Never after a Stop, a Remove or a
+ * stop of its scope by someone else (systemctl stop). */
+static bool restart_wanted(const Container *c, bool requested) {
+        if (requested || c->stop_from_outside || c->stop_requested || c->removing)
+                return false;
+        switch (c->policy.restart) {
+        case RESTART_ALWAYS:
+                return true;
+        case RESTART_ON_FAILURE:
+                return c->exit_status != 0;
+        default:
+                return false;
+        }
+}
+
 static void container_finish_start(Container *c, pid_t leader, const char *error_message) {
         Manager *m = c->manager;
+        bool policy_start = c->restart_in_progress;
 
         container_release_worker(c);
         manager_operation_end(m);
+        c->restart_in_progress = false;
 
         if (!error_message) {
                 c->leader = leader;
@@ -393,6 +502,9 @@ static void container_finish_start(Container *c, pid_t leader, const char *error
                 /* c->start_error, not error_message: that may be the string just replaced. */
                 journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_ERR,
                                         "Container %s failed to start: %s", c->name, c->start_error);
+                /* A try of the restart policy that failed is a try: the next one after the back-off. */
+                if (policy_start && !c->stop_requested && !c->removing)
+                        restart_schedule(c);
         }
         notify_waiters(c);
 }
@@ -558,6 +670,10 @@ int container_start(Container *c, ContainerDoneCallback cb, void *userdata, sd_b
         r = container_start_internal(c, error);
         if (r < 0)
                 return r;
+        /* Started on request: the restart policy starts counting again. */
+        restart_cancel(c);
+        g_array_set_size(c->restart_times, 0);
+        c->restart_count = 0;
         add_waiter(c, GOAL_RUNNING, cb, userdata);
         return 0;
 }
@@ -632,6 +748,15 @@ int container_stop(Container *c, ContainerDoneCallback cb, void *userdata, sd_bu
                 add_waiter(c, GOAL_STOPPED, cb, userdata);
                 return 0;
         }
+        if (c->restart_timer) {
+                /* Between two tries of its restart policy: the Stop ends the policy's tries. */
+                restart_cancel(c);
+                (void) store_save_container_runtime(c);
+                container_emit_changed(c);
+                if (cb)
+                        cb(c, 0, NULL, userdata);
+                return 0;
+        }
         if (!IN_SET(c->state, CONTAINER_RUNNING, CONTAINER_FROZEN))
                 return sd_bus_error_setf(error, CM_ERROR_NOT_RUNNING, "Container '%s' is not running (%s)",
                                          c->name, container_state_to_string(c->state));
@@ -693,6 +818,7 @@ void container_scope_gone(Container *c) {
                 return;
         freeze_request_finish(c, -ESRCH, "the container ended");
         requested = c->state == CONTAINER_STOPPING;
+        bool restart;
         if (requested) {
                 c->stop_timer = sd_event_source_disable_unref(c->stop_timer);
                 manager_operation_end(m);
@@ -707,6 +833,7 @@ void container_scope_gone(Container *c) {
         }
         c->leader = 0;
         (void) journal_unit_rate_limit_clear(c->unit);
+        restart = restart_wanted(c, requested);
         c->stop_requested = false;
 
         if (requested || c->stop_from_outside || c->exit_status == 0) {
@@ -723,7 +850,9 @@ void container_scope_gone(Container *c) {
 
         notify_waiters(c);
 
-        if (c->ephemeral && !c->removing && IN_SET(c->state, CONTAINER_STOPPED, CONTAINER_FAILED))
+        if (restart && !container_is_active(c) && !c->removing)
+                restart_schedule(c);
+        else if (c->ephemeral && !c->removing && IN_SET(c->state, CONTAINER_STOPPED, CONTAINER_FAILED))
                 (void) manager_remove_container_deferred(m, c, NULL, NULL);
 }
 
@@ -748,6 +877,10 @@ int container_adopt(Container *c) {
         /* A Remove under way when we died that had got past the stop: it is finished now. */
         if (r >= 0 && c->removing && !container_is_active(c))
                 (void) manager_remove_container_deferred(c->manager, c, NULL, NULL);
+        else if (r >= 0 && c->restart_pending_loaded && !container_is_active(c) && !c->restart_timer)
+                /* A try of its restart policy was due when we went away: it goes on. */
+                restart_schedule(c);
+        c->restart_pending_loaded = false;
         return r;
 }
 

@@ -73,6 +73,11 @@ struct Container {
         /* Lifecycle policy (Create and Update options): autostart, startup commands, restart. */
         ContainerPolicy policy;
         uint32_t restart_count; /* restarts by the policy since the last start through the bus */
+        GArray *restart_times;  /* uint64_t CLOCK_REALTIME of the policy's restarts in the last minute */
+        sd_event_source *restart_timer; /* the policy's next try (back-off) */
+        uint64_t restart_at_usec;       /* CLOCK_REALTIME of that try */
+        bool restart_in_progress;       /* this start is the policy's: a failure schedules the next try */
+        bool restart_pending_loaded;    /* the runtime state says a try was due when the daemon went away */
 
         ContainerState state;
         char *unit;
@@ -142,6 +147,9 @@ void container_new_id(Container *c);
 
 /* Records that the container was called old_name until now (for its logs). */
 void container_add_former_name(Container *c, const char *old_name, uint64_t until_usec);
+
+/* The restart policy keeps the daemon from exiting on idle: it has to see the payload end. */
+bool container_restart_policy_watching(const Container *c);
 
 /* Adopts a running container after a daemon restart. */
 int container_adopt(Container *c);

@@ -531,7 +531,17 @@ void manager_operation_end(Manager *m) {
 }
 
 bool manager_is_idle(Manager *m) {
-        return m->n_operations == 0 && g_hash_table_size(m->polkit_registry) == 0;
+        GHashTableIter i;
+        gpointer v;
+
+        if (m->n_operations > 0 || g_hash_table_size(m->polkit_registry) > 0)
+                return false;
+        /* A container whose restart policy watches it: only a daemon that runs sees it end. */
+        g_hash_table_iter_init(&i, m->containers);
+        while (g_hash_table_iter_next(&i, NULL, &v))
+                if (container_restart_policy_watching(v))
+                        return false;
+        return true;
 }
 
 void manager_note_activity(Manager *m) {

@@ -500,7 +500,18 @@ int store_save_container_runtime(Container *c) {
         if (c->removing || c->stop_requested) {
                 json_builder_set_member_name(b, "Target");
                 json_builder_add_string_value(b, c->removing ? "removed" : "stopped");
+        } else if (c->restart_timer || c->restart_in_progress) {
+                /* Its restart policy is bringing it back. */
+                json_builder_set_member_name(b, "Target");
+                json_builder_add_string_value(b, "running");
         }
+        json_builder_set_member_name(b, "RestartCount");
+        json_builder_add_int_value(b, c->restart_count);
+        json_builder_set_member_name(b, "RestartTimes");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < c->restart_times->len; i++)
+                json_builder_add_int_value(b, (gint64) g_array_index(c->restart_times, uint64_t, i));
+        json_builder_end_array(b);
         json_builder_end_object(b);
 
         root = json_builder_get_root(b);
@@ -532,6 +543,19 @@ int store_load_container_runtime(Container *c) {
                 const char *target = json_object_get_string_member_with_default(o, "Target", "");
                 c->removing = streq(target, "removed");
                 c->stop_requested = c->removing || streq(target, "stopped");
+                c->restart_pending_loaded = streq(target, "running");
+        }
+        {
+                gint64 n = json_object_get_int_member_with_default(o, "RestartCount", 0);
+                JsonArray *times = json_object_has_member(o, "RestartTimes") ?
+                        json_object_get_array_member(o, "RestartTimes") : NULL;
+
+                c->restart_count = n >= 0 && n <= UINT32_MAX ? (uint32_t) n : 0;
+                g_array_set_size(c->restart_times, 0);
+                for (guint i = 0; times && i < json_array_get_length(times); i++) {
+                        uint64_t t = (uint64_t) json_array_get_int_element(times, i);
+                        g_array_append_val(c->restart_times, t);
+                }
         }
         return 0;
 }

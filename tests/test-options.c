@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "limit.h"
 #include "options.h"
+#include "policy.h"
 #include "util.h"
 
 /* Builds a sealed message carrying one a{sv} (and an a{ss} before it when env is set),
@@ -223,6 +224,68 @@ static void test_limits(void) {
         g_assert_nonnull(strstr(e.message, "memory_max"));
 }
 
+/* Policy: aas and i options; what is not given keeps its current value; bad values are refused
+ * naming the option, and the policy is untouched. */
+static void test_policy(void) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = new_bus();
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *bad = NULL, *empty = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(policy_done) ContainerPolicy cur = {}, p = {};
+        _cleanup_(policy_options_done) PolicyOptions o = {};
+
+        policy_init(&cur);
+        policy_init(&p);
+        cur.restart_max = 7;
+        policy_options_init(&o, &cur);
+        m = make_message(bus, "a{sv}", 3, "startup_commands", "aas", 2, 2, "mkdir", "/x", 1, "true",
+                         "autostart_priority", "i", -5, "restart", "s", "on-failure");
+        g_assert_cmpint(bus_read_options(m, (const OptionSpec[]) { POLICY_OPTION_SPECS(&o), {} }, &e), ==, 0);
+        g_assert_cmpint(policy_options_to_policy(&o, &p, &e), ==, 0);
+        g_assert_cmpint(p.autostart_priority, ==, -5);
+        g_assert_cmpint(p.restart, ==, RESTART_ON_FAILURE);
+        g_assert_cmpuint(p.restart_max, ==, 7);
+        g_assert_false(p.autostart);
+        g_assert_cmpuint(p.startup_commands->len, ==, 2);
+        g_assert_cmpstr(((char **) p.startup_commands->pdata[0])[1], ==, "/x");
+        g_assert_cmpstr(((char **) p.startup_commands->pdata[1])[0], ==, "true");
+        g_assert_false(policy_equal(&p, &cur));
+        {
+                _cleanup_(policy_done) ContainerPolicy copy = {};
+                policy_copy(&copy, &p);
+                g_assert_true(policy_equal(&copy, &p));
+        }
+
+        /* an empty command, a bad restart, restart_max 0: refused, p untouched */
+        FOREACH_STRING(what, "empty", "restart", "max") {
+                _cleanup_(policy_options_done) PolicyOptions q = {};
+                policy_options_init(&q, &cur);
+                if (streq(what, "empty"))
+                        bad = make_message(bus, "a{sv}", 1, "startup_commands", "aas", 1, 0);
+                else if (streq(what, "restart"))
+                        bad = make_message(bus, "a{sv}", 1, "restart", "s", "sometimes");
+                else
+                        bad = make_message(bus, "a{sv}", 1, "restart_max", "u", 0);
+                g_assert_cmpint(bus_read_options(bad, (const OptionSpec[]) { POLICY_OPTION_SPECS(&q), {} }, &e), ==, 0);
+                g_assert_cmpint(policy_options_to_policy(&q, &p, &e), <, 0);
+                g_assert_true(sd_bus_error_has_name(&e, SD_BUS_ERROR_INVALID_ARGS));
+                g_assert_nonnull(strstr(e.message, streq(what, "empty") ? "startup_commands" :
+                                        streq(what, "restart") ? "'restart'" : "restart_max"));
+                g_assert_cmpint(p.restart, ==, RESTART_ON_FAILURE);
+                sd_bus_error_free(&e);
+                bad = sd_bus_message_unref(bad);
+        }
+
+        /* an empty list of commands is none */
+        {
+                _cleanup_(policy_options_done) PolicyOptions q = {};
+                policy_options_init(&q, &p);
+                empty = make_message(bus, "a{sv}", 1, "startup_commands", "aas", 0);
+                g_assert_cmpint(bus_read_options(empty, (const OptionSpec[]) { POLICY_OPTION_SPECS(&q), {} }, &e), ==, 0);
+                g_assert_cmpint(policy_options_to_policy(&q, &p, &e), ==, 0);
+                g_assert_false(policy_has_startup_commands(&p));
+        }
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         /* as the daemon does: our error names map to errno values */
@@ -233,5 +296,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/options/check-name", test_check_name);
         g_test_add_func("/options/environment-and-bytes", test_options_env_bytes);
         g_test_add_func("/options/limits", test_limits);
+        g_test_add_func("/options/policy", test_policy);
         return g_test_run();
 }
