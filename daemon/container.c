@@ -417,6 +417,9 @@ static void restart_schedule(Container *c) {
                                           restart_policy_to_string(c->policy.restart), n, c->policy.restart_max));
                 journal_container_event(c, CM_MESSAGE_CONTAINER_FAILED, LOG_ERR, "Container %s: %s.", c->name, c->start_error);
                 (void) store_save_container_runtime(c);
+                if (c->ephemeral && !c->removing)
+                        /* It ended for good: as any ephemeral container that ends. */
+                        (void) manager_remove_container_deferred(c->manager, c, NULL, NULL);
                 return;
         }
         delay = MIN(RESTART_BACKOFF_MIN_USEC << MIN(n, 10u), RESTART_BACKOFF_MAX_USEC);

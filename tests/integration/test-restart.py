@@ -181,6 +181,13 @@ def t_bad_create():
     return None if "bad" not in sb.list_containers() else "a container was left behind"
 
 
+def t_ephemeral_removed_after_giving_up():
+    create("eph", ["sh", "-c", "echo run-eph; exit 1"], {"restart": "on-failure", "restart_max": 1, "ephemeral": True})
+    wait_for(lambda: "eph" not in sb.list_containers(), timeout=30, what="the ephemeral container to go")
+    n = starts("eph")
+    return None if n == 2 else "%d runs, expected 2 (one restart)" % n
+
+
 def t_policy_persisted():
     text = sb.run(["cat", "/var/lib/containers-manager/containers/crash/config.json"]).stdout
     return None if '"Restart"' in text and '"on-failure"' in text and '"RestartMax"' in text else text
@@ -198,6 +205,7 @@ tap.check("a daemon SIGKILLed during the back-off: the next one makes the next t
 tap.check("Update: bad values change nothing; the policy applies from the next start", t_update_policy)
 tap.check("Create: bad restart values are InvalidArgs and create nothing", t_bad_create)
 tap.check("the policy is in config.json", t_policy_persisted)
+tap.check("ephemeral: restarted by its policy, removed once the policy gives up", t_ephemeral_removed_after_giving_up)
 
 sb.stop()
 sys.exit(tap.done())
