@@ -385,9 +385,8 @@ static void restart_now(Container *c) {
         g_array_append_val(c->restart_times, now);
         c->restart_count++;
         c->restart_in_progress = true;
-        journal_container_event(c, CM_MESSAGE_CONTAINER_STARTED, LOG_NOTICE,
-                                "Container %s: restarting it (restart policy '%s', restart %u).",
-                                c->name, restart_policy_to_string(c->policy.restart), c->restart_count);
+        log_notice("Container %s: restarting it (restart policy '%s', restart %u).",
+                   c->name, restart_policy_to_string(c->policy.restart), c->restart_count);
         if (container_start_internal(c, &e) < 0) {
                 c->restart_in_progress = false;
                 SWAP_FREE(c->start_error, g_strdup(e.message));
