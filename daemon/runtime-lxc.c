@@ -289,10 +289,9 @@ static int startup_prepare(const RootfsSpec *spec, int report_fd, char **argv, c
                 return k;
         }
         for (int i = 0; i < k; i++) {
-                g_autofree char *word = g_strdup(cmd[i][0]);
                 g_autofree char *why = NULL;
 
-                r = rootfs_find_program(spec, word, &why);
+                r = rootfs_find_program(spec, cmd[i][0], &why);
                 if (r < 0) {
                         g_autofree char *text = startup_command_text(cmd[i], len[i]);
                         *ret_message = g_strdup_printf("Startup command %d '%s' cannot be run: %s", i + 1, text, why);
