@@ -7,6 +7,7 @@ failed with nothing running (no scope) and its command never run; the command ne
 helper or its report pipe; Update changes them for the next start."""
 
 import os
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -265,6 +266,60 @@ def t_update():
 
 
 tap.check("Update changes them for the next start (a failing one makes Start fail; none: as without)", t_update)
+
+def t_stop_while_starting():
+    ok, err, out = create("slow", ["sh", "-c", "echo slow-main; " + LOOP],
+                          [["sleep", "3"], ["sh", "-c", "echo slow-startup-done"]], start=False)
+    if not ok:
+        return "Create: %s" % out
+    start = sb.popen(["gdbus", "call", "--system", "--dest", sandbox.BUS, "--object-path", container_path("slow"),
+                      "--method", C + ".Start"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wait_for(lambda: prop("slow", "State") == "starting", 10, what="slow to be starting")
+    ok, err, out = method("slow", "Stop")
+    sout = start.communicate(timeout=60)[0]
+    if not ok:
+        return "Stop while the startup commands ran: %s" % out
+    if start.returncode != 0:
+        return "Start: %s" % sout
+    if prop("slow", "State") != "stopped" or not scope_gone("slow"):
+        return "after the Stop: %s, scope %s" % (prop("slow", "State"), sb.unit_active("container-slow.scope"))
+    if "slow-startup-done" not in logs("slow")["stdout"]:
+        return "the startup commands were cut short: %r" % logs("slow")
+    return True
+
+
+tap.check("a Stop while the startup commands run waits for the start, then stops the container", t_stop_while_starting)
+
+def set_start_timeout(sec):
+    """Restart the daemon with CONTAINERS_MANAGER_START_TIMEOUT_SEC (a drop-in), or without."""
+    d = "/etc/systemd/system/containers-manager.service.d"
+    if sec:
+        sb.write_file(d + "/start-timeout.conf", "[Service]\nEnvironment=CONTAINERS_MANAGER_START_TIMEOUT_SEC=%d\n" % sec)
+    else:
+        sb.run(["rm", "-f", d + "/start-timeout.conf"])
+    sb.run(["systemctl", "daemon-reload"])
+    sb.run(["systemctl", "stop", "containers-manager.service"])
+
+
+def t_hanging():
+    set_start_timeout(4)
+    try:
+        ok, err, out = create("hang", ["sh", "-c", "echo MAIN-RAN; " + LOOP], [["sleep", "1000"]], start=False)
+        if not ok:
+            return "Create: %s" % out
+        ok, err, out = method("hang", "Start")
+    finally:
+        set_start_timeout(0)
+    if ok or err != START_FAILED or "timed out" not in out:
+        return "Start with a startup command that never ends: %s %s" % (err, out)
+    wait_for(lambda: scope_gone("hang"), 10, what="container-hang.scope to go")
+    if prop("hang", "State") != "failed" or "MAIN-RAN" in logs("hang")["stdout"]:
+        return "after the timeout: %s, logs %r" % (prop("hang", "State"), logs("hang"))
+    tap.diag(out.strip())
+    return True
+
+
+tap.check("a startup command that never ends fails the start after the start timeout, leaving nothing", t_hanging)
 
 sb.stop()
 sys.exit(tap.done())
