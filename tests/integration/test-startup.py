@@ -47,8 +47,10 @@ def gvopts(opts):
     return "{" + ", ".join(parts) + "}" if parts else "@a{sv} {}"
 
 
-def create(name, command, startup, env=None, start=True):
+def create(name, command, startup, env=None, start=True, privileged=False):
     o = {"command": command, "start": start}
+    if privileged:
+        o["privileged"] = True
     if startup is not None:
         o["startup_commands"] = startup
     envtext = "@a{ss} {" + ", ".join("%s: %s" % (gv_str(a), gv_str(b)) for a, b in (env or {}).items()) + "}"
@@ -289,6 +291,22 @@ def t_stop_while_starting():
 
 
 tap.check("a Stop while the startup commands run waits for the start, then stops the container", t_stop_while_starting)
+
+def t_privileged_and_no_shell():
+    # Programs that are not a shell, and a container without a user namespace.
+    ok, err, out = create("priv", ["sh", "-c", "ls -d /a/b/c && echo priv-main; " + LOOP],
+                          [["mkdir", "-p", "/a/b"], ["mkdir", "/a/b/c"]], start=True, privileged=True)
+    if not ok:
+        return "Create of a privileged container: %s" % out
+    wait_for(lambda: "priv-main" in logs("priv")["stdout"], 15, what="priv-main in the logs")
+    owner = sb.run(["stat", "-c", "%u", upper("priv", "a/b/c")]).stdout.strip()
+    if owner != "0":
+        return "/a/b/c of a privileged container is owned by %s on the host" % owner
+    return True
+
+
+tap.check("a privileged container runs them too; startup commands need no shell", t_privileged_and_no_shell)
+
 
 def set_start_timeout(sec):
     """Restart the daemon with CONTAINERS_MANAGER_START_TIMEOUT_SEC (a drop-in), or without."""
