@@ -16,6 +16,7 @@
 #include "network.h"
 #include "rootfs.h"
 #include "runtime.h"
+#include "startup-protocol.h"
 #include "store.h"
 
 #define START_TIMEOUT_USEC (60 * USEC_PER_SEC)
@@ -249,10 +250,79 @@ static int journal_stream(const char *identifier, const char *unit, int priority
         return 0;
 }
 
+/* GLib 2.74 has no g_strv_builder_take(). */
+static void strv_builder_add_take(GStrvBuilder *b, char *s) {
+        g_strv_builder_add(b, s);
+        g_free(s);
+}
+
+/* A startup command as the messages name it: its words, on one line, not too long. */
+static char *startup_command_text(char **argv, int len) {
+        g_autoptr(GString) s = g_string_new(NULL);
+
+        for (int i = 0; i < len && argv[i]; i++) {
+                if (i > 0)
+                        g_string_append_c(s, ' ');
+                g_string_append(s, argv[i]);
+        }
+        for (gsize i = 0; i < s->len; i++)
+                if ((unsigned char) s->str[i] < 0x20)
+                        s->str[i] = ' ';
+        if (s->len > 160) {
+                g_string_truncate(s, 157);
+                g_string_append(s, "...");
+        }
+        return g_utf8_make_valid(s->str, -1);
+}
+
+/* With startup commands, argv is in startup-protocol.h's form: each of their programs must be in
+ * the root as the command's is, and LXC gets the helper (from a descriptor we open here and the
+ * container's init inherits, so nothing is put into the container's files) in front of it. */
+static int startup_prepare(const RootfsSpec *spec, int report_fd, char **argv, char ***ret_argv, char **ret_message) {
+        char **cmd[STARTUP_COMMANDS_LIMIT], **main_argv = NULL;
+        int len[STARTUP_COMMANDS_LIMIT], k, r, helper;
+        g_autoptr(GStrvBuilder) b = NULL;
+
+        k = startup_args_parse(argv, cmd, len, STARTUP_COMMANDS_LIMIT, &main_argv);
+        if (k < 0) {
+                *ret_message = g_strdup("Malformed startup command arguments");
+                return k;
+        }
+        for (int i = 0; i < k; i++) {
+                g_autofree char *why = NULL;
+
+                r = rootfs_find_program(spec, cmd[i][0], &why);
+                if (r < 0) {
+                        g_autofree char *text = startup_command_text(cmd[i], len[i]);
+                        *ret_message = g_strdup_printf("Startup command %d '%s' cannot be run: %s", i + 1, text, why);
+                        return r;
+                }
+        }
+        r = rootfs_find_program(spec, main_argv[0], ret_message);
+        if (r < 0)
+                return r;
+        /* No O_CLOEXEC: LXC hands what we hold to the container's init, which runs the helper
+         * through /proc/self/fd; the helper closes it before it runs anything. */
+        helper = open(STARTUP_HELPER_PATH, O_RDONLY);
+        if (helper < 0) {
+                r = -errno;
+                *ret_message = g_strdup_printf("Cannot open the startup helper %s: %s", STARTUP_HELPER_PATH, g_strerror(-r));
+                return r;
+        }
+        b = g_strv_builder_new();
+        strv_builder_add_take(b, g_strdup_printf("/proc/self/fd/%d", helper));
+        strv_builder_add_take(b, g_strdup_printf("%d", report_fd));
+        g_strv_builder_addv(b, (const char **) argv);
+        *ret_argv = g_strv_builder_end(b);
+        return 0;
+}
+
 /* Runs in the scope. Becomes LXC's monitor and stays until the payload ends,
  * then records its exit status for the daemon (which may have restarted meanwhile). */
-_Noreturn void runtime_monitor_main(const char *name, const char *unit, const char *lxcpath, const char *runtime_dir, char **argv) {
+_Noreturn void runtime_monitor_main(const char *name, const char *unit, const char *lxcpath, const char *runtime_dir,
+                                    int startup_report_fd, char **argv) {
         _cleanup_(lxc_container_putp) struct lxc_container *lc = NULL;
+        g_auto(GStrv) helper_argv = NULL;
         int devnull;
         bool ok;
 
@@ -290,7 +360,9 @@ _Noreturn void runtime_monitor_main(const char *name, const char *unit, const ch
                         else
                                 r = rootfs_setup(spec, &message);
                 }
-                if (r >= 0)
+                if (r >= 0 && startup_report_fd >= 0)
+                        r = startup_prepare(spec, startup_report_fd, argv, &helper_argv, &message);
+                else if (r >= 0)
                         /* Else LXC's init fails to exec it, and all anyone sees is exit status 255. */
                         r = rootfs_find_program(spec, argv[0], &message);
                 if (r < 0) {
@@ -306,7 +378,7 @@ _Noreturn void runtime_monitor_main(const char *name, const char *unit, const ch
                 _exit(EXIT_FAILURE);
         lc->want_daemonize(lc, false);
         (void) store_remove_exit_status(runtime_dir, name);
-        ok = lc->start(lc, 1, argv);
+        ok = lc->start(lc, 1, helper_argv ?: argv);
         (void) store_write_exit_status(runtime_dir, name, ok ? lc->error_num : (255 << 8));
         _exit(ok ? EXIT_SUCCESS : EXIT_FAILURE);
 }
@@ -353,9 +425,51 @@ static void report(int fd, const char *fmt, ...) {
         (void) !write(fd, text, strlen(text));
 }
 
+/* What the startup helper said so far (startup-protocol.h): 1 once it ran them all, 0 while it
+ * is still at it, -1 when one failed (ret_message says which and how). */
+static int startup_read_report(int fd, GString *buf, GPtrArray *commands, char **ret_message) {
+        char chunk[256];
+        ssize_t n;
+        char *nl;
+
+        while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+                g_string_append_len(buf, chunk, n);
+        while ((nl = strchr(buf->str, '\n'))) {
+                g_autofree char *line = g_strndup(buf->str, nl - buf->str);
+                char kind[16];
+                int i, v;
+
+                g_string_erase(buf, 0, nl - buf->str + 1);
+                if (streq(line, "DONE"))
+                        return 1;
+                if (sscanf(line, "FAIL %d %15s %d", &i, kind, &v) != 3)
+                        continue; /* "OK <i>" */
+                if (i < 1 || !commands || (guint) i > commands->len) {
+                        *ret_message = g_strdup_printf("The startup helper failed: %s", g_strerror(v));
+                        return -1;
+                }
+                {
+                        char **argv = commands->pdata[i - 1];
+                        g_autofree char *text = startup_command_text(argv, (int) g_strv_length(argv));
+
+                        if (streq(kind, "exit"))
+                                *ret_message = g_strdup_printf("Startup command %d '%s' failed with exit status %d", i, text, v);
+                        else if (streq(kind, "signal"))
+                                *ret_message = g_strdup_printf("Startup command %d '%s' was killed by signal %d (SIG%s)",
+                                                               i, text, v, sigabbrev_np(v) ?: "?");
+                        else
+                                *ret_message = g_strdup_printf("Startup command %d '%s' could not be run: %s", i, text, g_strerror(v));
+                }
+                return -1;
+        }
+        return 0;
+}
+
 static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, const char *unit, const char *lxcpath,
-                                  const char *runtime_dir, char **argv, uint64_t test_delay_usec) {
+                                  const char *runtime_dir, char **argv, GPtrArray *startup, uint64_t test_delay_usec) {
         _cleanup_(lxc_container_putp) struct lxc_container *lc = NULL;
+        g_autoptr(GString) startup_buf = g_string_new(NULL);
+        int rp[2] = { -1, -1 }, startup_state = 1;
         uint64_t deadline;
         pid_t monitor;
         char go;
@@ -371,6 +485,16 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
                 /* Test hook: a start that takes long, to race Stop, Remove and crashes against. */
                 (void) usleep(test_delay_usec);
 
+        if (startup && startup->len > 0) {
+                /* The startup helper's report pipe: its write end goes down to the container's init
+                 * (so without O_CLOEXEC there), we read the other one until "DONE" or "FAIL". */
+                if (pipe2(rp, O_CLOEXEC | O_NONBLOCK) < 0 || fcntl(rp[1], F_SETFL, 0) < 0) {
+                        report(status_fd, "ERR %d cannot make the startup report pipe\n", errno);
+                        _exit(EXIT_FAILURE);
+                }
+                startup_state = 0;
+        }
+
         monitor = fork();
         if (monitor < 0) {
                 report(status_fd, "ERR %d fork failed\n", errno);
@@ -379,18 +503,38 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
         if (monitor == 0) {
                 g_autoptr(GStrvBuilder) b = g_strv_builder_new();
                 g_auto(GStrv) args = NULL;
+                int report_fd = -1;
 
                 close(status_fd);
                 close(go_fd);
                 /* Its own program, so ps, systemctl status and Top name it for what it is and it
                  * carries none of the daemon's memory for the container's lifetime. */
-                g_strv_builder_add_many(b, "containers-manager-monitor", name, unit, lxcpath, runtime_dir, "--", NULL);
+                g_strv_builder_add_many(b, "containers-manager-monitor", name, unit, lxcpath, runtime_dir, NULL);
+                if (rp[1] >= 0) {
+                        close(rp[0]);
+                        report_fd = fcntl(rp[1], F_DUPFD, 3);
+                        if (report_fd < 0)
+                                _exit(EXIT_FAILURE);
+                        strv_builder_add_take(b, g_strdup_printf("--startup-report=%d", report_fd));
+                }
+                g_strv_builder_add(b, "--");
+                if (report_fd >= 0) {
+                        /* startup-protocol.h's form: K, then each as N and its N words, then the command. */
+                        strv_builder_add_take(b, g_strdup_printf("%u", startup->len));
+                        for (guint i = 0; i < startup->len; i++) {
+                                char **cmd = startup->pdata[i];
+                                strv_builder_add_take(b, g_strdup_printf("%u", g_strv_length(cmd)));
+                                g_strv_builder_addv(b, (const char **) cmd);
+                        }
+                }
                 g_strv_builder_addv(b, (const char **) argv);
                 args = g_strv_builder_end(b);
                 (void) execv(MONITOR_PATH, args);
                 /* Not installed (running from a build tree): be the monitor ourselves. */
-                runtime_monitor_main(name, unit, lxcpath, runtime_dir, argv);
+                runtime_monitor_main(name, unit, lxcpath, runtime_dir, report_fd, args + (report_fd >= 0 ? 7 : 6));
         }
+        if (rp[1] >= 0)
+                close(rp[1]);
 
         lc = lxc_container_new(name, lxcpath);
         if (!lc) {
@@ -400,11 +544,26 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
 
         deadline = now_usec(CLOCK_MONOTONIC) + START_TIMEOUT_USEC;
         for (;;) {
+                g_autofree char *startup_error = NULL;
                 int status;
 
+                if (startup_state == 0)
+                        startup_state = startup_read_report(rp[0], startup_buf, startup, &startup_error);
+                if (startup_state < 0) {
+                        /* The helper ends after a failure, and the container with it; whatever is left
+                         * goes with the scope (the daemon stops it on this answer). */
+                        report(status_fd, "ERR %d %s\n", EIO, startup_error);
+                        _exit(EXIT_FAILURE);
+                }
                 if (waitpid(monitor, &status, WNOHANG) == monitor) {
+                        /* It may have had its last words just before the container ended. */
+                        if (startup_state == 0 &&
+                            startup_read_report(rp[0], startup_buf, startup, &startup_error) < 0) {
+                                report(status_fd, "ERR %d %s\n", EIO, startup_error);
+                                _exit(EXIT_FAILURE);
+                        }
                         /* A payload that ends at once may be gone before we saw it run. */
-                        if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SUCCESS)
+                        if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SUCCESS && startup_state > 0)
                                 report(status_fd, "EXITED\n");
                         else {
                                 /* Our monitor's own reason (no such program, a mount), else the
@@ -414,13 +573,16 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
                                 g_autofree char *why = ours ? NULL : lxc_log_last_error(lxcpath, name);
                                 if (ours)
                                         report(status_fd, "ERR %d %s\n", EIO, ours);
+                                else if (startup_state == 0)
+                                        report(status_fd, "ERR %d the container ended while its startup commands ran\n", EIO);
                                 else
                                         report(status_fd, "ERR %d LXC failed to start the container%s%s\n",
                                                EIO, why ? ": " : "", why ?: "");
                         }
                         _exit(EXIT_FAILURE);
                 }
-                if (lc->is_running(lc) && streq_ptr(lc->state(lc), "RUNNING")) {
+                /* With startup commands, running means the helper has become the command. */
+                if (startup_state > 0 && lc->is_running(lc) && streq_ptr(lc->state(lc), "RUNNING")) {
                         pid_t pid = lc->init_pid(lc);
                         if (pid > 0) {
                                 report(status_fd, "OK %d\n", (int) pid);
@@ -429,7 +591,8 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
                 }
                 if (now_usec(CLOCK_MONOTONIC) > deadline) {
                         (void) kill(monitor, SIGKILL);
-                        report(status_fd, "ERR %d timed out waiting for the container to run\n", ETIMEDOUT);
+                        report(status_fd, "ERR %d timed out waiting for the container to run%s\n", ETIMEDOUT,
+                               startup_state == 0 ? " (its startup commands had not finished)" : "");
                         _exit(EXIT_FAILURE);
                 }
                 usleep(2000);
@@ -479,7 +642,8 @@ int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret) {
                         g_autofree char *title = g_strdup_printf("containers-manager start %s", c->name);
                         (void) rename_process(title);
                 }
-                worker_main(3, 4, c->name, c->unit, lxcpath, c->manager->runtime_dir, argv, c->manager->test_start_delay_usec);
+                worker_main(3, 4, c->name, c->unit, lxcpath, c->manager->runtime_dir, argv, c->policy.startup_commands,
+                            c->manager->test_start_delay_usec);
         }
 
         close(go[0]);

@@ -37,9 +37,11 @@ int runtime_get_leader(Manager *m, const char *name, pid_t *ret_leader);
 int runtime_exit_status_from_wait(int wait_status);
 
 /* The container's monitor (the program containers-manager-monitor): runs in the scope, opens the
- * journal streams, runs the payload under LXC until it ends, records its exit status. */
+ * journal streams, runs the payload under LXC until it ends, records its exit status. With
+ * startup_report_fd >= 0, argv is in startup-protocol.h's form (startup commands, then the
+ * command) and the helper reports on that descriptor. */
 _Noreturn void runtime_monitor_main(const char *name, const char *unit, const char *lxcpath,
-                                    const char *runtime_dir, char **argv);
+                                    const char *runtime_dir, int startup_report_fd, char **argv);
 
 /* Runs func(payload) in a process inside the running container name (its namespaces, cgroup and
  * confinement, as root of the container), with the given descriptors as its stdin, stdout and
