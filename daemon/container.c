@@ -563,8 +563,10 @@ static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         c->start_timer = sd_event_source_disable_unref(c->start_timer);
         if (c->state != CONTAINER_STARTING)
                 return 0;
-        SWAP_FREE(c->start_error, g_strdup_printf("timed out after %" G_GUINT64_FORMAT " s waiting for %s to start",
-                                                  c->manager->start_timeout_usec / USEC_PER_SEC, c->unit));
+        SWAP_FREE(c->start_error, g_strdup_printf("timed out after %" G_GUINT64_FORMAT " s waiting for %s to start%s",
+                                                  c->manager->start_timeout_usec / USEC_PER_SEC, c->unit,
+                                                  policy_has_startup_commands(&c->policy) ?
+                                                  " (its startup commands included)" : ""));
         log_warning("Container %s: %s.", c->name, c->start_error);
         /* The worker's exit (reaped by the loop, in on_worker_exit()) finishes the start as failed. */
         if (c->worker > 0)

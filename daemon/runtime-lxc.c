@@ -19,7 +19,6 @@
 #include "startup-protocol.h"
 #include "store.h"
 
-#define START_TIMEOUT_USEC (60 * USEC_PER_SEC)
 #define LXC_SECCOMP_PROFILE "/usr/share/lxc/config/common.seccomp"
 #define CAP_DROP_PRIVILEGED "mac_admin mac_override sys_time sys_module sys_rawio sys_boot"
 #define CAP_DROP_UNPRIVILEGED CAP_DROP_PRIVILEGED " sys_admin net_admin syslog sys_ptrace audit_control"
@@ -466,7 +465,8 @@ static int startup_read_report(int fd, GString *buf, GPtrArray *commands, char *
 }
 
 static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, const char *unit, const char *lxcpath,
-                                  const char *runtime_dir, char **argv, GPtrArray *startup, uint64_t test_delay_usec) {
+                                  const char *runtime_dir, char **argv, GPtrArray *startup, uint64_t timeout_usec,
+                                  uint64_t test_delay_usec) {
         _cleanup_(lxc_container_putp) struct lxc_container *lc = NULL;
         g_autoptr(GString) startup_buf = g_string_new(NULL);
         int rp[2] = { -1, -1 }, startup_state = 1;
@@ -542,7 +542,9 @@ static _Noreturn void worker_main(int go_fd, int status_fd, const char *name, co
                 _exit(EXIT_FAILURE);
         }
 
-        deadline = now_usec(CLOCK_MONOTONIC) + START_TIMEOUT_USEC;
+        /* The daemon's start timeout (startup commands included) decides and says why; this is
+         * only for a daemon that is gone. 0: none, as for the daemon. */
+        deadline = timeout_usec > 0 ? now_usec(CLOCK_MONOTONIC) + timeout_usec + 10 * USEC_PER_SEC : UINT64_MAX;
         for (;;) {
                 g_autofree char *startup_error = NULL;
                 int status;
@@ -643,7 +645,7 @@ int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret) {
                         (void) rename_process(title);
                 }
                 worker_main(3, 4, c->name, c->unit, lxcpath, c->manager->runtime_dir, argv, c->policy.startup_commands,
-                            c->manager->test_start_delay_usec);
+                            c->manager->start_timeout_usec, c->manager->test_start_delay_usec);
         }
 
         close(go[0]);

@@ -328,7 +328,7 @@ def t_hanging():
         ok, err, out = method("hang", "Start")
     finally:
         set_start_timeout(0)
-    if ok or err != START_FAILED or "timed out" not in out:
+    if ok or err != START_FAILED or "timed out" not in out or "startup commands included" not in out:
         return "Start with a startup command that never ends: %s %s" % (err, out)
     wait_for(lambda: scope_gone("hang"), 10, what="container-hang.scope to go")
     if prop("hang", "State") != "failed" or "MAIN-RAN" in logs("hang")["stdout"]:
