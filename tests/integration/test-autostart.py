@@ -252,6 +252,8 @@ tap.check("systemd refusing the link (a file in its way): Create is AutostartFai
 
 
 def t_remove():
+    if is_enabled("blocked") != "enabled":
+        return "before Remove: %s" % is_enabled("blocked")
     r = sb.mcall("Remove", "s", "blocked", check=False)
     if not isinstance(r, list):
         return "Remove: %s" % r.stderr
@@ -346,6 +348,8 @@ tap.check("the boot started them in the order of autostart_priority, higher firs
 
 
 def t_stop_kept():
+    if sb.get_property(container_path("hi"), C, "State") != "running":
+        return "hi does not run"
     r = sb.call(container_path("hi"), C, "Stop", check=False, timeout=60)
     if not isinstance(r, list):
         return "Stop: %s" % r.stderr
