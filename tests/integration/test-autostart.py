@@ -268,6 +268,15 @@ tap.check("Remove disables the unit", t_remove)
 def t_rename():
     if not create("old", {"autostart": ("b", True), "autostart_priority": ("i", 1)}).ok:
         return "Create old failed"
+    sb.write_file(os.path.join(WANTS, "container@taken.service"), "not a link\n")
+    try:
+        r = sb.gdbus("--object-path", container_path("old"), "--method", C + ".Rename", "'taken'", check=False)
+        if r.ok or gdbus_err(r) != FAILED:
+            return "Rename with the new name's link blocked: %s %s" % (gdbus_err(r), r.stdout + r.stderr)
+        if "old" not in sb.list_containers() or "taken" in sb.list_containers() or is_enabled("old") != "enabled":
+            return "a refused Rename changed something: %r, old %s" % (sorted(sb.list_containers()), is_enabled("old"))
+    finally:
+        sb.run(["rm", "-f", os.path.join(WANTS, "container@taken.service")])
     r = sb.busctl("call", BUS, container_path("old"), C, "Rename", "s", "re-named", check=False)
     if not r.ok:
         return "Rename: %s" % r.stderr
@@ -280,7 +289,8 @@ def t_rename():
     return True
 
 
-tap.check("Rename moves it: the old name's unit disabled, the new one's enabled, the order kept", t_rename)
+tap.check("Rename moves it: the old name's unit disabled, the new one's enabled, the order kept; "
+          "systemd refusing the new link is AutostartFailed and changes nothing", t_rename)
 AUTO["re-named"] = 1
 
 
