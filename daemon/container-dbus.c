@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <signal.h>
 
+#include "autostart.h"
 #include "bus-util.h"
 #include "cgroup.h"
 #include "container-dbus.h"
@@ -180,6 +181,71 @@ static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* Rename of a container with autostart: container@NEW.service is enabled and container@OLD
+ * disabled first; if systemd refuses, or the rename then fails, the units are as before. */
+typedef struct RenameAutostart {
+        sd_bus_message *msg;
+        char *name, *new_name;
+        char id[33];
+} RenameAutostart;
+
+static void rename_autostart_free(RenameAutostart *ra) {
+        sd_bus_message_unref(ra->msg);
+        g_free(ra->name);
+        g_free(ra->new_name);
+        g_free(ra);
+}
+
+static void on_rename_refreshed(Manager *m, const sd_bus_error *error, void *userdata) {
+        RenameAutostart *ra = userdata;
+
+        (void) sd_bus_reply_method_return(ra->msg, NULL);
+        rename_autostart_free(ra);
+}
+
+static void on_rename_moved(Manager *m, const sd_bus_error *error, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        RenameAutostart *ra = userdata;
+        Container *c = manager_get_container(m, ra->name);
+        int r;
+
+        if (error) {
+                g_autofree char *unit = autostart_unit_name(ra->new_name), *old = autostart_unit_name(ra->name);
+                (void) sd_bus_reply_method_errorf(ra->msg, CM_ERROR_AUTOSTART_FAILED,
+                                                  "systemd refused to enable %s and disable %s (nothing changed): %s",
+                                                  unit, old, error->message ?: error->name);
+                return rename_autostart_free(ra);
+        }
+        if (!c || !streq(c->id, ra->id))
+                r = sd_bus_error_setf(&e, CM_ERROR_NO_SUCH_CONTAINER, "Container '%s' was removed meanwhile", ra->name);
+        else
+                r = manager_rename_container(m, c, ra->new_name, &e);
+        if (r < 0) {
+                (void) autostart_link_async(m, c ? ra->name : NULL, ra->new_name, NULL, NULL);
+                (void) sd_bus_reply_method_error(ra->msg, &e);
+                return rename_autostart_free(ra);
+        }
+        r = autostart_refresh_async(m, true, on_rename_refreshed, ra);
+        if (r < 0)
+                on_rename_refreshed(m, NULL, ra);
+}
+
+static int rename_move_autostart(Container *c, sd_bus_message *msg, const char *new_name, sd_bus_error *error) {
+        RenameAutostart *ra = g_new0(RenameAutostart, 1);
+        int r;
+
+        ra->msg = sd_bus_message_ref(msg);
+        ra->name = g_strdup(c->name);
+        ra->new_name = g_strdup(new_name);
+        memcpy(ra->id, c->id, sizeof(ra->id));
+        r = autostart_link_async(c->manager, new_name, c->name, on_rename_moved, ra);
+        if (r < 0) {
+                rename_autostart_free(ra);
+                return sd_bus_error_set_errnof(error, r, "Cannot ask systemd to move the unit of '%s': %m", c->name);
+        }
+        return 1;
+}
+
 static int method_rename(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Container *c = userdata;
         const char *new_name, *details[9];
@@ -197,6 +263,11 @@ static int method_rename(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r <= 0)
                 return r < 0 ? r : 1;
 
+        r = manager_rename_container_check(c->manager, c, new_name, error);
+        if (r < 0)
+                return r;
+        if (r == 0 && c->policy.autostart)
+                return rename_move_autostart(c, msg, new_name, error);
         r = manager_rename_container(c->manager, c, new_name, error);
         if (r < 0)
                 return r;

@@ -28,5 +28,6 @@
 #define CM_ERROR_PORT_IN_USE       "org.containers.Error.PortInUse"
 #define CM_ERROR_SNAPSHOT_EXISTS   "org.containers.Error.SnapshotExists"
 #define CM_ERROR_NO_SUCH_SNAPSHOT  "org.containers.Error.NoSuchSnapshot"
+#define CM_ERROR_AUTOSTART_FAILED  "org.containers.Error.AutostartFailed"
 
 extern const sd_bus_error_map cm_error_map[];

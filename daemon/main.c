@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "autostart.h"
 #include "log.h"
 #include "errors.h"
 #include "idmap.h"
@@ -239,6 +240,11 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Cannot own %s", MANAGER_BUS_NAME);
                 return EXIT_FAILURE;
         }
+
+        /* Units of autostart containers as their policies say, asked of systemd asynchronously. */
+        r = autostart_reconcile(m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot reconcile the autostart units");
 
         /* Only now: the name is ours, so nothing here delays a client, and none of it on the loop. */
         r = manager_start_background_work(m);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Translates bus calls on /org/containers/Manager to manager.c and container.c. */
+#include "autostart.h"
 #include "build-dbus.h"
 #include "build.h"
 #include "container-dbus.h"
@@ -10,6 +11,7 @@
 #include "image-dbus.h"
 #include "image.h"
 #include "limit.h"
+#include "log.h"
 #include "manager-dbus.h"
 #include "network.h"
 #include "bus-util.h"
@@ -58,6 +60,108 @@ static void configure_created(Container *c, void *userdata) {
         c->limits = *o->limits;
         policy_done(&c->policy);
         policy_copy(&c->policy, o->policy);
+}
+
+/* The last step of Create: start the container (the reply comes once it runs) or reply now. */
+static int create_finish(Container *c, sd_bus_message *msg, bool start, sd_bus_error *error) {
+        int r;
+
+        if (start) {
+                r = container_start(c, reply_create_done, sd_bus_message_ref(msg), error);
+                if (r < 0) {
+                        sd_bus_message_unref(msg);
+                        (void) manager_remove_container(c->manager, c);
+                        return r;
+                }
+                return 1;
+        }
+
+        g_autofree char *path = container_object_path(c);
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
+/* Create with autostart: its unit is enabled before the container starts or is announced as
+ * made; if systemd refuses, the container goes again and the error carries systemd's text. */
+typedef struct CreateAutostart {
+        sd_bus_message *msg;
+        char *name;
+        char id[33];
+        bool start;
+} CreateAutostart;
+
+static void create_autostart_free(CreateAutostart *ca) {
+        sd_bus_message_unref(ca->msg);
+        g_free(ca->name);
+        g_free(ca);
+}
+
+static Container *create_autostart_container(Manager *m, CreateAutostart *ca) {
+        Container *c = manager_get_container(m, ca->name);
+
+        if (c && streq(c->id, ca->id))
+                return c;
+        (void) sd_bus_reply_method_errorf(ca->msg, CM_ERROR_NO_SUCH_CONTAINER,
+                                          "Container '%s' was removed while it was being created", ca->name);
+        return NULL;
+}
+
+static void on_create_refreshed(Manager *m, const sd_bus_error *error, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        CreateAutostart *ca = userdata;
+        Container *c = create_autostart_container(m, ca);
+        int r;
+
+        if (c) {
+                r = create_finish(c, ca->msg, ca->start, &e);
+                if (r < 0) {
+                        if (!sd_bus_error_is_set(&e))
+                                (void) sd_bus_error_set_errno(&e, r);
+                        (void) sd_bus_reply_method_error(ca->msg, &e);
+                }
+        }
+        create_autostart_free(ca);
+}
+
+static void on_create_enabled(Manager *m, const sd_bus_error *error, void *userdata) {
+        CreateAutostart *ca = userdata;
+        Container *c = create_autostart_container(m, ca);
+        int r;
+
+        if (!c)
+                return create_autostart_free(ca);
+        if (error) {
+                g_autofree char *unit = autostart_unit_name(ca->name);
+
+                c->policy.autostart = false; /* nothing to disable on the way out */
+                (void) manager_remove_container(m, c);
+                (void) sd_bus_reply_method_errorf(ca->msg, CM_ERROR_AUTOSTART_FAILED,
+                                                  "systemd refused to enable %s, so container '%s' was not created: %s",
+                                                  unit, ca->name, error->message ?: error->name);
+                return create_autostart_free(ca);
+        }
+        r = autostart_refresh_async(m, true, on_create_refreshed, ca);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask systemd to reload");
+                on_create_refreshed(m, NULL, ca);
+        }
+}
+
+static int create_enable_autostart(Container *c, sd_bus_message *msg, bool start, sd_bus_error *error) {
+        CreateAutostart *ca = g_new0(CreateAutostart, 1);
+        int r;
+
+        ca->msg = sd_bus_message_ref(msg);
+        ca->name = g_strdup(c->name);
+        memcpy(ca->id, c->id, sizeof(ca->id));
+        ca->start = start;
+        r = autostart_link_async(c->manager, c->name, NULL, on_create_enabled, ca);
+        if (r < 0) {
+                create_autostart_free(ca);
+                c->policy.autostart = false;
+                (void) manager_remove_container(c->manager, c);
+                return sd_bus_error_set_errnof(error, r, "Cannot ask systemd to enable the unit of '%s': %m", c->name);
+        }
+        return 1;
 }
 
 static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -162,18 +266,9 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (c->network == NETWORK_BRIDGE)
                 network_sync(m);
 
-        if (start) {
-                r = container_start(c, reply_create_done, sd_bus_message_ref(msg), error);
-                if (r < 0) {
-                        sd_bus_message_unref(msg);
-                        (void) manager_remove_container(m, c);
-                        return r;
-                }
-                return 1;
-        }
-
-        g_autofree char *path = container_object_path(c);
-        return sd_bus_reply_method_return(msg, "o", path);
+        if (c->policy.autostart)
+                return create_enable_autostart(c, msg, start, error);
+        return create_finish(c, msg, start, error);
 }
 
 static int method_list(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -236,6 +331,9 @@ static void reply_remove_done(Container *c, int error, const char *message, void
         if (error < 0) {
                 c->removing = false;
                 (void) store_save_container_runtime(c);
+                if (c->policy.autostart)
+                        /* The Remove disabled it first: it stays, so does its unit. */
+                        (void) autostart_link_async(c->manager, c->name, NULL, NULL, NULL);
                 (void) sd_bus_reply_method_errorf(msg, CM_ERROR_START_FAILED, "Cannot stop container '%s': %s",
                                                   c->name, message ?: g_strerror(-error));
                 sd_bus_message_unref(msg);
@@ -243,6 +341,59 @@ static void reply_remove_done(Container *c, int error, const char *message, void
         }
         (void) manager_remove_container_deferred(c->manager, c, msg, NULL);
         sd_bus_message_unref(msg);
+}
+
+static int remove_continue(Container *c, sd_bus_message *msg, sd_bus_error *error);
+
+/* Remove of a container with autostart: its unit is disabled first; if systemd refuses,
+ * nothing changes. */
+typedef struct RemoveAutostart {
+        sd_bus_message *msg;
+        char *name;
+        char id[33];
+} RemoveAutostart;
+
+static void on_remove_disabled(Manager *m, const sd_bus_error *error, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        RemoveAutostart *ra = userdata;
+        Container *c = manager_get_container(m, ra->name);
+        int r;
+
+        if (!c || !streq(c->id, ra->id))
+                (void) sd_bus_error_setf(&e, CM_ERROR_NO_SUCH_CONTAINER, "No container '%s'", ra->name);
+        else if (error) {
+                g_autofree char *unit = autostart_unit_name(ra->name);
+                (void) sd_bus_error_setf(&e, CM_ERROR_AUTOSTART_FAILED, "systemd refused to disable %s (nothing changed): %s",
+                                         unit, error->message ?: error->name);
+        } else if (c->removing)
+                (void) sd_bus_error_setf(&e, CM_ERROR_NO_SUCH_CONTAINER, "Container '%s' is being removed", c->name);
+        else {
+                r = remove_continue(c, ra->msg, &e);
+                if (r < 0 && !sd_bus_error_is_set(&e))
+                        (void) sd_bus_error_set_errno(&e, r);
+        }
+        if (sd_bus_error_is_set(&e))
+                (void) sd_bus_reply_method_error(ra->msg, &e);
+        sd_bus_message_unref(ra->msg);
+        g_free(ra->name);
+        g_free(ra);
+}
+
+static int remove_disable_autostart(Container *c, sd_bus_message *msg, sd_bus_error *error) {
+        RemoveAutostart *ra = g_new0(RemoveAutostart, 1);
+        int r;
+
+        ra->msg = sd_bus_message_ref(msg);
+        ra->name = g_strdup(c->name);
+        memcpy(ra->id, c->id, sizeof(ra->id));
+        r = autostart_link_async(c->manager, NULL, c->name, on_remove_disabled, ra);
+        if (r < 0) {
+                sd_bus_message_unref(ra->msg);
+                g_free(ra->name);
+                g_free(ra);
+                return sd_bus_error_set_errnof(error, r, "Cannot ask systemd to disable the unit of '%s': %m", c->name);
+        }
+        return 1;
 }
 
 static int method_remove(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -261,6 +412,15 @@ static int method_remove(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 
         if (c->removing)
                 return sd_bus_error_setf(error, CM_ERROR_NO_SUCH_CONTAINER, "Container '%s' is being removed", c->name);
+        if (c->policy.autostart)
+                return remove_disable_autostart(c, msg, error);
+        return remove_continue(c, msg, error);
+}
+
+static int remove_continue(Container *c, sd_bus_message *msg, sd_bus_error *error) {
+        Manager *m = c->manager;
+        int r;
+
         if (container_is_active(c)) {
                 r = container_stop(c, reply_remove_done, sd_bus_message_ref(msg), error);
                 if (r < 0) {

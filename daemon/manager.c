@@ -6,6 +6,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "autostart.h"
 #include "build.h"
 #include "log.h"
 #include "container.h"
@@ -49,6 +50,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->state_dir = g_strdup(state_dir);
         m->runtime_dir = g_strdup(runtime_dir);
         m->bases_dir = g_strdup(bases_dir);
+        m->unit_dir = g_strdup(AUTOSTART_UNIT_DIR);
         m->containers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, container_destroy);
         m->units = g_hash_table_new(g_str_hash, g_str_equal);
         m->leftovers = g_ptr_array_new_with_free_func(g_free);
@@ -93,6 +95,7 @@ Manager *manager_free(Manager *m) {
         g_free(m->state_dir);
         g_free(m->runtime_dir);
         g_free(m->bases_dir);
+        g_free(m->unit_dir);
         g_free(m);
         return NULL;
 }
@@ -385,6 +388,9 @@ int manager_remove_container(Manager *m, Container *c) {
                         return -errno;
         }
         manager_send_container_removed(m, c);
+        if (c->policy.autostart && m->bus)
+                /* Its unit goes with it (a Remove disabled it already: then a no-op). */
+                autostart_forget(m, c->name);
         r = manager_remove_tree(m, dir);
         if (r < 0)
                 log_warning_errno(r, "Cannot remove %s", dir);
@@ -400,10 +406,7 @@ int manager_remove_container(Manager *m, Container *c) {
         return 0;
 }
 
-int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_bus_error *error) {
-        g_autofree char *old_name = NULL, *old_dir = NULL, *new_dir = NULL, *lxcpath = manager_lxc_path(m);
-        g_autofree char *old_lxc = NULL;
-        uint64_t now = now_usec(CLOCK_REALTIME);
+int manager_rename_container_check(Manager *m, Container *c, const char *new_name, sd_bus_error *error) {
         int r;
 
         assert(m);
@@ -413,12 +416,24 @@ int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_
         if (r < 0)
                 return r;
         if (streq(new_name, c->name))
-                return 0;
+                return 1;
         if (manager_get_container(m, new_name))
                 return sd_bus_error_setf(error, CM_ERROR_CONTAINER_EXISTS, "Container '%s' already exists", new_name);
         if (container_is_active(c) || c->removing)
                 return sd_bus_error_setf(error, CM_ERROR_ALREADY_RUNNING, "Container '%s' is %s: stop it first",
                                          c->name, c->removing ? "being removed" : container_state_to_string(c->state));
+        return 0;
+}
+
+int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_bus_error *error) {
+        g_autofree char *old_name = NULL, *old_dir = NULL, *new_dir = NULL, *lxcpath = manager_lxc_path(m);
+        g_autofree char *old_lxc = NULL;
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        int r;
+
+        r = manager_rename_container_check(m, c, new_name, error);
+        if (r != 0)
+                return r < 0 ? r : 0;
 
         old_dir = manager_container_dir(m, c->name);
         new_dir = manager_container_dir(m, new_name);

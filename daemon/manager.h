@@ -24,6 +24,7 @@ struct Manager {
         char *state_dir;    /* persistent: containers, assembled bases */
         char *runtime_dir;  /* volatile: what runs now, LXC's own files */
         char *bases_dir;    /* read-only base definitions shipped with the package */
+        char *unit_dir;     /* where systemd keeps enabled units and our order drop-ins (autostart.c) */
 
         GHashTable *containers; /* name -> Container*, owned */
         GHashTable *units;      /* scope unit name -> Container* (not owned): systemd's signals name units */
@@ -100,6 +101,9 @@ int manager_remove_container(Manager *m, Container *c);
 /* Renames a container that does not run: its directory, its object, its unit from the next start
  * on; its logs so far stay its own. Named errors in error; nothing changed on failure. */
 int manager_rename_container(Manager *m, Container *c, const char *new_name, sd_bus_error *error);
+/* Whether manager_rename_container() would go ahead: 0 if so, 1 for the same name (nothing to
+ * do), or a named error. */
+int manager_rename_container_check(Manager *m, Container *c, const char *new_name, sd_bus_error *error);
 /* The same from the next iteration of the event loop, for code running inside the container's
  * own callbacks, which must not free it under their feet. reply_to (if not NULL) is answered
  * once it is gone: with reply_error if that is set, else with success. */

@@ -4,7 +4,10 @@
  * All or nothing: every option is checked, then polkit asked, then (for a container that runs)
  * systemd changes the scope's limits; only once systemd said yes does the container take the
  * new values, written once. If systemd says no, nothing changes and the reply carries its text.
- * Environment and command take effect at the next start; limits at once when it runs. */
+ * Environment and command take effect at the next start; limits at once when it runs.
+ * A change of autostart asks systemd to enable or disable the unit first (autostart.c): if it
+ * refuses, nothing changes; a later step that fails undoes it. */
+#include "autostart.h"
 #include "container-dbus.h"
 #include "errors.h"
 #include "log.h"
@@ -23,6 +26,8 @@ typedef struct UpdateCall {
         char **environment;     /* NULL: not given */
         char **command;         /* NULL: not given */
         ContainerPolicy policy; /* the whole policy after the update */
+        bool autostart_changed; /* the unit was enabled or disabled: undone if a later step fails */
+        bool order_changed;     /* autostart or its priority changed: drop-ins to rewrite */
         sd_bus_slot *slot;
 } UpdateCall;
 
@@ -81,34 +86,111 @@ static int update_apply(Container *c, UpdateCall *u) {
         return 0;
 }
 
-static int on_set_limits_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        _cleanup_(update_call_freep) UpdateCall *u = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(reply);
+static Container *update_container(UpdateCall *u) {
         Container *c = manager_get_container(u->manager, u->name);
+
+        return c && streq(c->id, u->id) ? c : NULL;
+}
+
+/* Answers with the error (or success), and ends the call. */
+static void update_done(UpdateCall *u, const sd_bus_error *error) {
+        Container *c = update_container(u);
+
+        if (c)
+                c->update_pending = false;
+        if (error)
+                (void) sd_bus_reply_method_error(u->msg, error);
+        else
+                (void) sd_bus_reply_method_return(u->msg, NULL);
+        update_call_free(u);
+}
+
+static void update_undo_autostart(UpdateCall *u) {
+        if (!u->autostart_changed)
+                return;
+        /* Best effort; a daemon start reconciles the unit with the policy anyway. */
+        (void) autostart_link_async(u->manager, u->policy.autostart ? NULL : u->name,
+                                    u->policy.autostart ? u->name : NULL, NULL, NULL);
+}
+
+static void on_update_refreshed(Manager *m, const sd_bus_error *error, void *userdata) {
+        update_done(userdata, NULL);
+}
+
+static void update_finish(UpdateCall *u) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        Container *c = update_container(u);
+        bool order_changed = u->order_changed;
         int r;
 
-        if (!c || !streq(c->id, u->id)) {
-                (void) sd_bus_reply_method_errorf(u->msg, CM_ERROR_NO_SUCH_CONTAINER,
-                                                  "Container '%s' was removed during the update", u->name);
-                return 0;
-        }
-        c->update_pending = false;
-        if (e) {
-                log_error("Cannot change the limits of %s: %s", c->unit, e->message);
-                (void) sd_bus_reply_method_errorf(u->msg, SD_BUS_ERROR_FAILED,
-                                                  "systemd refused the limits of %s (nothing changed): %s",
-                                                  c->unit, e->message);
-                return 0;
+        if (!c) {
+                update_undo_autostart(u);
+                (void) sd_bus_error_setf(&e, CM_ERROR_NO_SUCH_CONTAINER, "Container '%s' was removed during the update", u->name);
+                return update_done(u, &e);
         }
         r = update_apply(c, u);
         if (r < 0) {
-                (void) sd_bus_reply_method_errnof(u->msg, r,
-                                                  "Limits of %s changed on the running scope, but the container's "
-                                                  "configuration could not be written (kept as it was): %m", c->unit);
+                update_undo_autostart(u);
+                (void) sd_bus_error_set_errnof(&e, r, "Cannot write the configuration of '%s' (nothing changed): %m", c->name);
+                return update_done(u, &e);
+        }
+        if (order_changed) {
+                r = autostart_refresh_async(u->manager, u->autostart_changed, on_update_refreshed, u);
+                if (r >= 0)
+                        return;
+                log_warning_errno(r, "Cannot ask systemd to reload");
+        }
+        update_done(u, NULL);
+}
+
+static int on_set_limits_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        UpdateCall *u = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        Container *c = update_container(u);
+
+        u->slot = sd_bus_slot_unref(u->slot);
+        if (c && e) {
+                log_error("Cannot change the limits of %s: %s", c->unit, e->message);
+                update_undo_autostart(u);
+                (void) sd_bus_error_setf(&err, SD_BUS_ERROR_FAILED, "systemd refused the limits of %s (nothing changed): %s",
+                                         c->unit, e->message);
+                update_done(u, &err);
                 return 0;
         }
-        (void) sd_bus_reply_method_return(u->msg, NULL);
+        update_finish(u);
         return 0;
+}
+
+static void update_step_limits(UpdateCall *u) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        Container *c = update_container(u);
+        int r;
+
+        if (c && container_has_payload(c) && memcmp(&u->limits, &c->limits, sizeof(u->limits)) != 0) {
+                r = scope_set_limits_async(c->manager, c->unit, &u->limits, on_set_limits_reply, u, &u->slot);
+                if (r >= 0)
+                        return;
+                update_undo_autostart(u);
+                (void) sd_bus_error_set_errnof(&e, r, "Cannot ask systemd to change %s: %m", c->unit);
+                return update_done(u, &e);
+        }
+        update_finish(u);
+}
+
+static void on_update_linked(Manager *m, const sd_bus_error *error, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        UpdateCall *u = userdata;
+
+        if (error) {
+                g_autofree char *unit = autostart_unit_name(u->name);
+
+                (void) sd_bus_error_setf(&e, CM_ERROR_AUTOSTART_FAILED, "systemd refused to %s %s (nothing changed): %s",
+                                         u->policy.autostart ? "enable" : "disable", unit, error->message ?: error->name);
+                return update_done(u, &e);
+        }
+        u->autostart_changed = true;
+        update_step_limits(u);
 }
 
 static int method_update(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -167,20 +249,23 @@ static int method_update(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         policy_init(&policy);
         u->environment = TAKE_PTR(environment);
         u->command = TAKE_PTR(command);
+        u->order_changed = u->policy.autostart != c->policy.autostart ||
+                u->policy.autostart_priority != c->policy.autostart_priority;
 
-        if (container_has_payload(c) && memcmp(&limits, &c->limits, sizeof(limits)) != 0) {
-                r = scope_set_limits_async(c->manager, c->unit, &limits, on_set_limits_reply, u, &u->slot);
-                if (r < 0)
-                        return sd_bus_error_set_errnof(error, r, "Cannot ask systemd to change %s: %m", c->unit);
-                c->update_pending = true;
-                TAKE_PTR(u); /* the reply callback's now */
+        /* From here on every step answers the call itself. */
+        c->update_pending = true;
+        if (u->policy.autostart != c->policy.autostart) {
+                r = autostart_link_async(c->manager, u->policy.autostart ? c->name : NULL,
+                                         u->policy.autostart ? NULL : c->name, on_update_linked, u);
+                if (r < 0) {
+                        c->update_pending = false;
+                        return sd_bus_error_set_errnof(error, r, "Cannot ask systemd to change %s: %m", c->name);
+                }
+                TAKE_PTR(u); /* the callback's now */
                 return 1;
         }
-
-        r = update_apply(c, u);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot write the configuration of '%s': %m", c->name);
-        return sd_bus_reply_method_return(msg, NULL);
+        update_step_limits(TAKE_PTR(u));
+        return 1;
 }
 
 const sd_bus_vtable container_update_vtable[] = {

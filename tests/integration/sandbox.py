@@ -281,6 +281,10 @@ class Sandbox:
         # letters and digits only after the prefix: a machine name may not end in '-' or '_'
         self.machine = "cm-sbx-%d-%s" % (os.getpid(), os.urandom(4).hex())
         self.logfile = os.path.join(self.dir, "boot.log")
+        self._boot()
+
+    def _boot(self):
+        self.pid1 = None
         for h in cgroup_hierarchies():
             os.mkdir(os.path.join(h, self.machine))
             self.cgroups.append(os.path.join(h, self.machine))
@@ -404,6 +408,17 @@ class Sandbox:
         if self not in _live:
             return
         _live.remove(self)
+        self._halt()
+        self._unmount_all()
+
+    def reboot(self):
+        """Shut the guest down cleanly and boot the same tree again: what it wrote (its /etc,
+        the daemon's state in /var/lib/containers-manager) is there at the second boot; /run
+        and /tmp are fresh, as after a reboot.  Used by test-autostart.py."""
+        self._halt()
+        self._boot()
+
+    def _halt(self):
         if self.proc and self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)   # nspawn: clean shutdown of the guest
@@ -424,6 +439,8 @@ class Sandbox:
             if not cgroup_remove(c):
                 log("cgroup left behind: %s" % c)
         self.cgroups = []
+
+    def _unmount_all(self):
         for m in reversed(self._mounts):
             for _ in range(50):
                 r = subprocess.run(["umount", m], stderr=subprocess.PIPE, text=True)
