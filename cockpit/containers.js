@@ -85,8 +85,16 @@
         console.warn(what, name, msg);
     }
 
+    /* A call that reaches the service as it exits on idle gets ShuttingDown: the next one
+     * activates a fresh instance, so it is made once more. (A native promise: a handler of
+     * cockpit's own promises that throws never settles the chain.) */
     function call(path, iface, method, args, type) {
-        return client.call(path, iface, method, args, type ? { type } : {});
+        const once = () => Promise.resolve(client.call(path, iface, method, args, type ? { type } : {}));
+        return once().catch(ex => {
+            if (ex && ex.name === "org.containers.Error.ShuttingDown")
+                return new Promise(resolve => window.setTimeout(resolve, 200)).then(once);
+            throw ex;
+        });
     }
 
     /* Runs a call on an object, its buttons disabled meanwhile; failures become alerts. */
@@ -461,8 +469,5 @@
                 });
     }
 
-    document.addEventListener("DOMContentLoaded", () => {
-        init();
-        cockpit.transport.wait(() => document.body.removeAttribute("hidden"));
-    });
+    document.addEventListener("DOMContentLoaded", init);
 }());
