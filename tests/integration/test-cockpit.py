@@ -5,7 +5,9 @@ action), and Debian's headless Chromium, started inside the sandbox too (it has 
 own), is driven over the DevTools protocol (cdp.py).  The page loads, a container created over
 the bus appears without a reload and follows its state, Stop/Start/Remove from the page act
 on the service, logs are shown and followed, a build from a git URL shows its progress, a
-container is created from the built image, and a failed call shows the service's message.
+container is created from the built image, a failed call shows the service's message, an
+unprivileged user's session (a second cockpit-ws run as that user) is refused by polkit with the
+message on the page, and the page goes on across a stop and re-activation of the service.
 
 Screenshots and the browser's log go to <build>/meson-logs/cockpit/ (beside the test log)."""
 
@@ -29,6 +31,10 @@ PORT = 9091             # inside the sandbox's own network namespace: nothing el
 ORIGIN = "http://127.0.0.1:%d" % PORT
 PAGE = ORIGIN + "/cockpit/@localhost/containers-manager/index.html"
 SHELL = ORIGIN + "/containers-manager"
+USER_PORT = 9092        # a second cockpit-ws whose session is the unprivileged test user's
+USER_PAGE = "http://127.0.0.1:%d/cockpit/@localhost/containers-manager/index.html" % USER_PORT
+DENIED = ("org.freedesktop.DBus.Error.AccessDenied",
+          "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired")
 
 tap = sandbox.Tap()
 for need in (WS, cdp.CHROMIUM):
@@ -317,23 +323,92 @@ def t_remove_from_page():
 tap.check("Remove on the page (confirmed) removes the container", t_remove_from_page)
 
 
+def t_unprivileged_session():
+    # a second cockpit-ws whose session is the unprivileged test user's: the page reads
+    # everything (List and properties are open) but polkit refuses its Stop, and says why
+    sb.run(["systemd-run", "--unit=cm-cockpit-ws-user", "--quiet", "--collect",
+            "-p", "User=" + sandbox.TEST_USER, WS, "--no-tls", "--local-session=cockpit-bridge",
+            "--address=127.0.0.1", "--port=%d" % USER_PORT])
+    wait_for(lambda: sb.run(["/usr/bin/python3", "-c",
+                             "import urllib.request,sys; urllib.request.urlopen(sys.argv[1])",
+                             USER_PAGE], check=False).ok, timeout=30, what="the second cockpit-ws")
+    browser.navigate(USER_PAGE)
+    browser.wait_js("document.getElementById('app').dataset.ready === 'true'", timeout=60,
+                    what="the page to connect as %s" % sandbox.TEST_USER)
+    wait_for(lambda: page_state("web") == "running", timeout=10, what="web on the page")
+    browser.click(row("web") + " button[data-action=stop]")
+    text = browser.wait_js("Array.from(document.querySelectorAll('#alerts .alert'))"
+                           ".map(a => a.textContent).join('\\n')", timeout=30,
+                           what="the refusal on the page")
+    shot("09-unprivileged-refused")
+    if not any(e in text for e in DENIED):
+        return "the page says %r" % text
+    if bus_state("web") != "running":
+        return "web is %s after a refused Stop" % bus_state("web")
+    browser.navigate(PAGE)
+    browser.wait_js("document.getElementById('app').dataset.ready === 'true'", timeout=60,
+                    what="the root session's page again")
+    browser.js("window.cmNoReload = 'yes'")
+
+
+tap.check("in an unprivileged user's session polkit refuses Stop and the page shows the error",
+          t_unprivileged_session)
+
+
+def t_service_restarts():
+    # the service exits when idle and comes back with the next call: an open page goes on
+    sb.run(["systemctl", "stop", "containers-manager.service"])
+    browser.wait_js("document.getElementById('service-status').textContent.includes('not running')",
+                    timeout=20, what="the page to say the service is not running")
+    if page_state("web") != "running":
+        return "web shows %r while the service is away" % page_state("web")
+    create_over_bus("late", "hello-from-late")     # activates a fresh instance
+    wait_for(lambda: page_state("late") == "running", timeout=30,
+             what="a container of the new instance on the page")
+    sb.call(container_path("web"), CONTAINER_IFACE, "Stop")
+    wait_for(lambda: page_state("web") == "stopped", timeout=10,
+             what="a state change from the new instance on the page")
+    if browser.js("window.cmNoReload") != "yes":
+        return "the page was reloaded"
+    shot("09b-after-service-restart")
+    return no_alerts()
+
+
+tap.check("the page follows the service through an exit and a new activation", t_service_restarts)
+
+
 def t_shell():
     browser.navigate(SHELL)
     # the shell's navigation lists the page under its manifest's label
     browser.wait_js("Array.from(document.querySelectorAll('nav a, #host-apps a'))"
                     ".some(a => a.textContent.trim() === 'Containers')", timeout=60,
                     what="'Containers' in Cockpit's menu")
-    browser.wait_js("(() => { const f = Array.from(document.querySelectorAll('iframe'))"
-                    ".find(f => f.src.includes('containers-manager')); return f && "
-                    "f.contentDocument && f.contentDocument.querySelector("
-                    "'#containers tr[data-name=web]') !== null; })()", timeout=60,
+    frame = ("Array.from(document.querySelectorAll('iframe'))"
+             ".find(f => f.src.includes('containers-manager')).contentDocument")
+    browser.wait_js("(() => { try { return %s.querySelector('#containers tr[data-name=late]') "
+                    "!== null; } catch (e) { return false; } })()" % frame, timeout=60,
                     what="the page inside the shell")
-    time.sleep(1)
-    shot("09-cockpit-shell")
+    # a build started by another client shows with its progress too
+    gitserver.make_repo(sb, "shop", {"Run.yaml": APP_YAML, "blob.bin": RandomBytes(512 << 10)})
+    sb.mcall("Build", "ssa{sv}", "shop", gitserver.slow_url(BASE_URL + "/shop.git"), "0")
+    progress = "%s.querySelector('#builds li[data-name=shop] progress')" % frame
+    browser.wait_js("(() => { const p = %s; return p && p.value > 0.3 && p.value < 1; })()"
+                    % progress, timeout=60, what="the bus-started build's progress in the shell")
+    shot("10-cockpit-shell")
+    browser.wait_js("%s.value === 1" % progress, timeout=120, what="the build to finish")
 
 
-tap.check("Cockpit's shell has 'Containers' in its menu and shows the page", t_shell)
+tap.check("Cockpit's shell has 'Containers' in its menu and shows the page, with the progress of "
+          "a build another client started", t_shell)
 
+
+
+def t_no_exceptions():
+    thrown = [c for c in browser.console if c.startswith("exception:")]
+    return True if not thrown else "uncaught exceptions in the page:\n" + "\n".join(thrown)
+
+
+tap.check("the page threw no uncaught JavaScript exception", t_no_exceptions)
 if browser.console:
     tap.diag("browser console:\n" + "\n".join(browser.console[-40:]))
 browser.close()
