@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "transfer.h"
+#include "transfer-manifest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
