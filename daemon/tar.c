@@ -14,6 +14,10 @@
 #include "tar.h"
 #include "util.h"
 
+#if HAVE_LIBCRYPTO
+#include <openssl/evp.h>
+#endif
+
 #define BLOCK_SIZE 512
 #define RECORD_SIZE (20 * BLOCK_SIZE)   /* what GNU tar pads an archive to */
 #define COPY_CHUNK (64 * 1024)
@@ -46,6 +50,57 @@ typedef struct UstarHeader {
         char pad[12];
 } UstarHeader;
 _Static_assert(sizeof(UstarHeader) == BLOCK_SIZE, "a tar header is one block");
+
+/* SHA-256 of the streams that carry layers: OpenSSL's where the build has it (it uses the CPU's
+ * SHA instructions: 1.4 GB/s here against GLib's 0.2-0.4), else GLib's. */
+#if HAVE_LIBCRYPTO
+typedef EVP_MD_CTX Sha256;
+
+static Sha256 *sha256_new(void) {
+        EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+        if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+                g_error("OpenSSL has no SHA-256");
+        return c;
+}
+
+static void sha256_update(Sha256 *c, const void *data, size_t size) {
+        assert_se(EVP_DigestUpdate(c, data, size) == 1);
+}
+
+static char *sha256_finish(Sha256 *c) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+        GString *s = g_string_new("sha256:");
+
+        assert_se(EVP_DigestFinal_ex(c, md, &len) == 1);
+        for (unsigned i = 0; i < len; i++)
+                g_string_append_printf(s, "%02x", md[i]);
+        return g_string_free(s, false);
+}
+
+static void sha256_free(Sha256 *c) {
+        EVP_MD_CTX_free(c);
+}
+#else
+typedef GChecksum Sha256;
+
+static Sha256 *sha256_new(void) {
+        return g_checksum_new(G_CHECKSUM_SHA256);
+}
+
+static void sha256_update(Sha256 *c, const void *data, size_t size) {
+        g_checksum_update(c, data, (gssize) size);
+}
+
+static char *sha256_finish(Sha256 *c) {
+        return g_strconcat("sha256:", g_checksum_get_string(c), NULL);
+}
+
+static void sha256_free(Sha256 *c) {
+        g_checksum_free(c);
+}
+#endif
 
 static size_t padding_of(uint64_t size) {
         return (BLOCK_SIZE - size % BLOCK_SIZE) % BLOCK_SIZE;
@@ -191,7 +246,7 @@ typedef struct TarEntry {
 typedef struct Packer {
         int out_fd;             /* -1: only count the bytes (the size of a nested archive) */
         uint64_t offset;
-        GChecksum *sum;         /* of every byte written, when set */
+        Sha256 *sum;            /* of every byte written, when set */
         GHashTable *inodes;     /* "dev:ino" → archive name of the first sighting, for hard links */
         char *message;
 } Packer;
@@ -200,7 +255,7 @@ static void packer_done(Packer *p) {
         if (p->inodes)
                 g_hash_table_unref(p->inodes);
         if (p->sum)
-                g_checksum_free(p->sum);
+                sha256_free(p->sum);
         g_free(p->message);
 }
 
@@ -210,7 +265,7 @@ static int packer_write(Packer *p, const void *buf, size_t size) {
                 if (r < 0)
                         return fail(&p->message, r, NULL, "cannot write the archive: %s", g_strerror(-r));
                 if (p->sum)
-                        g_checksum_update(p->sum, buf, size);
+                        sha256_update(p->sum, buf, size);
         }
         p->offset += size;
         return 0;
@@ -633,7 +688,7 @@ static ssize_t tar_reader_read_raw(TarReader *r, void *buf, size_t size);
 typedef struct Unpacker {
         int in_fd;
         TarReader *parent;      /* when set, the archive is the data of the parent's current entry */
-        GChecksum *sum;         /* of every byte read, when set */
+        Sha256 *sum;            /* of every byte read, when set */
         int target_fd;
         int staging_fd;
         char *staging_name;
@@ -662,7 +717,7 @@ static ssize_t input_read(Unpacker *u, void *buf, size_t size) {
 
         n = u->parent ? tar_reader_read_raw(u->parent, buf, size) : loop_read(u->in_fd, buf, size);
         if (n > 0 && u->sum)
-                g_checksum_update(u->sum, buf, (gssize) n);
+                sha256_update(u->sum, buf, (size_t) n);
         return n;
 }
 
@@ -1814,7 +1869,7 @@ int tar_reader_unpack(TarReader *r, int root_fd, const char *path, const TarLimi
         assert(root_fd >= 0);
 
         u.parent = r;
-        u.sum = g_checksum_new(G_CHECKSUM_SHA256);
+        u.sum = sha256_new();
         k = unpack_into(&u, root_fd, path);
         if (k >= 0) {
                 /* The digest covers the whole entry: whatever follows the nested end marker too. */
@@ -1827,8 +1882,8 @@ int tar_reader_unpack(TarReader *r, int root_fd, const char *path, const TarLimi
                         k = (int) n;
         }
         if (k >= 0 && ret_digest)
-                *ret_digest = g_strconcat("sha256:", g_checksum_get_string(u.sum), NULL);
-        g_checksum_free(TAKE_PTR(u.sum));
+                *ret_digest = sha256_finish(u.sum);
+        sha256_free(TAKE_PTR(u.sum));
         if (k < 0 && ret_message)
                 *ret_message = TAKE_PTR(r->u.message) ?: TAKE_PTR(u.message);
         return k;
@@ -1893,7 +1948,7 @@ int tar_writer_add_tree(TarWriter *w, const char *name, int root_fd, const char 
         };
         _cleanup_(packer_done) Packer inner = {
                 .out_fd = w->p.out_fd,
-                .sum = g_checksum_new(G_CHECKSUM_SHA256),
+                .sum = sha256_new(),
                 .inodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free),
         };
         int r;
@@ -1922,7 +1977,7 @@ int tar_writer_add_tree(TarWriter *w, const char *name, int root_fd, const char 
         if (r < 0)
                 goto finish;
         if (ret_digest)
-                *ret_digest = g_strconcat("sha256:", g_checksum_get_string(inner.sum), NULL);
+                *ret_digest = sha256_finish(inner.sum);
         if (ret_size)
                 *ret_size = inner.offset;
 
