@@ -414,6 +414,30 @@ tap.check("the archive: manifest (version, base by name, layers with sha256), la
           "with .wh. whiteouts and container-side owners", t_export_format)
 
 
+def t_old_layout():
+    # The layout of the previous release: tar_pack() of a directory ("./", "./layers/",
+    # "./layers/0.tar", ...), here as GNU tar writes a directory, manifest.json anywhere.
+    sb.run(["sh", "-c", "rm -rf /var/tmp/oldl && mkdir /var/tmp/oldl && tar -C /var/tmp/oldl -xf /var/tmp/c3.tar && "
+            "cd /var/tmp/oldl && { echo ./manifest.json; find . ! -name manifest.json; } | "
+            "tar -cf /var/tmp/old-layout.tar --no-recursion -T - && rm -rf /var/tmp/oldl"])
+    names = sb.run(["tar", "-tf", "/var/tmp/old-layout.tar"]).stdout.split()
+    if names[0] != "./manifest.json" or "./layers/0.tar" not in names:
+        return "the repacked archive lists %r" % names
+    r = client("import", "old-layout", "/var/tmp/old-layout.tar")
+    if r[0] != "ok":
+        return "import: %r" % r
+    create("old-layout", "old-layout-c")
+    rc, out = sh("old-layout-c", "cat /data/d")
+    sb.call(container_path("old-layout-c"), C, "Stop")
+    sb.mcall("Remove", "s", "old-layout-c")
+    sb.mcall("RemoveImage", "s", "old-layout")
+    return out == "dee\n" or "a container of it sees %r" % out
+
+
+tap.check("an archive in the previous release's layout (./ names, directory entries, the manifest "
+          "first) imports", t_old_layout)
+
+
 def leftovers():
     names = set(sb.run(["ls", "-A", STATE + "/images"]).stdout.split())
     return sorted(n for n in names if n not in images()) + \
