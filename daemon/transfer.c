@@ -22,6 +22,7 @@
 #include "store.h"
 #include "tar.h"
 #include "transfer.h"
+#include "transfer-manifest.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -274,141 +275,163 @@ static int layer_has_overlay_marks(int dir_fd) {
 
 /* ---- export ---- */
 
-static int export_worker(int fd, void *data) {
-        TransferOp *op = data;
-        g_autofree char *out = g_build_filename(op->tmp, "out", NULL), *layers = g_build_filename(out, "layers", NULL);
+/* A layer's tree as layers/N.tar or upper.tar of the stream: straight from the layer when it
+ * has no overlay marks, else from a staged copy with them spelled as OCI does (and, for a
+ * container's layer, its owners shifted to container-side ids). */
+static int export_tree(TarWriter *w, const char *entry, const char *dir, const char *stage, const CopyOptions *copy,
+                       bool force_copy, char **ret_digest, uint64_t *ret_size, char **ret_message) {
+        _cleanup_close_ int fd = -1;
+        bool staged;
+        int r;
+
+        if (force_copy)
+                staged = true;
+        else {
+                _cleanup_close_ int lfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                r = lfd < 0 ? -errno : layer_has_overlay_marks(lfd);
+                if (r < 0) {
+                        *ret_message = g_strdup_printf("Cannot read %s: %s", dir, g_strerror(-r));
+                        return r;
+                }
+                staged = r > 0;
+        }
+        if (staged) {
+                /* A plain tar cannot hold whiteouts (device nodes): spell them as OCI does. */
+                if (access(dir, F_OK) < 0 && errno == ENOENT)
+                        r = mkdir(stage, 0755) < 0 ? -errno : 0;
+                else
+                        r = copy_tree(dir, stage, copy, ret_message);
+                if (r < 0)
+                        return r;
+        }
+        fd = open(staged ? stage : dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = tar_writer_add_tree(w, entry, fd, "/", ret_digest, ret_size, ret_message);
+        if (staged)
+                (void) rm_rf(stage);
+        return r;
+}
+
+static char *export_manifest(TransferOp *op, char **digests, const uint64_t *sizes) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonNode) root = NULL;
-        g_autofree char *manifest = NULL, *message = NULL;
-        _cleanup_close_ int out_dir = -1;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "FormatVersion");
+        json_builder_add_int_value(b, TRANSFER_FORMAT_VERSION);
+        json_builder_set_member_name(b, "Name");
+        json_builder_add_string_value(b, op->name);
+        json_builder_set_member_name(b, "Base");
+        json_builder_add_string_value(b, op->base);
+        store_json_add_strv(b, "Command", op->command);
+        store_json_add_strv(b, "Environment", op->environment);
+        json_builder_set_member_name(b, "WorkingDirectory");
+        json_builder_add_string_value(b, op->working_directory);
+        json_builder_set_member_name(b, "Provenance");
+        json_builder_add_string_value(b, op->provenance ?: "");
+        json_builder_set_member_name(b, "Created");
+        json_builder_add_int_value(b, (gint64) op->created_usec);
+        json_builder_set_member_name(b, "Layers");
+        json_builder_begin_array(b);
+        for (guint k = 0; digests[k]; k++) {
+                g_autofree char *rel = g_strdup_printf("layers/%u.tar", k);
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "File");
+                json_builder_add_string_value(b, rel);
+                json_builder_set_member_name(b, "Digest");
+                json_builder_add_string_value(b, digests[k]);
+                json_builder_set_member_name(b, "Size");
+                json_builder_add_int_value(b, (gint64) sizes[k]);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        return json_to_string(root, true);
+}
+
+static char *export_container_json(TransferOp *op) {
+        g_autoptr(JsonBuilder) cb = json_builder_new();
+        g_autoptr(JsonNode) croot = NULL;
+
+        json_builder_begin_object(cb);
+        json_builder_set_member_name(cb, "FormatVersion");
+        json_builder_add_int_value(cb, TRANSFER_FORMAT_VERSION);
+        json_builder_set_member_name(cb, "Name");
+        json_builder_add_string_value(cb, op->container_name);
+        json_builder_set_member_name(cb, "Image");
+        json_builder_add_string_value(cb, op->container_image);
+        if (op->container_command)
+                store_json_add_strv(cb, "Command", op->container_command);
+        store_json_add_strv(cb, "Environment", op->container_environment);
+        if (op->container_wd) {
+                json_builder_set_member_name(cb, "WorkingDirectory");
+                json_builder_add_string_value(cb, op->container_wd);
+        }
+        json_builder_set_member_name(cb, "ImageIncluded");
+        json_builder_add_boolean_value(cb, op->layers != NULL);
+        json_builder_end_object(cb);
+        croot = json_builder_get_root(cb);
+        return json_to_string(croot, true);
+}
+
+/* The stream: container.json (containers), layers/N.tar, upper.tar (containers), then
+ * manifest.json with the layers' digests, which are known only once they are written. */
+static int export_stream(TransferOp *op, int out_fd, char **ret_message) {
+        _cleanup_(tar_writer_freep) TarWriter *w = tar_writer_new(out_fd);
+        g_auto(GStrv) digests = NULL;
+        g_autofree uint64_t *sizes = NULL;
+        guint n = op->layers ? g_strv_length(op->layers) : 0;
+        int r;
+
+        if (op->upper) {
+                g_autofree char *ctext = export_container_json(op);
+                r = tar_writer_add_data(w, "container.json", ctext, strlen(ctext), ret_message);
+                if (r < 0)
+                        return r;
+        }
+        digests = g_new0(char *, n + 1);
+        sizes = g_new0(uint64_t, n + 1);
+        for (guint k = 0; k < n; k++) {
+                g_autofree char *stage = g_strdup_printf("%s/stage-%u", op->tmp, k), *entry = g_strdup_printf("layers/%u.tar", k);
+                CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS };
+                g_autofree char *m = NULL;
+
+                r = export_tree(w, entry, op->layers[k], stage, &copy, false, &digests[k], &sizes[k], &m);
+                if (r < 0) {
+                        *ret_message = g_strdup_printf("Cannot pack layer %u: %s", k, m ?: g_strerror(-r));
+                        return r;
+                }
+        }
+        if (op->upper) {
+                /* The container's own layer, owners container-side, whiteouts as .wh. files. */
+                g_autofree char *stage = g_build_filename(op->tmp, "stage-upper", NULL), *m = NULL;
+                CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS | (op->shift ? COPY_SHIFT_IDS : 0), .id_base = op->uid_shift, .id_count = 65536 };
+
+                r = export_tree(w, "upper.tar", op->upper, stage, &copy, true, NULL, NULL, &m);
+                if (r < 0) {
+                        *ret_message = g_strdup_printf("Cannot pack the container's layer: %s", m ?: g_strerror(-r));
+                        return r;
+                }
+        }
+        if (op->layers) {
+                g_autofree char *manifest = export_manifest(op, digests, sizes);
+                r = tar_writer_add_data(w, "manifest.json", manifest, strlen(manifest), ret_message);
+                if (r < 0)
+                        return r;
+        }
+        return tar_writer_finish(w, ret_message);
+}
+
+static int export_worker(int fd, void *data) {
+        TransferOp *op = data;
+        g_autofree char *message = NULL;
         int r;
 
         (void) umask(0077);
-        if (mkdir(op->tmp, 0700) < 0 || mkdir(out, 0700) < 0 || mkdir(layers, 0700) < 0)
+        if (mkdir(op->tmp, 0700) < 0)
                 return report(fd, 1, "Cannot create %s: %m", op->tmp);
-
-        if (op->layers) {
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "FormatVersion");
-                json_builder_add_int_value(b, TRANSFER_FORMAT_VERSION);
-                json_builder_set_member_name(b, "Name");
-                json_builder_add_string_value(b, op->name);
-                json_builder_set_member_name(b, "Base");
-                json_builder_add_string_value(b, op->base);
-                store_json_add_strv(b, "Command", op->command);
-                store_json_add_strv(b, "Environment", op->environment);
-                json_builder_set_member_name(b, "WorkingDirectory");
-                json_builder_add_string_value(b, op->working_directory);
-                json_builder_set_member_name(b, "Provenance");
-                json_builder_add_string_value(b, op->provenance ?: "");
-                json_builder_set_member_name(b, "Created");
-                json_builder_add_int_value(b, (gint64) op->created_usec);
-                json_builder_set_member_name(b, "Layers");
-                json_builder_begin_array(b);
-                for (guint k = 0; op->layers[k]; k++) {
-                        g_autofree char *stage = g_strdup_printf("%s/stage-%u", op->tmp, k);
-                        g_autofree char *file = g_strdup_printf("%s/%u.tar", layers, k), *digest = NULL;
-                        g_autofree char *rel = g_strdup_printf("layers/%u.tar", k);
-                        CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS };
-                        _cleanup_close_ int stage_fd = -1, tar_fd = -1;
-                        struct stat st;
-
-                        bool staged;
-
-                        {
-                                _cleanup_close_ int lfd = open(op->layers[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                                r = lfd < 0 ? -errno : layer_has_overlay_marks(lfd);
-                        }
-                        if (r < 0)
-                                return report(fd, 1, "Cannot read layer %u: %s", k, g_strerror(-r));
-                        staged = r > 0;
-                        if (staged) {
-                                /* A plain tar cannot hold whiteouts (device nodes): spell them as OCI does. */
-                                r = copy_tree(op->layers[k], stage, &copy, &message);
-                                if (r < 0)
-                                        return report(fd, 1, "Cannot copy layer %u: %s", k, message ?: g_strerror(-r));
-                        }
-                        stage_fd = open(staged ? stage : op->layers[k], O_PATH | O_DIRECTORY | O_CLOEXEC);
-                        tar_fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                        if (stage_fd < 0 || tar_fd < 0)
-                                return report(fd, 1, "Cannot open %s: %m", stage_fd < 0 ? stage : file);
-                        r = tar_pack(stage_fd, "/", tar_fd, &message);
-                        if (r < 0)
-                                return report(fd, 1, "Cannot pack layer %u: %s", k, message ?: g_strerror(-r));
-                        if (staged)
-                                (void) rm_rf(stage);
-                        r = sha256_fd(tar_fd, &digest);
-                        if (r < 0 || fstat(tar_fd, &st) < 0)
-                                return report(fd, 1, "Cannot read back layer %u", k);
-                        json_builder_begin_object(b);
-                        json_builder_set_member_name(b, "File");
-                        json_builder_add_string_value(b, rel);
-                        json_builder_set_member_name(b, "Digest");
-                        json_builder_add_string_value(b, digest);
-                        json_builder_set_member_name(b, "Size");
-                        json_builder_add_int_value(b, st.st_size);
-                        json_builder_end_object(b);
-                }
-                json_builder_end_array(b);
-                json_builder_end_object(b);
-                root = json_builder_get_root(b);
-                manifest = json_to_string(root, true);
-                {
-                        g_autofree char *p = g_build_filename(out, "manifest.json", NULL);
-                        if (!g_file_set_contents(p, manifest, -1, NULL))
-                                return report(fd, 1, "Cannot write the manifest");
-                }
-        }
-
-        if (op->upper) {
-                /* The container's own layer, owners container-side, whiteouts as .wh. files. */
-                g_autofree char *stage = g_build_filename(op->tmp, "stage-upper", NULL), *file = g_build_filename(out, "upper.tar", NULL);
-                g_autofree char *cpath = g_build_filename(out, "container.json", NULL), *ctext = NULL;
-                CopyOptions copy = { .flags = COPY_OCI_WHITEOUTS | (op->shift ? COPY_SHIFT_IDS : 0), .id_base = op->uid_shift, .id_count = 65536 };
-                g_autoptr(JsonBuilder) cb = json_builder_new();
-                g_autoptr(JsonNode) croot = NULL;
-                _cleanup_close_ int stage_fd = -1, tar_fd = -1;
-
-                if (access(op->upper, F_OK) < 0)
-                        r = mkdir(stage, 0755) < 0 ? -errno : 0;
-                else
-                        r = copy_tree(op->upper, stage, &copy, &message);
-                if (r < 0)
-                        return report(fd, 1, "Cannot copy the container's layer: %s", message ?: g_strerror(-r));
-                stage_fd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                tar_fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                if (stage_fd < 0 || tar_fd < 0)
-                        return report(fd, 1, "Cannot open %s: %m", stage_fd < 0 ? stage : file);
-                r = tar_pack(stage_fd, "/", tar_fd, &message);
-                if (r < 0)
-                        return report(fd, 1, "Cannot pack the container's layer: %s", message ?: g_strerror(-r));
-                (void) rm_rf(stage);
-
-                json_builder_begin_object(cb);
-                json_builder_set_member_name(cb, "FormatVersion");
-                json_builder_add_int_value(cb, TRANSFER_FORMAT_VERSION);
-                json_builder_set_member_name(cb, "Name");
-                json_builder_add_string_value(cb, op->container_name);
-                json_builder_set_member_name(cb, "Image");
-                json_builder_add_string_value(cb, op->container_image);
-                if (op->container_command)
-                        store_json_add_strv(cb, "Command", op->container_command);
-                store_json_add_strv(cb, "Environment", op->container_environment);
-                if (op->container_wd) {
-                        json_builder_set_member_name(cb, "WorkingDirectory");
-                        json_builder_add_string_value(cb, op->container_wd);
-                }
-                json_builder_set_member_name(cb, "ImageIncluded");
-                json_builder_add_boolean_value(cb, op->layers != NULL);
-                json_builder_end_object(cb);
-                croot = json_builder_get_root(cb);
-                ctext = json_to_string(croot, true);
-                if (!g_file_set_contents(cpath, ctext, -1, NULL))
-                        return report(fd, 1, "Cannot write container.json");
-        }
-        out_dir = open(out, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (out_dir < 0)
-                return report(fd, 1, "Cannot open %s: %m", out);
         if (op->compression) {
                 int p[2];
                 pid_t filter;
@@ -421,118 +444,19 @@ static int export_worker(int fd, void *data) {
                         close(p[1]);
                         return report(fd, 1, "Cannot run %s: %s", op->compression, g_strerror(-filter));
                 }
-                r = tar_pack(out_dir, "/", p[1], &message);
+                r = export_stream(op, p[1], &message);
                 close(p[1]);
                 if (wait_filter(filter) < 0 && r >= 0)
                         return report(fd, 1, "%s failed", op->compression);
         } else
-                r = tar_pack(out_dir, "/", WORKER_KEEP_FD, &message);
+                r = export_stream(op, WORKER_KEEP_FD, &message);
+        (void) rm_rf(op->tmp);
         if (r < 0)
                 return report(fd, 1, "Cannot write the archive: %s", message ?: g_strerror(-r));
-        (void) rm_rf(op->tmp);
         return 0;
 }
 
 /* ---- import ---- */
-
-static bool digest_is_valid(const char *d) {
-        if (!d || !g_str_has_prefix(d, "sha256:") || strlen(d) != 7 + 64)
-                return false;
-        for (const char *p = d + 7; *p; p++)
-                if (!g_ascii_isxdigit(*p) || g_ascii_isupper(*p))
-                        return false;
-        return true;
-}
-
-static int bad(char **ret_message, const char *fmt, ...) _printf_(2, 3);
-static int bad(char **ret_message, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (ret_message)
-                *ret_message = g_strdup_vprintf(fmt, ap);
-        va_end(ap);
-        return -EBADMSG;
-}
-
-static bool strv_member_ok(JsonObject *o, const char *key, bool required) {
-        JsonNode *n = json_object_get_member(o, key);
-        JsonArray *a;
-
-        if (!n)
-                return !required;
-        if (!JSON_NODE_HOLDS_ARRAY(n))
-                return false;
-        a = json_node_get_array(n);
-        if (required && json_array_get_length(a) == 0)
-                return false;
-        for (guint k = 0; k < json_array_get_length(a); k++) {
-                JsonNode *e = json_array_get_element(a, k);
-                if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING)
-                        return false;
-        }
-        return true;
-}
-
-static const char *string_member(JsonObject *o, const char *key) {
-        JsonNode *n = json_object_get_member(o, key);
-        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-                return NULL;
-        return json_node_get_string(n);
-}
-
-int transfer_manifest_check(const char *text, size_t size, char **ret_message) {
-        g_autoptr(JsonParser) p = json_parser_new();
-        JsonObject *o;
-        JsonNode *n;
-        JsonArray *layers;
-        const char *s;
-
-        if (size > 1024 * 1024)
-                return bad(ret_message, "manifest.json is too large");
-        if (!json_parser_load_from_data(p, text, size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
-                return bad(ret_message, "manifest.json is not a JSON object");
-        o = json_node_get_object(json_parser_get_root(p));
-        n = json_object_get_member(o, "FormatVersion");
-        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
-            json_node_get_int(n) != TRANSFER_FORMAT_VERSION)
-                return bad(ret_message, "manifest.json: FormatVersion is not %d", TRANSFER_FORMAT_VERSION);
-        s = string_member(o, "Base");
-        if (!s || !name_is_valid(s))
-                return bad(ret_message, "manifest.json: invalid Base");
-        if (!strv_member_ok(o, "Command", true))
-                return bad(ret_message, "manifest.json: Command must be a non-empty list of strings");
-        if (!strv_member_ok(o, "Environment", false))
-                return bad(ret_message, "manifest.json: Environment must be a list of strings");
-        {
-                g_auto(GStrv) env = store_json_get_strv(o, "Environment");
-                for (char **e = env; e && *e; e++)
-                        if (!env_assignment_is_valid(*e))
-                                return bad(ret_message, "manifest.json: invalid environment entry '%s'", *e);
-        }
-        s = string_member(o, "WorkingDirectory");
-        if (!s || s[0] != '/' || path_has_dotdot(s))
-                return bad(ret_message, "manifest.json: WorkingDirectory must be an absolute path");
-        n = json_object_get_member(o, "Layers");
-        if (!n || !JSON_NODE_HOLDS_ARRAY(n))
-                return bad(ret_message, "manifest.json: no Layers");
-        layers = json_node_get_array(n);
-        if (json_array_get_length(layers) == 0 || json_array_get_length(layers) > TRANSFER_MAX_LAYERS)
-                return bad(ret_message, "manifest.json: 1 to %d layers", TRANSFER_MAX_LAYERS);
-        for (guint k = 0; k < json_array_get_length(layers); k++) {
-                JsonNode *e = json_array_get_element(layers, k);
-                g_autofree char *want = g_strdup_printf("layers/%u.tar", k);
-                if (!JSON_NODE_HOLDS_OBJECT(e))
-                        return bad(ret_message, "manifest.json: layer %u is not an object", k);
-                s = string_member(json_node_get_object(e), "File");
-                if (!s || !streq(s, want))
-                        return bad(ret_message, "manifest.json: layer %u must be in %s", k, want);
-                s = string_member(json_node_get_object(e), "Digest");
-                if (!digest_is_valid(s))
-                        return bad(ret_message, "manifest.json: layer %u has no valid sha256 Digest", k);
-        }
-        return 0;
-}
 
 static int open_beneath(int dir_fd, const char *path, int flags) {
         struct open_how how = {
@@ -560,18 +484,18 @@ static int import_fix_tree(int dir_fd, const char *rel, char **ret_message) {
                 if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return -errno;
                 if (st.st_uid > 65535 || st.st_gid > 65535)
-                        return bad(ret_message, "%s: owner %u:%u is not a container id", sub, st.st_uid, st.st_gid);
+                        return transfer_bad(ret_message, "%s: owner %u:%u is not a container id", sub, st.st_uid, st.st_gid);
                 if (streq(name, WHITEOUT_OPAQUE)) {
                         if (!S_ISREG(st.st_mode))
-                                return bad(ret_message, "%s: not a file", sub);
+                                return transfer_bad(ret_message, "%s: not a file", sub);
                         if (unlinkat(dir_fd, name, 0) < 0 || fsetxattr(dir_fd, "trusted.overlay.opaque", "y", 1, 0) < 0)
                                 return -errno;
                 } else if (g_str_has_prefix(name, WHITEOUT_PREFIX)) {
                         const char *target = name + strlen(WHITEOUT_PREFIX);
                         if (!S_ISREG(st.st_mode) || isempty(target) || streq(target, ".") || streq(target, ".."))
-                                return bad(ret_message, "%s: not a whiteout", sub);
+                                return transfer_bad(ret_message, "%s: not a whiteout", sub);
                         if (faccessat(dir_fd, target, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-                                return bad(ret_message, "%s: whiteout of an entry the layer also has", sub);
+                                return transfer_bad(ret_message, "%s: whiteout of an entry the layer also has", sub);
                         if (unlinkat(dir_fd, name, 0) < 0 || mknodat(dir_fd, target, S_IFCHR | 0, makedev(0, 0)) < 0)
                                 return -errno;
                 } else if (S_ISDIR(st.st_mode)) {
@@ -598,24 +522,24 @@ static int oci_read_blob(int in_fd, const char *digest, JsonParser *parser, char
         struct stat st;
         int r;
 
-        if (!digest_is_valid(digest))
-                return bad(ret_message, "OCI: digest '%s' is not a sha256 digest", digest ?: "");
+        if (!transfer_digest_is_valid(digest))
+                return transfer_bad(ret_message, "OCI: digest '%s' is not a sha256 digest", digest ?: "");
         path = g_strdup_printf("blobs/sha256/%s", digest + 7);
         fd = open_beneath(in_fd, path, O_RDONLY);
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-                return bad(ret_message, "OCI: blob %s is missing", path);
+                return transfer_bad(ret_message, "OCI: blob %s is missing", path);
         if (st.st_size > OCI_JSON_MAX)
-                return bad(ret_message, "OCI: blob %s is too large for JSON", path);
+                return transfer_bad(ret_message, "OCI: blob %s is too large for JSON", path);
         r = sha256_fd(fd, &got);
         if (r < 0)
                 return r;
         if (!streq(got, digest))
-                return bad(ret_message, "OCI: blob %s has digest %s", path, got);
+                return transfer_bad(ret_message, "OCI: blob %s has digest %s", path, got);
         text = g_malloc0(st.st_size + 1);
         if (pread(fd, text, st.st_size, 0) != st.st_size)
                 return -EIO;
         if (!json_parser_load_from_data(parser, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-                return bad(ret_message, "OCI: blob %s is not a JSON object", path);
+                return transfer_bad(ret_message, "OCI: blob %s is not a JSON object", path);
         return 0;
 }
 
@@ -638,7 +562,7 @@ static int oci_find_manifest(int in_fd, JsonObject *index, unsigned depth, JsonP
         int r;
 
         if (!ms || json_array_get_length(ms) == 0)
-                return bad(ret_message, "OCI: the index lists no manifests");
+                return transfer_bad(ret_message, "OCI: the index lists no manifests");
         for (guint k = 0; k < json_array_get_length(ms); k++) {
                 JsonNode *n = json_array_get_element(ms, k);
                 JsonObject *m = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
@@ -647,21 +571,21 @@ static int oci_find_manifest(int in_fd, JsonObject *index, unsigned depth, JsonP
                         continue;
                 if (!pick)
                         pick = m;
-                if (plat && streq_ptr(string_member(plat, "os"), "linux") &&
-                    streq_ptr(string_member(plat, "architecture"), "amd64")) {
+                if (plat && streq_ptr(json_string_member(plat, "os"), "linux") &&
+                    streq_ptr(json_string_member(plat, "architecture"), "amd64")) {
                         pick = m;
                         break;
                 }
         }
         if (!pick)
-                return bad(ret_message, "OCI: the index lists no manifests");
-        r = oci_read_blob(in_fd, string_member(pick, "digest"), p, ret_message);
+                return transfer_bad(ret_message, "OCI: the index lists no manifests");
+        r = oci_read_blob(in_fd, json_string_member(pick, "digest"), p, ret_message);
         if (r < 0)
                 return r;
-        mt = string_member(pick, "mediaType") ?: string_member(json_node_get_object(json_parser_get_root(p)), "mediaType");
+        mt = json_string_member(pick, "mediaType") ?: json_string_member(json_node_get_object(json_parser_get_root(p)), "mediaType");
         if (mt && (strstr(mt, "image.index") || strstr(mt, "manifest.list"))) {
                 if (depth > 2)
-                        return bad(ret_message, "OCI: indexes nested too deep");
+                        return transfer_bad(ret_message, "OCI: indexes nested too deep");
                 return oci_find_manifest(in_fd, json_node_get_object(json_parser_get_root(p)), depth + 1, ret, ret_message);
         }
         *ret = TAKE_PTR(p);
@@ -679,7 +603,7 @@ static int oci_unpack_layer(int blob_fd, const char *media_type, int dir_fd, con
         else if (g_str_has_suffix(media_type, "+zstd"))
                 tool = "zstd";
         else if (!g_str_has_suffix(media_type, "layer.v1.tar") && !g_str_has_suffix(media_type, "rootfs.diff.tar"))
-                return bad(ret_message, "OCI: layer media type '%s' is not supported", media_type);
+                return transfer_bad(ret_message, "OCI: layer media type '%s' is not supported", media_type);
         if (lseek(blob_fd, 0, SEEK_SET) < 0)
                 return -errno;
         if (!tool)
@@ -711,7 +635,7 @@ static int oci_unpack_layer(int blob_fd, const char *media_type, int dir_fd, con
                 return r < 0 ? r : -errno;
         if (r >= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
                 /* tar_unpack's staging is already in place: the caller removes the whole image. */
-                return bad(ret_message, "OCI: %s could not decompress the layer (status %d)", tool, status);
+                return transfer_bad(ret_message, "OCI: %s could not decompress the layer (status %d)", tool, status);
         }
         return r;
 }
@@ -719,7 +643,7 @@ static int oci_unpack_layer(int blob_fd, const char *media_type, int dir_fd, con
 static char **json_strv(JsonObject *o, const char *key, bool *ok) {
         JsonNode *n = o ? json_object_get_member(o, key) : NULL;
 
-        if (n && !JSON_NODE_HOLDS_NULL(n) && !strv_member_ok(o, key, false))
+        if (n && !JSON_NODE_HOLDS_NULL(n) && !json_strv_member_ok(o, key, false))
                 *ok = false;
         return n && JSON_NODE_HOLDS_ARRAY(n) ? store_json_get_strv(o, key) : NULL;
 }
@@ -735,10 +659,10 @@ static int import_image_config(JsonObject *top, Image *i, char **ret_message) {
         cmd = json_strv(cfg, "Cmd", &ok);
         env = json_strv(cfg, "Env", &ok);
         if (!ok)
-                return bad(ret_message, "OCI: Entrypoint, Cmd and Env must be lists of strings");
+                return transfer_bad(ret_message, "OCI: Entrypoint, Cmd and Env must be lists of strings");
         for (char **e = env; e && *e; e++)
                 if (!env_assignment_is_valid(*e))
-                        return bad(ret_message, "OCI: invalid environment entry '%s'", *e);
+                        return transfer_bad(ret_message, "OCI: invalid environment entry '%s'", *e);
         {
                 g_autoptr(GStrvBuilder) b = g_strv_builder_new();
                 if (entrypoint)
@@ -748,12 +672,12 @@ static int import_image_config(JsonObject *top, Image *i, char **ret_message) {
                 i->command = g_strv_builder_end(b);
         }
         if (!i->command[0])
-                return bad(ret_message, "OCI: the image has neither Entrypoint nor Cmd");
+                return transfer_bad(ret_message, "OCI: the image has neither Entrypoint nor Cmd");
         i->environment = TAKE_PTR(env);
         {
-                const char *wd = string_member(cfg, "WorkingDir");
+                const char *wd = json_string_member(cfg, "WorkingDir");
                 if (!isempty(wd) && (wd[0] != '/' || path_has_dotdot(wd)))
-                        return bad(ret_message, "OCI: WorkingDir '%s' is not an absolute path", wd);
+                        return transfer_bad(ret_message, "OCI: WorkingDir '%s' is not an absolute path", wd);
                 i->working_directory = g_strdup(isempty(wd) ? "/" : wd);
         }
 
@@ -771,12 +695,12 @@ static int import_layer(int in_fd, const char *path, const char *digest, const c
 
         lfd = open_beneath(in_fd, path, O_RDONLY);
         if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode))
-                return bad(ret_message, "Layer %s is missing from the archive", path);
+                return transfer_bad(ret_message, "Layer %s is missing from the archive", path);
         r = sha256_fd(lfd, &got);
         if (r < 0)
                 return r;
         if (!streq(got, digest))
-                return bad(ret_message, "Layer %s has digest %s, not %s", path, got, digest);
+                return transfer_bad(ret_message, "Layer %s has digest %s, not %s", path, got, digest);
         if (mkdir(dir, 0755) < 0)
                 return -errno;
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -809,17 +733,17 @@ static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *
         int r;
 
         if (ifd < 0 || fstat(ifd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > OCI_JSON_MAX)
-                return bad(ret_message, "OCI: no index.json");
+                return transfer_bad(ret_message, "OCI: no index.json");
         text = g_malloc0(st.st_size + 1);
         if (read(ifd, text, st.st_size) != st.st_size)
                 return -EIO;
         if (!json_parser_load_from_data(index, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(index)))
-                return bad(ret_message, "OCI: index.json is not a JSON object");
+                return transfer_bad(ret_message, "OCI: index.json is not a JSON object");
         r = oci_find_manifest(in_fd, json_node_get_object(json_parser_get_root(index)), 0, &manifest, ret_message);
         if (r < 0)
                 return r;
         m = json_node_get_object(json_parser_get_root(manifest));
-        r = oci_read_blob(in_fd, string_member(object_member(m, "config"), "digest"), config, ret_message);
+        r = oci_read_blob(in_fd, json_string_member(object_member(m, "config"), "digest"), config, ret_message);
         if (r < 0)
                 return r;
         r = import_image_config(json_node_get_object(json_parser_get_root(config)), i, ret_message);
@@ -829,15 +753,15 @@ static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *
         layers = array_member(m, "layers");
         n = layers ? json_array_get_length(layers) : 0;
         if (n == 0 || n > TRANSFER_MAX_LAYERS)
-                return bad(ret_message, "OCI: 1 to %d layers", TRANSFER_MAX_LAYERS);
+                return transfer_bad(ret_message, "OCI: 1 to %d layers", TRANSFER_MAX_LAYERS);
         for (guint k = 0; k < n; k++) {
                 JsonNode *ln = json_array_get_element(layers, k);
                 JsonObject *l = JSON_NODE_HOLDS_OBJECT(ln) ? json_node_get_object(ln) : NULL;
-                const char *digest = string_member(l, "digest"), *mt = string_member(l, "mediaType");
+                const char *digest = json_string_member(l, "digest"), *mt = json_string_member(l, "mediaType");
                 g_autofree char *path = NULL;
 
-                if (!digest_is_valid(digest) || !mt)
-                        return bad(ret_message, "OCI: layer %u has no valid digest or media type", k);
+                if (!transfer_digest_is_valid(digest) || !mt)
+                        return transfer_bad(ret_message, "OCI: layer %u has no valid digest or media type", k);
                 path = g_strdup_printf("blobs/sha256/%s", digest + 7);
                 r = import_layer(in_fd, path, digest, mt, layers_dir, k, limits, ret_message);
                 if (r < 0)
@@ -853,7 +777,7 @@ static int import_oci(TransferOp *op, int in_fd, const char *layers_dir, Image *
                 g_autoptr(GDateTime) now = g_date_time_new_now_utc();
                 g_autofree char *when = g_date_time_format_iso8601(now);
                 i->provenance = g_strdup_printf("imported as %s from an OCI image (%s) at %s, on base %s", op->name,
-                                                string_member(object_member(m, "config"), "digest"), when, op->oci_base);
+                                                json_string_member(object_member(m, "config"), "digest"), when, op->oci_base);
         }
         return 0;
 }
@@ -874,41 +798,41 @@ static int import_docker(TransferOp *op, int in_fd, const char *text, size_t siz
         int r;
 
         if (!json_parser_load_from_data(mp, text, size, NULL))
-                return bad(ret_message, "docker-archive: manifest.json is not JSON");
+                return transfer_bad(ret_message, "docker-archive: manifest.json is not JSON");
         root = json_parser_get_root(mp);
         if (!JSON_NODE_HOLDS_ARRAY(root) || json_array_get_length(json_node_get_array(root)) == 0)
-                return bad(ret_message, "docker-archive: manifest.json lists no image");
+                return transfer_bad(ret_message, "docker-archive: manifest.json lists no image");
         first = json_array_get_element(json_node_get_array(root), 0);
         entry = JSON_NODE_HOLDS_OBJECT(first) ? json_node_get_object(first) : NULL;
-        config_path = string_member(entry, "Config");
+        config_path = json_string_member(entry, "Config");
         if (!config_path)
-                return bad(ret_message, "docker-archive: no Config");
+                return transfer_bad(ret_message, "docker-archive: no Config");
         /* "<hex>.json" (docker) or "blobs/sha256/<hex>" (newer docker, podman). */
         if (g_str_has_prefix(config_path, "blobs/sha256/"))
                 hex = g_strdup(config_path + 13);
         else if (g_str_has_suffix(config_path, ".json") && !strchr(config_path, '/'))
                 hex = g_strndup(config_path, strlen(config_path) - 5);
         want = g_strconcat("sha256:", hex ?: "", NULL);
-        if (!digest_is_valid(want))
-                return bad(ret_message, "docker-archive: cannot verify config '%s' (its name is not its digest)", config_path);
+        if (!transfer_digest_is_valid(want))
+                return transfer_bad(ret_message, "docker-archive: cannot verify config '%s' (its name is not its digest)", config_path);
         {
                 g_autofree char *got = NULL, *ctext = NULL;
                 _cleanup_close_ int cfd = open_beneath(in_fd, config_path, O_RDONLY);
                 struct stat st;
 
                 if (cfd < 0 || fstat(cfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > OCI_JSON_MAX)
-                        return bad(ret_message, "docker-archive: config %s is missing or too large", config_path);
+                        return transfer_bad(ret_message, "docker-archive: config %s is missing or too large", config_path);
                 r = sha256_fd(cfd, &got);
                 if (r < 0)
                         return r;
                 if (!streq(got, want))
-                        return bad(ret_message, "docker-archive: config %s has digest %s", config_path, got);
+                        return transfer_bad(ret_message, "docker-archive: config %s has digest %s", config_path, got);
                 ctext = g_malloc0(st.st_size + 1);
                 if (pread(cfd, ctext, st.st_size, 0) != st.st_size)
                         return -EIO;
                 if (!json_parser_load_from_data(config, ctext, st.st_size, NULL) ||
                     !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(config)))
-                        return bad(ret_message, "docker-archive: config %s is not a JSON object", config_path);
+                        return transfer_bad(ret_message, "docker-archive: config %s is not a JSON object", config_path);
         }
         r = import_image_config(json_node_get_object(json_parser_get_root(config)), i, ret_message);
         if (r < 0)
@@ -919,9 +843,9 @@ static int import_docker(TransferOp *op, int in_fd, const char *text, size_t siz
         diff_ids = array_member(rootfs, "diff_ids");
         n = layers ? json_array_get_length(layers) : 0;
         if (n == 0 || n > TRANSFER_MAX_LAYERS)
-                return bad(ret_message, "docker-archive: 1 to %d layers", TRANSFER_MAX_LAYERS);
+                return transfer_bad(ret_message, "docker-archive: 1 to %d layers", TRANSFER_MAX_LAYERS);
         if (!diff_ids || json_array_get_length(diff_ids) != n)
-                return bad(ret_message, "docker-archive: the config's rootfs.diff_ids do not match the layers");
+                return transfer_bad(ret_message, "docker-archive: the config's rootfs.diff_ids do not match the layers");
         for (guint k = 0; k < n; k++) {
                 JsonNode *ln = json_array_get_element(layers, k), *dn = json_array_get_element(diff_ids, k);
                 const char *path = JSON_NODE_HOLDS_VALUE(ln) && json_node_get_value_type(ln) == G_TYPE_STRING ?
@@ -929,8 +853,8 @@ static int import_docker(TransferOp *op, int in_fd, const char *text, size_t siz
                 const char *digest = JSON_NODE_HOLDS_VALUE(dn) && json_node_get_value_type(dn) == G_TYPE_STRING ?
                                      json_node_get_string(dn) : NULL;
 
-                if (!path || !digest_is_valid(digest))
-                        return bad(ret_message, "docker-archive: layer %u has no path or no valid diff_id", k);
+                if (!path || !transfer_digest_is_valid(digest))
+                        return transfer_bad(ret_message, "docker-archive: layer %u has no path or no valid diff_id", k);
                 r = import_layer(in_fd, path, digest, "application/vnd.docker.image.rootfs.diff.tar", layers_dir, k, limits,
                                  ret_message);
                 if (r < 0)
@@ -951,31 +875,215 @@ static int import_docker(TransferOp *op, int in_fd, const char *text, size_t siz
         return 0;
 }
 
-/* The outer stream (decompressed if need be) into op->tmp/in. */
-static int unpack_outer(TransferOp *op, char **ret_message) {
-        g_autofree char *in = g_build_filename(op->tmp, "in", NULL);
+/* What the stream held, as it went by: our layers and the container's layer unpacked (into
+ * image/layers/N and upper), their digests, the small JSON files; anything else (OCI image
+ * layouts, docker-archive) written to in/ as it is. */
+typedef struct ImportState {
+        char *manifest;         /* manifest.json (NUL-terminated) */
+        size_t manifest_size;
+        char *container;        /* container.json */
+        size_t container_size;
+        char *digests[TRANSFER_MAX_LAYERS];     /* of layers/N.tar */
+        uint64_t sizes[TRANSFER_MAX_LAYERS];
+        bool any_layer;
+        bool upper;             /* upper.tar */
+} ImportState;
+
+static void import_state_done(ImportState *s) {
+        g_free(s->manifest);
+        g_free(s->container);
+        for (guint k = 0; k < TRANSFER_MAX_LAYERS; k++)
+                g_free(s->digests[k]);
+}
+
+#define JSON_FILE_MAX (1024 * 1024)
+
+/* "layers/N.tar" (N decimal, no leading zero) of our format. */
+static bool layer_index(const char *name, guint *ret) {
+        const char *p;
+        guint64 v;
+        char *end;
+
+        if (!g_str_has_prefix(name, "layers/") || !g_str_has_suffix(name, ".tar"))
+                return false;
+        p = name + strlen("layers/");
+        if (!g_ascii_isdigit(p[0]) || (p[0] == '0' && p[1] != '.'))
+                return false;
+        v = g_ascii_strtoull(p, &end, 10);
+        if (!streq(end, ".tar") || v >= TRANSFER_MAX_LAYERS)
+                return false;
+        *ret = (guint) v;
+        return true;
+}
+
+static int read_json_entry(TarReader *reader, const char *name, char type, uint64_t size, char **ret, size_t *ret_size,
+                           char **ret_message) {
+        g_autofree char *text = NULL;
+        ssize_t n;
+
+        if (*ret)
+                return transfer_bad(ret_message, "%s is in the archive twice", name);
+        if (type != '0' || size > JSON_FILE_MAX)
+                return transfer_bad(ret_message, "%s is not a small file", name);
+        text = g_malloc0(size + 1);
+        n = tar_reader_read(reader, text, size, ret_message);
+        if (n < 0)
+                return (int) n;
+        *ret = TAKE_PTR(text);
+        *ret_size = (size_t) n;
+        return 0;
+}
+
+/* A directory (made if missing) of in/, one component at a time, never through a link. */
+static int spill_dir(int in_fd, const char *rel, char **ret_message) {
+        g_auto(GStrv) parts = g_strsplit(rel, "/", -1);
+        _cleanup_close_ int cur = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
+
+        if (cur < 0)
+                return -errno;
+        for (char **c = parts; *c; c++) {
+                int fd;
+
+                if (mkdirat(cur, *c, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                fd = open_beneath(cur, *c, O_RDONLY | O_DIRECTORY);
+                if (fd < 0)
+                        return transfer_bad(ret_message, "%s: not a directory", rel);
+                close(cur);
+                cur = fd;
+        }
+        return 0;
+}
+
+static int spill_file(TarReader *reader, int in_fd, const char *name, char type, char **ret_message) {
+        g_autofree char *parent = g_path_get_dirname(name), *base = g_path_get_basename(name);
+        g_autofree char *buf = NULL;
+        _cleanup_close_ int dir_fd = -1, fd = -1;
+        int r;
+
+        /* docker-archive's legacy symlinks (<id>/layer.tar): the manifest names the files, and
+         * nothing here is ever read through a link anyway. */
+        if (type == '2')
+                return 0;
+        if (type != '0')
+                return transfer_bad(ret_message, "%s: only files, directories and symbolic links are expected in an image archive", name);
+        if (!streq(parent, ".")) {
+                r = spill_dir(in_fd, parent, ret_message);
+                if (r < 0)
+                        return r;
+                dir_fd = open_beneath(in_fd, parent, O_RDONLY | O_DIRECTORY);
+        } else
+                dir_fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
+        if (dir_fd < 0)
+                return transfer_bad(ret_message, "%s: bad parent directory", name);
+        fd = openat(dir_fd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return errno == EEXIST ? transfer_bad(ret_message, "%s is in the archive twice", name) : -errno;
+        buf = g_malloc(65536);
+        for (;;) {
+                ssize_t n = tar_reader_read(reader, buf, 65536, ret_message);
+                if (n < 0)
+                        return (int) n;
+                if (n == 0)
+                        return 0;
+                r = loop_write(fd, buf, n);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* A nested archive unpacked into dir (made here), its whiteouts made overlayfs'. */
+static int import_nested(TarReader *reader, const char *name, const char *dir, const TarLimits *limits, char **ret_digest,
+                         char **ret_message) {
+        g_autofree char *m = NULL;
+        _cleanup_close_ int dfd = -1;
+        int r;
+
+        if (mkdir(dir, 0755) < 0)
+                return -errno;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = tar_reader_unpack(reader, dfd, "/", limits, ret_digest, &m);
+        if (r < 0) {
+                *ret_message = g_strdup_printf("%s: %s", name, m ?: g_strerror(-r));
+                return r;
+        }
+        r = import_fix_tree(dfd, name, ret_message);
+        if (r < 0)
+                return r;
+        if (chmod(dir, 0755) < 0 || chown(dir, 0, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+static int import_entry(TransferOp *op, ImportState *s, TarReader *reader, const char *name, char type, uint64_t size,
+                        int in_fd, char **ret_message) {
+        TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
+        guint k;
+
+        if (type == '5')
+                return isempty(name) || streq(name, "layers") ? 0 : spill_dir(in_fd, name, ret_message);
+        if (layer_index(name, &k)) {
+                g_autofree char *dir = g_strdup_printf("%s/image/layers/%u", op->tmp, k);
+                if (type != '0' || s->digests[k])
+                        return transfer_bad(ret_message, "%s is in the archive twice or not a file", name);
+                s->any_layer = true;
+                s->sizes[k] = size;
+                return import_nested(reader, name, dir, &inner, &s->digests[k], ret_message);
+        }
+        if (streq(name, "upper.tar")) {
+                g_autofree char *dir = g_build_filename(op->tmp, "upper", NULL);
+                if (type != '0' || s->upper)
+                        return transfer_bad(ret_message, "%s is in the archive twice or not a file", name);
+                s->upper = true;
+                return import_nested(reader, name, dir, &inner, NULL, ret_message);
+        }
+        if (streq(name, "manifest.json"))
+                return read_json_entry(reader, name, type, size, &s->manifest, &s->manifest_size, ret_message);
+        if (streq(name, "container.json"))
+                return read_json_entry(reader, name, type, size, &s->container, &s->container_size, ret_message);
+        return spill_file(reader, in_fd, name, type, ret_message);
+}
+
+/* Reads the stream (decompressed if need be) once, from the start to its end marker. */
+static int import_stream(TransferOp *op, ImportState *s, char **ret_message) {
+        g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *img = g_build_filename(op->tmp, "image", NULL);
+        g_autofree char *layers_dir = g_build_filename(img, "layers", NULL);
         TarLimits outer = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = 4096 };
+        _cleanup_(tar_reader_freep) TarReader *reader = NULL;
         _cleanup_close_ int in_fd = -1, stream = -1;
         pid_t feeder = 0, filter = 0;
         int r;
 
-        if (mkdir(op->tmp, 0700) < 0 || mkdir(in, 0700) < 0)
+        if (mkdir(op->tmp, 0700) < 0 || mkdir(in, 0700) < 0 || mkdir(img, 0755) < 0 || mkdir(layers_dir, 0755) < 0)
                 return -errno;
-        in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        in_fd = open(in, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (in_fd < 0)
                 return -errno;
         r = open_decompressed(WORKER_KEEP_FD, &stream, &feeder, &filter);
         if (r < 0)
                 return r;
-        r = tar_unpack(stream, in_fd, "/", &outer, ret_message);
+        r = tar_reader_new(stream, &outer, &reader);
+        while (r >= 0) {
+                const char *name;
+                uint64_t size;
+                char type;
+
+                r = tar_reader_next(reader, &name, &type, &size, ret_message);
+                if (r <= 0)
+                        break;
+                r = import_entry(op, s, reader, name, type, size, in_fd, ret_message);
+        }
         if (r >= 0 && filter > 0)
                 drain_fd(stream, 1024 * 1024);
+        reader = tar_reader_free(reader);
         stream = safe_close_fd(stream);
         if (filter > 0) {
                 if (r < 0)
                         (void) kill(filter, SIGKILL);
                 if (wait_filter(filter) < 0 && r >= 0)
-                        r = bad(ret_message, "The compressed stream is corrupt");
+                        r = transfer_bad(ret_message, "The compressed stream is corrupt");
         }
         if (feeder > 0) {
                 (void) kill(feeder, SIGKILL);
@@ -986,108 +1094,84 @@ static int unpack_outer(TransferOp *op, char **ret_message) {
         return 0;
 }
 
-static int import_worker_inner(TransferOp *op, bool outer_done, char **ret_message) {
+/* Our format: every layer the manifest names was in the stream with its digest, and nothing
+ * else was. */
+static int import_check_layers(const ImportState *s, JsonArray *layers, char **ret_message) {
+        guint n = json_array_get_length(layers);
+
+        for (guint k = 0; k < TRANSFER_MAX_LAYERS; k++) {
+                JsonObject *l = k < n ? json_array_get_object_element(layers, k) : NULL;
+                const char *file = l ? json_object_get_string_member(l, "File") : NULL;
+                const char *want = l ? json_object_get_string_member(l, "Digest") : NULL;
+                JsonNode *size = l ? json_object_get_member(l, "Size") : NULL;
+
+                if (!l) {
+                        if (s->digests[k])
+                                return transfer_bad(ret_message, "Layer layers/%u.tar is not in the manifest", k);
+                        continue;
+                }
+                if (!s->digests[k])
+                        return transfer_bad(ret_message, "Layer %s is missing from the archive", file);
+                if (!streq(s->digests[k], want))
+                        return transfer_bad(ret_message, "Layer %s: digest %s, the manifest says %s", file, s->digests[k], want);
+                if (size && (!JSON_NODE_HOLDS_VALUE(size) || json_node_get_value_type(size) != G_TYPE_INT64 ||
+                             json_node_get_int(size) < 0 || (uint64_t) json_node_get_int(size) != s->sizes[k]))
+                        return transfer_bad(ret_message, "Layer %s: %" PRIu64 " bytes, not the manifest's Size", file, s->sizes[k]);
+        }
+        return 0;
+}
+
+/* The image the stream carried (or, for PullImage, the OCI layout in in/), checked, saved and
+ * renamed into place. */
+static int import_image_part(TransferOp *op, const ImportState *s, char **ret_message) {
         g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *img = g_build_filename(op->tmp, "image", NULL);
-        g_autofree char *layers_dir = g_build_filename(img, "layers", NULL), *manifest = NULL;
+        g_autofree char *layers_dir = g_build_filename(img, "layers", NULL);
         g_autoptr(JsonParser) parser = json_parser_new();
         g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
         _cleanup_(image_freep) Image *i = NULL;
-        _cleanup_close_ int in_fd = -1, mfd = -1;
+        _cleanup_close_ int in_fd = -1;
         TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
         JsonObject *o;
         JsonArray *layers;
         guint n;
         int r;
 
-        if (!outer_done) {
-                r = unpack_outer(op, ret_message);
-                if (r < 0)
-                        return r;
-        }
-        if (mkdir(img, 0755) < 0 || mkdir(layers_dir, 0755) < 0)
+        if ((mkdir(img, 0755) < 0 && errno != EEXIST) || (mkdir(layers_dir, 0755) < 0 && errno != EEXIST))
                 return -errno;
         in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (in_fd < 0)
                 return -errno;
 
-        if (faccessat(in_fd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (faccessat(in_fd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0 || (s->manifest && s->manifest[strspn(s->manifest, " \t\r\n")] == '[')) {
+                if (s->any_layer)
+                        return transfer_bad(ret_message, "The archive mixes layers/N.tar with an OCI or docker image");
                 i = g_new0(Image, 1);
                 i->manager = op->manager;
                 i->name = g_strdup(op->name);
                 i->created_usec = now_usec(CLOCK_REALTIME);
-                r = import_oci(op, in_fd, layers_dir, i, &inner, ret_message);
+                if (faccessat(in_fd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                        r = import_oci(op, in_fd, layers_dir, i, &inner, ret_message);
+                else
+                        r = import_docker(op, in_fd, s->manifest, s->manifest_size, layers_dir, i, &inner, ret_message);
                 if (r < 0)
                         return r;
                 goto save;
         }
 
-        mfd = open_beneath(in_fd, "manifest.json", O_RDONLY);
-        if (mfd < 0)
-                return bad(ret_message, "The archive has no manifest.json (is it one that ExportImage wrote?)");
-        {
-                struct stat st;
-                if (fstat(mfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024)
-                        return bad(ret_message, "manifest.json is not a small file");
-                manifest = g_malloc0(st.st_size + 1);
-                if (read(mfd, manifest, st.st_size) != st.st_size)
-                        return -EIO;
-                if (manifest[strspn(manifest, " \t\r\n")] == '[') {
-                        i = g_new0(Image, 1);
-                        i->manager = op->manager;
-                        i->name = g_strdup(op->name);
-                        i->created_usec = now_usec(CLOCK_REALTIME);
-                        r = import_docker(op, in_fd, manifest, st.st_size, layers_dir, i, &inner, ret_message);
-                        if (r < 0)
-                                return r;
-                        goto save;
-                }
-                r = transfer_manifest_check(manifest, st.st_size, ret_message);
-                if (r < 0)
-                        return r;
-        }
-        if (!json_parser_load_from_data(parser, manifest, -1, NULL))
+        if (!s->manifest)
+                return transfer_bad(ret_message, "The archive has no manifest.json (is it one that ExportImage wrote?)");
+        r = transfer_manifest_check(s->manifest, s->manifest_size, ret_message);
+        if (r < 0)
+                return r;
+        if (!json_parser_load_from_data(parser, s->manifest, (gssize) s->manifest_size, NULL))
                 return -EBADMSG;
         o = json_node_get_object(json_parser_get_root(parser));
         layers = json_object_get_array_member(o, "Layers");
         n = json_array_get_length(layers);
-
-        for (guint k = 0; k < n; k++) {
-                JsonObject *l = json_array_get_object_element(layers, k);
-                const char *file = json_object_get_string_member(l, "File");
-                const char *want = json_object_get_string_member(l, "Digest");
-                g_autofree char *digest = NULL, *dir = g_strdup_printf("%s/%u", layers_dir, k);
-                _cleanup_close_ int lfd = open_beneath(in_fd, file, O_RDONLY), dfd = -1;
-                struct stat st;
-
-                if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode))
-                        return bad(ret_message, "Layer %s is missing from the archive", file);
-                r = sha256_fd(lfd, &digest);
-                if (r < 0)
-                        return r;
-                if (!streq(digest, want))
-                        return bad(ret_message, "Layer %s: digest %s, the manifest says %s", file, digest, want);
-                if (lseek(lfd, 0, SEEK_SET) < 0)
-                        return -errno;
-                if (mkdir(dir, 0755) < 0)
-                        return -errno;
-                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0)
-                        return -errno;
-                g_clear_pointer(ret_message, g_free);
-                r = tar_unpack(lfd, dfd, "/", &inner, ret_message);
-                if (r < 0) {
-                        g_autofree char *m = *ret_message;
-                        *ret_message = g_strdup_printf("Layer %s: %s", file, m ?: g_strerror(-r));
-                        return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
-                }
-                r = import_fix_tree(dfd, file, ret_message);
-                if (r < 0)
-                        return r;
-                if (chmod(dir, 0755) < 0 || chown(dir, 0, 0) < 0)
-                        return -errno;
-        }
-        for (guint k = n; k > 0; k--)
-        {
+        r = import_check_layers(s, layers, ret_message);
+        if (r < 0)
+                return r;
+        for (guint k = n; k > 0; k--) {
                 g_autofree char *l = g_strdup_printf("%s/layers/%u", op->final, k - 1);
                 g_strv_builder_add(layer_paths, l);
         }
@@ -1118,13 +1202,23 @@ save:
         return 0;
 }
 
+static int import_worker_inner(TransferOp *op, char **ret_message) {
+        _cleanup_(import_state_done) ImportState s = {};
+        int r;
+
+        r = import_stream(op, &s, ret_message);
+        if (r < 0)
+                return r;
+        return import_image_part(op, &s, ret_message);
+}
+
 static int import_worker(int fd, void *data) {
         TransferOp *op = data;
         g_autofree char *message = NULL;
         int r;
 
         (void) umask(0022);
-        r = import_worker_inner(op, false, &message);
+        r = import_worker_inner(op, &message);
         (void) rm_rf(op->tmp);
         if (r == -EBADMSG)
                 return report(fd, EXIT_INVALID, "%s", message ?: "Invalid archive");
@@ -1249,54 +1343,44 @@ int transfer_import_image(Manager *m, const char *name, int in_fd, const char *o
 /* ---- containers ---- */
 
 static int import_container_inner(TransferOp *op, GString *out, char **ret_message) {
-        g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *upper = g_build_filename(op->tmp, "upper", NULL);
-        g_autofree char *text = NULL;
+        _cleanup_(import_state_done) ImportState s = {};
         g_autoptr(JsonParser) parser = json_parser_new();
-        TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
-        _cleanup_close_ int in_fd = -1, cfd = -1, ufd = -1, upper_fd = -1;
         const char *image, *wd;
         JsonObject *o;
         JsonNode *n;
-        struct stat st;
-        bool carried;
         int r;
 
-        r = unpack_outer(op, ret_message);
+        r = import_stream(op, &s, ret_message);
         if (r < 0)
                 return r;
-        in_fd = open(in, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (in_fd < 0)
-                return -errno;
-        cfd = open_beneath(in_fd, "container.json", O_RDONLY);
-        if (cfd < 0 || fstat(cfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024)
-                return bad(ret_message, "The archive has no container.json (is it one that ExportContainer wrote?)");
-        text = g_malloc0(st.st_size + 1);
-        if (read(cfd, text, st.st_size) != st.st_size)
-                return -EIO;
-        if (!json_parser_load_from_data(parser, text, st.st_size, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-                return bad(ret_message, "container.json is not a JSON object");
+        if (!s.container)
+                return transfer_bad(ret_message, "The archive has no container.json (is it one that ExportContainer wrote?)");
+        if (!json_parser_load_from_data(parser, s.container, (gssize) s.container_size, NULL) ||
+            !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+                return transfer_bad(ret_message, "container.json is not a JSON object");
         o = json_node_get_object(json_parser_get_root(parser));
         n = json_object_get_member(o, "FormatVersion");
         if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
             json_node_get_int(n) != TRANSFER_FORMAT_VERSION)
-                return bad(ret_message, "container.json: FormatVersion is not %d", TRANSFER_FORMAT_VERSION);
-        image = string_member(o, "Image");
+                return transfer_bad(ret_message, "container.json: FormatVersion is not %d", TRANSFER_FORMAT_VERSION);
+        image = json_string_member(o, "Image");
         if (!image || !name_is_valid(image))
-                return bad(ret_message, "container.json: invalid Image");
-        if (!strv_member_ok(o, "Command", false) || !strv_member_ok(o, "Environment", false))
-                return bad(ret_message, "container.json: Command and Environment must be lists of strings");
+                return transfer_bad(ret_message, "container.json: invalid Image");
+        if (!json_strv_member_ok(o, "Command", false) || !json_strv_member_ok(o, "Environment", false))
+                return transfer_bad(ret_message, "container.json: Command and Environment must be lists of strings");
         {
                 g_auto(GStrv) env = store_json_get_strv(o, "Environment");
                 for (char **e = env; e && *e; e++)
                         if (!env_assignment_is_valid(*e))
-                                return bad(ret_message, "container.json: invalid environment entry '%s'", *e);
+                                return transfer_bad(ret_message, "container.json: invalid environment entry '%s'", *e);
         }
-        wd = string_member(o, "WorkingDirectory");
+        wd = json_string_member(o, "WorkingDirectory");
         if (wd && (wd[0] != '/' || path_has_dotdot(wd)))
-                return bad(ret_message, "container.json: WorkingDirectory must be an absolute path");
+                return transfer_bad(ret_message, "container.json: WorkingDirectory must be an absolute path");
+        if (!s.upper)
+                return transfer_bad(ret_message, "The archive has no upper.tar");
 
-        carried = faccessat(in_fd, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-        if (carried) {
+        if (s.manifest) {
                 const char *name = op->image_name ?: image;
                 SWAP_FREE(op->name, g_strdup(name));
                 SWAP_FREE(op->final, g_build_filename(op->manager->state_dir, "images", name, NULL));
@@ -1304,29 +1388,11 @@ static int import_container_inner(TransferOp *op, GString *out, char **ret_messa
                         *ret_message = g_strdup_printf("Image '%s' already exists (ImportContainer's option image names another)", name);
                         return -EEXIST;
                 }
-                r = import_worker_inner(op, true, ret_message);
+                r = import_image_part(op, &s, ret_message);
                 if (r < 0)
                         return r;
         }
-
-        ufd = open_beneath(in_fd, "upper.tar", O_RDONLY);
-        if (ufd < 0)
-                return bad(ret_message, "The archive has no upper.tar");
-        if (mkdir(upper, 0755) < 0)
-                return -errno;
-        upper_fd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (upper_fd < 0)
-                return -errno;
-        r = tar_unpack(ufd, upper_fd, "/", &inner, ret_message);
-        if (r < 0) {
-                g_autofree char *m = TAKE_PTR(*ret_message);
-                *ret_message = g_strdup_printf("upper.tar: %s", m ?: g_strerror(-r));
-                return r == -ENOSPC || r == -EIO ? r : -EBADMSG;
-        }
-        r = import_fix_tree(upper_fd, "upper", ret_message);
-        if (r < 0)
-                return r;
-        g_string_append_printf(out, "%s\n%d\n%s", carried ? op->name : image, carried, text);
+        g_string_append_printf(out, "%s\n%d\n%s", s.manifest ? op->name : image, s.manifest != NULL, s.container);
         return 0;
 }
 
@@ -1678,7 +1744,10 @@ int transfer_pull_worker(int fd, void *data) {
 
         /* The import renames its result to the build's tmpdir, which build.c installs. */
         (void) rmdir(b->tmpdir);
-        r = import_worker_inner(&op, true, &message);
+        {
+                ImportState none = {};
+                r = import_image_part(&op, &none, &message);
+        }
         (void) rm_rf(tmp);
         if (r < 0) {
                 g_autofree char *l = g_strdup_printf("%s %s", r == -EBADMSG ? CM_ERROR_INVALID_ARCHIVE : "org.containers.Error.BuildFailed",

@@ -4,6 +4,7 @@
 #include <systemd/sd-bus.h>
 
 #include "manager.h"
+#include "transfer-manifest.h"
 
 /* Images that move: our own tar format, written and read by workers.
  *
@@ -12,10 +13,8 @@
  * ".wh..wh..opq" for opaque directories). The manifest: FormatVersion (1), Name, Base (a base
  * referenced by name, never exported), Command, Environment, WorkingDirectory, Provenance,
  * Created, Layers [{File, Digest "sha256:<hex>", Size}]. */
-#define TRANSFER_FORMAT_VERSION 1
 #define TRANSFER_MAX_BYTES (UINT64_C(16) << 30)
 #define TRANSFER_MAX_ENTRIES UINT64_C(1000000)
-#define TRANSFER_MAX_LAYERS 64
 
 /* done: error 0, or -errno with message; for imports, the new image (registered, ImageNew sent). */
 typedef void (*TransferDone)(Manager *m, Image *image, int error, const char *message, void *userdata);
@@ -52,5 +51,3 @@ int transfer_pull_worker(int fd, void *data);
 /* A registry reference skopeo may take after docker://, without credentials. */
 bool transfer_reference_is_valid(const char *ref);
 
-/* For tests and the fuzz target: checks a manifest; -EBADMSG and *ret_message if it is bad. */
-int transfer_manifest_check(const char *text, size_t size, char **ret_message);

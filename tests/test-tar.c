@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "tar.h"
 #include "util.h"
@@ -460,14 +462,57 @@ static void test_python_tarfile(void) {
         unpack_foreign_archive(WRITER_PYTHON, "GNU_FORMAT", true);
 }
 
-static void test_pack_skips_special(void) {
+/* Fifos travel (type '6'), as GNU tar writes and reads them. */
+static void test_pack_fifo(void) {
+        g_autoptr(char_tmpdir) src = tmpdir_new(), dst = tmpdir_new(), gnu = tmpdir_new(), work = tmpdir_new();
+        g_autofree char *fifo = g_build_filename(src, "d/fifo", NULL);
+        g_autofree char *file = NULL, *listing = NULL, *message = NULL, *a = NULL, *b = NULL, *c = NULL;
+        g_autofree char *src_d = g_build_filename(src, "d", NULL), *dst_d = g_build_filename(dst, "d", NULL);
+        g_autofree char *gnu_d = g_build_filename(gnu, "d", NULL), *unpacked = g_build_filename(dst, "d/fifo", NULL);
+        g_autoptr(GBytes) archive = NULL;
+        struct stat st;
+
+        dir_make(src, "d", 0755);
+        file_write(src, "d/f", "x", 0644);
+        g_assert_cmpint(mkfifo(fifo, 0640), ==, 0);
+        g_assert_cmpint(chmod(fifo, 0640), ==, 0);
+        mtime_set(src, "d/fifo", MTIME_BASE);
+        mtime_set(src, "d/f", MTIME_BASE);
+        mtime_set(src, "d", MTIME_BASE);
+        archive = pack(src, "/d");
+        file = bytes_to_file(archive, work, "a.tar");
+        run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-tf", file, NULL }, &listing);
+        g_assert_cmpstr(listing, ==, "d/\nd/f\nd/fifo\n");
+
+        g_assert_cmpint(unpack_full(archive, dst, "/", NULL, true, &message), ==, 0);
+        g_assert_null(message);
+        g_assert_cmpint(lstat(unpacked, &st), ==, 0);
+        g_assert_true(S_ISFIFO(st.st_mode));
+        g_assert_cmpint(st.st_mode & 07777, ==, 0640);
+        a = tree_list(src_d);
+        b = tree_list(dst_d);
+        g_assert_cmpstr(a, ==, b);
+
+        /* GNU tar makes the same fifo of our archive */
+        run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-C", gnu, (char *) "-xf", file, NULL }, NULL);
+        c = tree_list(gnu_d);
+        g_assert_cmpstr(a, ==, c);
+}
+
+/* A socket in the tree is left out. */
+static void test_pack_skips_socket(void) {
         g_autoptr(char_tmpdir) src = tmpdir_new(), work = tmpdir_new();
-        g_autofree char *fifo = g_build_filename(src, "d/fifo", NULL), *file = NULL, *listing = NULL;
+        g_autofree char *sock = g_build_filename(src, "d/sock", NULL), *file = NULL, *listing = NULL;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         g_autoptr(GBytes) archive = NULL;
 
         dir_make(src, "d", 0755);
         file_write(src, "d/f", "x", 0644);
-        g_assert_cmpint(mkfifo(fifo, 0644), ==, 0);
+        g_assert_cmpint(sfd, >=, 0);
+        g_assert_cmpuint(strlen(sock), <, sizeof(sa.sun_path));
+        strcpy(sa.sun_path, sock);
+        g_assert_cmpint(bind(sfd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
         archive = pack(src, "/d");
         file = bytes_to_file(archive, work, "a.tar");
         run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-tf", file, NULL }, &listing);
@@ -681,8 +726,9 @@ static void build_blockdev(GByteArray *a) {
         tar_header(a, "sda", '4', 0660, 0, NULL);
 }
 
-static void build_fifo(GByteArray *a) {
-        tar_header(a, "pipe", '6', 0644, 0, NULL);
+static void build_fifo_with_data(GByteArray *a) {
+        tar_header(a, "pipe", '6', 0644, 4, NULL);
+        tar_data(a, "data", 4);
 }
 
 static void build_bad_checksum(GByteArray *a) {
@@ -769,11 +815,11 @@ static void build_file_under_file(GByteArray *a) {
 }
 
 static void build_utf8_name(GByteArray *a) {
-        tar_header(a, "caf\xc3\xa9/\x01", '6', 0644, 0, NULL);
+        tar_header(a, "caf\xc3\xa9/\x01", '3', 0644, 0, NULL);
 }
 
 static void build_latin1_name(GByteArray *a) {
-        tar_header(a, "caf\xe9", '6', 0644, 0, NULL);
+        tar_header(a, "caf\xe9", '3', 0644, 0, NULL);
 }
 
 static void build_sparse(GByteArray *a) {
@@ -792,7 +838,7 @@ static const Hostile hostile[] = {
         { "hardlink-dotdot",   -EBADMSG, "'h'",           {}, build_hardlink_dotdot },
         { "chardev",           -EBADMSG, "null",          {}, build_chardev },
         { "blockdev",          -EBADMSG, "sda",           {}, build_blockdev },
-        { "fifo",              -EBADMSG, "pipe",          {}, build_fifo },
+        { "fifo-with-data",    -EBADMSG, "pipe",          {}, build_fifo_with_data },
         { "bad-checksum",      -EBADMSG, "corrupt",       {}, build_bad_checksum },
         { "truncated-data",    -EBADMSG, "short",         {}, build_truncated_data, true },
         { "truncated-header",  -EBADMSG, "good",          {}, build_truncated_header, true },
@@ -1182,6 +1228,205 @@ static void test_path_errors(void) {
         g_assert_cmpint(unpack(archive, root, "/file", &message), ==, -ENOTDIR);
 }
 
+/* ---- archives of archives ---- */
+
+static char *sha256_of(const void *data, size_t size) {
+        g_autofree char *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, size);
+        return g_strconcat("sha256:", hex, NULL);
+}
+
+/* layers/0.tar (tree), layers/1.tar (a single file's tree), manifest.json last */
+static GBytes *nested_write(const char *src, char **ret_digest0, uint64_t *ret_size0) {
+        _cleanup_close_ int root_fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int out = memfd_create("out", MFD_CLOEXEC);
+        _cleanup_(tar_writer_freep) TarWriter *w = NULL;
+        g_autofree char *message = NULL, *d1 = NULL;
+        uint64_t s1;
+
+        g_assert_cmpint(root_fd, >=, 0);
+        w = tar_writer_new(out);
+        g_assert_cmpint(tar_writer_add_tree(w, "layers/0.tar", root_fd, "/tree", ret_digest0, ret_size0, &message), ==, 0);
+        g_assert_cmpint(tar_writer_add_tree(w, "layers/1.tar", root_fd, "/tree/a/b", &d1, &s1, &message), ==, 0);
+        g_assert_cmpint(tar_writer_add_data(w, "manifest.json", "{}\n", 3, &message), ==, 0);
+        g_assert_cmpint(tar_writer_finish(w, &message), ==, 0);
+        g_assert_null(message);
+        return fd_slurp(out);
+}
+
+static void test_nested(void) {
+        g_autoptr(char_tmpdir) src = tmpdir_new(), dst = tmpdir_new(), gnu = tmpdir_new(), work = tmpdir_new();
+        g_autofree char *digest0 = NULL, *file = NULL, *listing = NULL, *inner = NULL, *message = NULL;
+        g_autofree char *a = NULL, *b = NULL, *src_tree = NULL, *dst_tree = NULL, *got = NULL;
+        g_autoptr(GBytes) archive = NULL, plain = NULL;
+        _cleanup_(tar_reader_freep) TarReader *r = NULL;
+        _cleanup_close_ int in = -1, dst_fd = -1;
+        const char *name;
+        char type, buf[16];
+        uint64_t size0 = 0, size;
+        gsize len;
+        unsigned fds;
+
+        tree_build(src);
+        fds = fd_count();
+        archive = nested_write(src, &digest0, &size0);
+        g_assert_cmpuint(g_bytes_get_size(archive) % 10240, ==, 0);
+
+        /* GNU tar sees three files; the first is byte for byte what tar_pack() writes */
+        file = bytes_to_file(archive, work, "outer.tar");
+        run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-tf", file, NULL }, &listing);
+        g_assert_cmpstr(listing, ==, "layers/0.tar\nlayers/1.tar\nmanifest.json\n");
+        run_tar((char *[]) { (char *) "/usr/bin/tar", (char *) "-C", gnu, (char *) "-xf", file, NULL }, NULL);
+        inner = g_build_filename(gnu, "layers/0.tar", NULL);
+        g_assert_true(g_file_get_contents(inner, &got, &len, NULL));
+        g_assert_cmpuint(len, ==, size0);
+        {
+                g_autofree char *d = sha256_of(got, len);
+                g_assert_cmpstr(d, ==, digest0);
+        }
+        plain = pack(src, "/tree");
+        g_assert_cmpmem(g_bytes_get_data(plain, NULL), g_bytes_get_size(plain), got, len);
+
+        /* read back entry by entry: the first unpacked, the second skipped, the third read */
+        in = memfd_from(g_bytes_get_data(archive, NULL), g_bytes_get_size(archive));
+        dst_fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        g_assert_cmpint(tar_reader_new(in, NULL, &r), ==, 0);
+        g_assert_cmpint(tar_reader_next(r, &name, &type, &size, &message), ==, 1);
+        g_assert_cmpstr(name, ==, "layers/0.tar");
+        g_assert_cmpint(type, ==, '0');
+        g_assert_cmpuint(size, ==, size0);
+        {
+                g_autofree char *d = NULL;
+                g_assert_cmpint(tar_reader_unpack(r, dst_fd, "/", NULL, &d, &message), ==, 0);
+                g_assert_null(message);
+                g_assert_cmpstr(d, ==, digest0);
+        }
+        g_assert_cmpint(tar_reader_next(r, &name, &type, &size, &message), ==, 1);
+        g_assert_cmpstr(name, ==, "layers/1.tar");
+        g_assert_cmpint(tar_reader_next(r, &name, &type, &size, &message), ==, 1);
+        g_assert_cmpstr(name, ==, "manifest.json");
+        g_assert_cmpuint(size, ==, 3);
+        g_assert_cmpint(tar_reader_read(r, buf, sizeof(buf), &message), ==, 3);
+        g_assert_cmpmem(buf, 3, "{}\n", 3);
+        g_assert_cmpint(tar_reader_read(r, buf, sizeof(buf), &message), ==, 0);
+        g_assert_cmpint(tar_reader_next(r, &name, &type, &size, &message), ==, 0);
+        g_assert_cmpint(tar_reader_next(r, &name, &type, &size, &message), ==, 0);
+        g_assert_null(message);
+        src_tree = g_build_filename(src, "tree", NULL);
+        dst_tree = g_build_filename(dst, "tree", NULL);
+        a = tree_list(src_tree);
+        b = tree_list(dst_tree);
+        g_assert_cmpstr(a, ==, b);
+        r = tar_reader_free(r);
+        closep(&in);
+        closep(&dst_fd);
+        g_assert_cmpuint(fd_count(), ==, fds);
+}
+
+/* What the previous release wrote: tar_pack() of a directory, names "./layers/0.tar", with
+ * directory entries; a changed byte gives another digest. */
+static void test_nested_old_layout(void) {
+        g_autoptr(char_tmpdir) src = tmpdir_new(), out = tmpdir_new(), dst = tmpdir_new();
+        g_autofree char *layers = g_build_filename(out, "layers", NULL), *layer = g_build_filename(out, "layers/0.tar", NULL);
+        g_autofree char *message = NULL, *want = NULL, *d = NULL;
+        g_autoptr(GBytes) inner = NULL, outer = NULL;
+        _cleanup_(tar_reader_freep) TarReader *r = NULL;
+        _cleanup_close_ int in = -1, dst_fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        g_autoptr(GString) seen = g_string_new(NULL);
+        const char *name;
+        char type;
+        uint64_t size;
+        int k;
+
+        tree_build(src);
+        inner = pack(src, "/tree");
+        want = sha256_of(g_bytes_get_data(inner, NULL), g_bytes_get_size(inner));
+        g_assert_cmpint(mkdir(layers, 0700), ==, 0);
+        g_assert_true(g_file_set_contents(layer, g_bytes_get_data(inner, NULL), (gssize) g_bytes_get_size(inner), NULL));
+        file_write(out, "manifest.json", "{}", 0600);
+        outer = pack(out, "/");
+        in = memfd_from(g_bytes_get_data(outer, NULL), g_bytes_get_size(outer));
+        g_assert_cmpint(tar_reader_new(in, NULL, &r), ==, 0);
+        while ((k = tar_reader_next(r, &name, &type, &size, &message)) > 0) {
+                g_string_append_printf(seen, "%s %c\n", name, type);
+                if (streq(name, "layers/0.tar")) {
+                        g_assert_cmpint(tar_reader_unpack(r, dst_fd, "/", NULL, &d, &message), ==, 0);
+                        g_assert_cmpstr(d, ==, want);
+                }
+        }
+        g_assert_cmpint(k, ==, 0);
+        g_assert_cmpstr(seen->str, ==, " 5\nlayers 5\nlayers/0.tar 0\nmanifest.json 0\n");
+
+        /* one byte changed inside a file's data: still a good tar, another digest */
+        {
+                g_autoptr(GByteArray) bad = g_byte_array_new();
+                g_autoptr(char_tmpdir) dst2 = tmpdir_new();
+                _cleanup_close_ int in2 = -1, dst2_fd = open(dst2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                g_autofree char *d2 = NULL;
+                _cleanup_(tar_reader_freep) TarReader *r2 = NULL;
+                const guint8 *data = g_bytes_get_data(outer, NULL);
+                guint8 *hit;
+
+                g_byte_array_append(bad, data, (guint) g_bytes_get_size(outer));
+                hit = memmem(bad->data, bad->len, "hello\n", 6);
+                g_assert_nonnull(hit);
+                hit[0] = 'j';
+                in2 = memfd_from(bad->data, bad->len);
+                g_assert_cmpint(tar_reader_new(in2, NULL, &r2), ==, 0);
+                while ((k = tar_reader_next(r2, &name, &type, &size, &message)) > 0)
+                        if (streq(name, "layers/0.tar"))
+                                g_assert_cmpint(tar_reader_unpack(r2, dst2_fd, "/", NULL, &d2, &message), ==, 0);
+                g_assert_cmpint(k, ==, 0);
+                g_assert_nonnull(d2);
+                g_assert_cmpstr(d2, !=, want);
+        }
+}
+
+/* The outer stream ends inside a nested archive, or the nested one lacks its end marker. */
+static void test_nested_truncated(void) {
+        g_autoptr(char_tmpdir) src = tmpdir_new();
+        g_autofree char *digest0 = NULL;
+        g_autoptr(GBytes) archive = NULL;
+        uint64_t size0;
+
+        tree_build(src);
+        archive = nested_write(src, &digest0, &size0);
+        for (int cut = 0; cut < 2; cut++) {
+                g_autoptr(char_tmpdir) dst = tmpdir_new();
+                _cleanup_(tar_reader_freep) TarReader *r = NULL;
+                _cleanup_close_ int in = -1, dst_fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                g_autofree char *message = NULL, *d = NULL, *left = NULL;
+                const char *name;
+                char type;
+                uint64_t size;
+
+                /* cut 0: in the middle of layers/0.tar; cut 1: the outer header says the
+                 * nested archive is shorter than it is (its end marker left out) */
+                if (cut == 0)
+                        in = memfd_from(g_bytes_get_data(archive, NULL), 512 + size0 / 2);
+                else {
+                        g_autoptr(GByteArray) a = g_byte_array_new();
+                        const guint8 *data = g_bytes_get_data(archive, NULL);
+                        g_byte_array_append(a, data, 512);
+                        tar_header(a, "layers/0.tar", '0', 0644, 1024, NULL);
+                        g_byte_array_remove_index(a, 0);
+                        g_byte_array_remove_range(a, 0, 511);
+                        g_byte_array_append(a, data + 512, 1024);
+                        tar_end(a);
+                        in = memfd_from(a->data, a->len);
+                }
+                g_assert_cmpint(tar_reader_new(in, NULL, &r), ==, 0);
+                g_assert_cmpint(tar_reader_next(r, &name, &type, &size, &message), ==, 1);
+                g_assert_cmpint(tar_reader_unpack(r, dst_fd, "/", NULL, &d, &message), ==, -EBADMSG);
+                g_assert_null(d);
+                g_assert_nonnull(message);
+                if (g_test_verbose())
+                        g_printerr("cut %d: %s\n", cut, message);
+                g_assert_nonnull(strstr(message, "truncated") ?: strstr(message, "end marker"));
+                left = tree_list_children(dst);
+                g_assert_cmpstr(left, ==, "");
+        }
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         /* a feeding thread sees EPIPE when an unpack stops early */
@@ -1193,7 +1438,11 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/tar/gnu-tar-pax-format", test_gnu_tar_pax_format);
         g_test_add_func("/tar/busybox-tar", test_busybox_tar);
         g_test_add_func("/tar/python-tarfile", test_python_tarfile);
-        g_test_add_func("/tar/pack-skips-special", test_pack_skips_special);
+        g_test_add_func("/tar/pack-fifo", test_pack_fifo);
+        g_test_add_func("/tar/pack-skips-socket", test_pack_skips_socket);
+        g_test_add_func("/tar/nested", test_nested);
+        g_test_add_func("/tar/nested-old-layout", test_nested_old_layout);
+        g_test_add_func("/tar/nested-truncated", test_nested_truncated);
         g_test_add_func("/tar/pack-errors", test_pack_errors);
         g_test_add_func("/tar/pack-top-symlink", test_pack_top_symlink);
         g_test_add_func("/tar/old-mtime", test_old_mtime);

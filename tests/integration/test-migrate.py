@@ -62,7 +62,7 @@ def t_migrate():
     a.mcall(*(["Create"] + busctl_create_args("busybox", "traveller", {"GREETING": "from a"},
                                                {"command": ["sleep", "100000"], "network": "none"})))
     rc, out = sh(a, "traveller", "mkdir -p /srv && echo 'made on a' > /srv/note && chown 1000:1000 /srv/note "
-                                 "&& rm /etc/hostname; echo ok")
+                                 "&& mkfifo -m 620 /srv/pipe && chown 1000:1000 /srv/pipe && rm /etc/hostname; echo ok")
     if rc != 0:
         return "writing on a: %r" % out
     a.call(container_path("traveller"), C, "Stop")
@@ -91,8 +91,8 @@ def t_migrate():
         return "import on b: %r" % r
     b.call(container_path("traveller"), C, "Start")
     rc, out = sh(b, "traveller", "cat /srv/note; stat -c %u:%g /srv/note; test -e /etc/hostname && echo hostname; "
-                                 "echo $GREETING")
-    want = "made on a\n1000:1000\nfrom a\n"
+                                 "echo $GREETING; test -p /srv/pipe && echo fifo; stat -c %u:%g:%a /srv/pipe")
+    want = "made on a\n1000:1000\nfrom a\nfifo\n1000:1000:620\n"
     if out != want:
         return "on b: %r, want %r" % (out, want)
     shift = b.get_property(container_path("traveller"), C, "UidShift")
@@ -103,8 +103,8 @@ def t_migrate():
     return True
 
 
-tap.check("a container exported on a, streamed across the link, imported and run on b: same files, "
-          "owners (on b's own slot), deletions and environment", t_migrate)
+tap.check("a container exported on a, streamed across the link, imported and run on b: same files "
+          "(a fifo too), owners (on b's own slot), deletions and environment", t_migrate)
 
 link_gone = subprocess.run(["ip", "link", "del", LINK + "a"], stderr=subprocess.DEVNULL)
 b.stop()

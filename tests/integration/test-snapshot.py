@@ -337,6 +337,10 @@ if kind == "flip":
     data = bytearray(data)
     data[1000] ^= 1
     data = bytes(data)
+elif kind == "flip-data":
+    # a byte of a file's data: still a good tar, another digest
+    assert b"dee\n" in data
+    data = data.replace(b"dee\n", b"dex\n", 1)
 elif kind in ("dotdot", "device"):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
@@ -351,8 +355,17 @@ elif kind in ("dotdot", "device"):
             t.addfile(ti)
     data = buf.getvalue()
 members[top] = data
+if kind == "extra":
+    # a layer the manifest does not list
+    members["layers/%d.tar" % len(man["Layers"])] = data
+elif kind == "missing":
+    # a layer the manifest lists, left out
+    del members["layers/0.tar"]
+elif kind == "size":
+    # the right digest, another size
+    man["Layers"][0]["Size"] += 512
 for l in man["Layers"]:
-    if l["File"] == top and kind != "flip":
+    if l["File"] == top and kind not in ("flip", "flip-data"):
         l["Digest"] = "sha256:" + hashlib.sha256(data).hexdigest()
         l["Size"] = len(data)
 members["manifest.json"] = json.dumps(man).encode()
@@ -414,6 +427,30 @@ tap.check("the archive: manifest (version, base by name, layers with sha256), la
           "with .wh. whiteouts and container-side owners", t_export_format)
 
 
+def t_old_layout():
+    # The layout of the previous release: tar_pack() of a directory ("./", "./layers/",
+    # "./layers/0.tar", ...), here as GNU tar writes a directory, manifest.json anywhere.
+    sb.run(["sh", "-c", "rm -rf /var/tmp/oldl && mkdir /var/tmp/oldl && tar -C /var/tmp/oldl -xf /var/tmp/c3.tar && "
+            "cd /var/tmp/oldl && { echo ./manifest.json; find . ! -name manifest.json; } | "
+            "tar -cf /var/tmp/old-layout.tar --no-recursion -T - && rm -rf /var/tmp/oldl"])
+    names = sb.run(["tar", "-tf", "/var/tmp/old-layout.tar"]).stdout.split()
+    if names[0] != "./manifest.json" or "./layers/0.tar" not in names:
+        return "the repacked archive lists %r" % names
+    r = client("import", "old-layout", "/var/tmp/old-layout.tar")
+    if r[0] != "ok":
+        return "import: %r" % r
+    create("old-layout", "old-layout-c")
+    rc, out = sh("old-layout-c", "cat /data/d")
+    sb.call(container_path("old-layout-c"), C, "Stop")
+    sb.mcall("Remove", "s", "old-layout-c")
+    sb.mcall("RemoveImage", "s", "old-layout")
+    return out == "dee\n" or "a container of it sees %r" % out
+
+
+tap.check("an archive in the previous release's layout (./ names, directory entries, the manifest "
+          "first) imports", t_old_layout)
+
+
 def leftovers():
     names = set(sb.run(["ls", "-A", STATE + "/images"]).stdout.split())
     return sorted(n for n in names if n not in images()) + \
@@ -459,7 +496,7 @@ tap.check("ExportImage compression gzip and zstd (detected on import), InvalidAr
 
 def t_tampered():
     bad = []
-    for kind in ("flip", "dotdot", "device", "outer-dotdot"):
+    for kind in ("flip", "flip-data", "dotdot", "device", "outer-dotdot", "extra", "missing", "size"):
         sb.run(["/usr/bin/python3", HELPER_DIR + "/tamper.py", "/var/tmp/c3.tar", "/var/tmp/bad.tar", kind])
         r = client("import", "bad-" + kind, "/var/tmp/bad.tar")
         if r[:2] != ["error", E + "InvalidArchive"]:
@@ -474,8 +511,9 @@ def t_tampered():
     return not bad or "\n".join(bad)
 
 
-tap.check("tampered archives (a changed byte, a ../ entry in a layer or outside, a device node): "
-          "InvalidArchive, no image, nothing left behind", t_tampered)
+tap.check("tampered archives (a changed header byte, a changed data byte, a ../ entry in a layer or outside, a device node, a "
+          "layer the manifest does not list, a listed one missing, a wrong size): InvalidArchive, "
+          "no image, nothing left behind", t_tampered)
 
 
 def t_transfer_errors():
