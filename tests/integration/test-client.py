@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""libcontainers-manager, the GObject client library, as it is installed: the library, its
+headers and pkg-config file, and the ContainersManager-1.0 typelib land where the compiler,
+ld.so and gi find them without any environment; the examples in C, Python and GJS
+(examples/client/) list, watch a state change, stop and start, and build with progress
+against the service; errors arrive with their D-Bus names; containers come and go as objects
+of the client (the issue's own snippet)."""
+
+import os
+import shutil
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sandbox  # noqa: E402
+import gitserver  # noqa: E402
+from sandbox import HELPER_DIR, LOOP, busctl_create_args, container_path, wait_for  # noqa: E402
+
+tap = sandbox.Tap()
+sb = sandbox.setup(tap, idle_timeout=0, stop_timeout=10)
+E = "org.containers.Error."
+TYPELIB = "/usr/lib/x86_64-linux-gnu/girepository-1.0/ContainersManager-1.0.typelib"
+EX = HELPER_DIR + "/examples"
+
+# The examples as a user has them: the Python and GJS ones from the source tree, the C one
+# compiled inside the sandbox against the installed headers, pkg-config file and library.
+src = os.path.join(sandbox.source_root(), "examples", "client")
+dest = os.path.join(sb.root, EX.lstrip("/"))
+os.makedirs(dest, exist_ok=True)
+for f in ("containers-client.c", "containers-client.py", "containers-client.js"):
+    shutil.copy(os.path.join(src, f), dest)
+
+LANGS = {
+    "c": [EX + "/containers-client"],
+    "python": ["/usr/bin/python3", EX + "/containers-client.py"],
+    "gjs": ["gjs", EX + "/containers-client.js"],
+}
+
+
+def run(lang, *args, check=False, timeout=120):
+    return sb.run(LANGS[lang] + list(args), check=check, timeout=timeout)
+
+
+def lines(res):
+    return res.stdout.splitlines()
+
+
+def create(name, start=True):
+    sb.mcall(*(["Create"] + busctl_create_args("busybox", name, {"GREETING": "hi"},
+                                               {"start": start, "command": ["sh", "-c", LOOP]})))
+
+
+def state(name):
+    return sb.get_property(container_path(name), sandbox.CONTAINER_IFACE, "State")
+
+
+try:
+    # ---- what meson install put where --------------------------------------------------
+    tap.ok(sb.run(["test", "-f", TYPELIB], check=False).ok,
+           "the typelib is installed in Debian's girepository-1.0 (" + TYPELIB + ")")
+    r = sb.run(["pkg-config", "--modversion", "libcontainers-manager"], check=False)
+    tap.ok(r.ok and r.stdout.strip() == "0.1", "pkg-config knows libcontainers-manager",
+           r.stdout + r.stderr)
+    r = sb.run("cc -o %s/containers-client %s/containers-client.c "
+               "$(pkg-config --cflags --libs libcontainers-manager)" % (EX, EX), check=False)
+    tap.ok(r.ok, "the C example compiles against the installed headers and library",
+           r.stdout + r.stderr)
+    r = sb.run(["/usr/bin/python3", "-c",
+                "import gi; gi.require_version('ContainersManager', '1.0'); "
+                "from gi.repository import ContainersManager as CM; print(CM.Client.__gtype__.name)"],
+               check=False)
+    tap.ok(r.ok and r.stdout.strip() == "ContainersManagerClient",
+           "python3-gi finds ContainersManager-1.0 with no GI_TYPELIB_PATH", r.stdout + r.stderr)
+
+    create("web")
+    gitserver.start_git_server(sb)
+    url = gitserver.make_repo(sb, "hello", {
+        "Run.yaml": "Base: busybox\nCommand: [sh, -c, 'echo hello']\n",
+        "README": "hello\n"})
+
+    for lang in LANGS:
+        # list
+        r = run(lang, "list")
+        ok = (r.returncode == 0 and "container web busybox running" in lines(r)
+              and any(ln.startswith("image busybox ") for ln in lines(r)))
+        tap.ok(ok, "%s: list shows the container (name, image, state) and the images" % lang,
+               r.stdout + r.stderr)
+
+        # watch a state change while the same example stops the container
+        w = sb.popen(LANGS[lang] + ["watch", "web", "stopped"], stdout=sandbox.subprocess.PIPE,
+                     stderr=sandbox.subprocess.PIPE)
+        first = w.stdout.readline().strip()
+        tap.ok(first == "watching web running", "%s: watch starts from the current state" % lang,
+               first)
+        t0 = time.monotonic()
+        r = run(lang, "stop", "web")
+        tap.ok(r.returncode == 0 and lines(r)[-1:] == ["web stopped"],
+               "%s: stop replies once stopped, and the object's State says so" % lang,
+               r.stdout + r.stderr)
+        try:
+            out, err = w.communicate(timeout=30)
+        except sandbox.subprocess.TimeoutExpired:
+            w.kill()
+            out, err = w.communicate()
+        seen = out.splitlines()
+        tap.ok(w.returncode == 0 and seen[-1:] == ["state stopped"],
+               "%s: watch sees the change to stopped (PropertiesChanged) and exits" % lang,
+               "rc %s: %r %s" % (w.returncode, seen, err))
+        tap.diag("%s: stop + watch took %.2f s" % (lang, time.monotonic() - t0))
+
+        r = run(lang, "start", "web")
+        tap.ok(r.returncode == 0 and lines(r)[-1:] == ["web running"] and state("web") == "running",
+               "%s: start" % lang, r.stdout + r.stderr)
+
+        # build with progress: log lines and Progress as they come, then Completed
+        image = "hello-" + lang
+        r = run(lang, "build", image, url, "main", timeout=300)
+        out = lines(r)
+        ok = (r.returncode == 0 and out[:1] and out[0].startswith("build /org/containers/Manager/build/_")
+              and any(ln.startswith("log ") for ln in out)
+              and any(ln.startswith("progress ") for ln in out)
+              and out[-1].startswith("completed true"))
+        tap.ok(ok, "%s: build prints its log lines, progress and completion" % lang,
+               r.stdout + r.stderr)
+        got = sb.mcall("GetImage", "s", image, check=False)
+        tap.ok(isinstance(got, list), "%s: the built image exists" % lang, repr(got))
+
+        # a bus error arrives with its name
+        r = run(lang, "build", "no good name", url)
+        tap.ok(r.returncode == 1 and lines(r)[-1:] and lines(r)[-1].startswith("error " + E + "InvalidName "),
+               "%s: an error carries its D-Bus name (InvalidName)" % lang, r.stdout + r.stderr)
+
+    # ---- objects come and go (the issue's snippet, plus Create and Remove) ------------------
+    script = r"""
+import gi
+gi.require_version("ContainersManager", "1.0")
+from gi.repository import ContainersManager as CM, GLib
+client = CM.Client.new_sync(None)
+for c in client.get_containers(): print("have", c.props.name, c.props.state)
+m = client.get_manager()
+path = m.call_create_sync("busybox", "tmp1", GLib.Variant("a{ss}", {}), GLib.Variant("a{sv}", {"start": GLib.Variant("b", False), "command": GLib.Variant("as", ["true"])}), None)
+client.settle()
+c = client.get_container("tmp1")
+print("created", c is not None and c.props.state, c is not None and c.get_object_path() == path)
+print("by path", client.get_container_for_path(path).props.name)
+added = []
+client.get_object_manager().connect("object-removed", lambda om, o: added.append(o.get_object_path()))
+m.call_remove_sync("tmp1", None)
+client.settle()
+print("removed", client.get_container("tmp1") is None, added == [path])
+print("images", sorted(i.props.name for i in client.get_images() if i.props.is_base))
+client.get_container("web").call_stop_sync(None)
+client.settle()   # PropertiesChanged came before the reply: dispatch it
+print("stopped", client.get_container("web").props.state)
+"""
+    r = sb.run(["/usr/bin/python3", "-c", script], check=False)
+    out = lines(r)
+    tap.ok(r.ok and "have web running" in out, "python: the issue's snippet lists containers",
+           r.stdout + r.stderr)
+    tap.ok("created created True" in out and "by path tmp1" in out,
+           "a container made with Create appears as an object (settle)", r.stdout + r.stderr)
+    tap.ok("removed True True" in out, "a removed container goes (object-removed)", r.stdout + r.stderr)
+    tap.ok(any(ln.startswith("images ") and "'busybox'" in ln for ln in out),
+           "images carry their properties (IsBase)", r.stdout + r.stderr)
+    tap.ok("stopped stopped" in out and state("web") == "stopped",
+           "call_stop_sync on a container from get_container()", r.stdout + r.stderr)
+except Exception as e:
+    tap.ok(False, "unexpected exception", "%s: %s" % (type(e).__name__, e))
+
+sys.exit(tap.done())
