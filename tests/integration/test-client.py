@@ -73,6 +73,27 @@ try:
     tap.ok(r.ok and r.stdout.strip() == "ContainersManagerClient",
            "python3-gi finds ContainersManager-1.0 with no GI_TYPELIB_PATH", r.stdout + r.stderr)
 
+    # every method that passes descriptors takes and returns a GUnixFDList (the codegen
+    # annotations in libcontainers-manager/meson.build cover dbus/*.xml)
+    import glob
+    import re
+    import xml.etree.ElementTree as ET
+    fd_methods = []
+    for x in sorted(glob.glob(os.path.join(sandbox.source_root(), "dbus", "*.xml"))):
+        for iface in ET.parse(x).getroot().iter("interface"):
+            for m in iface.iter("method"):
+                if any(a.get("type") == "h" for a in m.iter("arg")):
+                    fd_methods.append((iface.get("name").split(".")[-1], m.get("name")))
+    script = "import gi; gi.require_version('ContainersManager', '1.0')\n" \
+             "from gi.repository import ContainersManager as CM\n"
+    for iface, m in fd_methods:
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", m).lower()
+        script += "print(%r, 'fd_list' in CM.%sProxy.call_%s_sync.__doc__)\n" % (m, iface, snake)
+    r = sb.run(["/usr/bin/python3", "-c", script], check=False)
+    missing = [ln for ln in lines(r) if not ln.endswith(" True")]
+    tap.ok(r.ok and len(fd_methods) >= 11 and not missing,
+           "all %d fd-passing methods take a GUnixFDList" % len(fd_methods), r.stdout + r.stderr)
+
     create("web")
     gitserver.start_git_server(sb)
     url = gitserver.make_repo(sb, "hello", {
