@@ -8,6 +8,8 @@
 /* Longer than any single call the service makes a client wait for (Stop: 10 s then SIGKILL;
  * Build.Wait: as long as the build); GDBus's 25 s default would cut them off. */
 #define CALL_TIMEOUT_MSEC (10 * 60 * 1000)
+/* A service that cannot start is not asked again sooner than this. */
+#define REACTIVATE_INTERVAL_USEC (5 * G_USEC_PER_SEC)
 
 /**
  * SECTION:containers-manager-client
@@ -22,6 +24,11 @@
  * service (#GObject::notify) and their methods are the bus methods (e.g.
  * containers_manager_container_call_stop_sync()). The manager's own methods (Create, Build,
  * List, ...) are on containers_manager_client_get_manager().
+ *
+ * The service exits when idle while its containers keep running. So that the view does not
+ * empty meanwhile, the client starts the service again (by D-Bus activation) when it leaves
+ * the bus, unless #ContainersManagerClient:reactivate is %FALSE: objects then go when the
+ * service goes and come back with its next start.
  */
 
 struct _ContainersManagerClient {
@@ -29,6 +36,10 @@ struct _ContainersManagerClient {
         GDBusConnection *connection;
         GDBusObjectManager *object_manager;
         ContainersManagerManager *manager;
+        gboolean reactivate;
+        gint64 last_reactivation_usec;
+        guint reactivate_source;
+        GCancellable *cancellable;      /* for the client's own calls; cancelled on dispose */
 };
 
 enum {
@@ -36,6 +47,7 @@ enum {
         PROP_CONNECTION,
         PROP_OBJECT_MANAGER,
         PROP_MANAGER,
+        PROP_REACTIVATE,
         N_PROPS,
 };
 static GParamSpec *props[N_PROPS];
@@ -47,9 +59,20 @@ G_DEFINE_TYPE_WITH_CODE(ContainersManagerClient, containers_manager_client, G_TY
                         G_IMPLEMENT_INTERFACE(G_TYPE_INITABLE, initable_iface_init)
                         G_IMPLEMENT_INTERFACE(G_TYPE_ASYNC_INITABLE, async_initable_iface_init))
 
+static void containers_manager_client_dispose(GObject *object) {
+        ContainersManagerClient *self = CONTAINERS_MANAGER_CLIENT(object);
+
+        g_cancellable_cancel(self->cancellable);
+        g_clear_handle_id(&self->reactivate_source, g_source_remove);
+        if (self->object_manager)
+                g_signal_handlers_disconnect_by_data(self->object_manager, self);
+        G_OBJECT_CLASS(containers_manager_client_parent_class)->dispose(object);
+}
+
 static void containers_manager_client_finalize(GObject *object) {
         ContainersManagerClient *self = CONTAINERS_MANAGER_CLIENT(object);
 
+        g_clear_object(&self->cancellable);
         g_clear_object(&self->manager);
         g_clear_object(&self->object_manager);
         g_clear_object(&self->connection);
@@ -69,6 +92,9 @@ static void containers_manager_client_get_property(GObject *object, guint prop_i
         case PROP_MANAGER:
                 g_value_set_object(value, self->manager);
                 break;
+        case PROP_REACTIVATE:
+                g_value_set_boolean(value, self->reactivate);
+                break;
         default:
                 G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         }
@@ -81,6 +107,9 @@ static void containers_manager_client_set_property(GObject *object, guint prop_i
         case PROP_CONNECTION:
                 g_set_object(&self->connection, g_value_get_object(value));
                 break;
+        case PROP_REACTIVATE:
+                self->reactivate = g_value_get_boolean(value);
+                break;
         default:
                 G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
         }
@@ -89,6 +118,7 @@ static void containers_manager_client_set_property(GObject *object, guint prop_i
 static void containers_manager_client_class_init(ContainersManagerClientClass *klass) {
         GObjectClass *object_class = G_OBJECT_CLASS(klass);
 
+        object_class->dispose = containers_manager_client_dispose;
         object_class->finalize = containers_manager_client_finalize;
         object_class->get_property = containers_manager_client_get_property;
         object_class->set_property = containers_manager_client_set_property;
@@ -118,10 +148,22 @@ static void containers_manager_client_class_init(ContainersManagerClientClass *k
         props[PROP_MANAGER] = g_param_spec_object("manager", "Manager", "The manager object",
                                                   CONTAINERS_MANAGER_TYPE_MANAGER,
                                                   G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+        /**
+         * ContainersManagerClient:reactivate:
+         *
+         * Whether the client starts the service again when it leaves the bus (an idle exit,
+         * a restart), so that its containers, images and builds stay in view.
+         */
+        props[PROP_REACTIVATE] = g_param_spec_boolean("reactivate", "Reactivate",
+                                                      "Start the service again when it exits",
+                                                      TRUE,
+                                                      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
         g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
 static void containers_manager_client_init(ContainersManagerClient *self) {
+        self->reactivate = TRUE;
+        self->cancellable = g_cancellable_new();
 }
 
 /* Every proxy the client hands out waits as long as the service may take. */
@@ -143,6 +185,50 @@ static void on_object_added(GDBusObjectManager *om, GDBusObject *object, gpointe
         tune_object(object);
 }
 
+static void on_service_started(GObject *source, GAsyncResult *res, gpointer user_data) {
+        g_autoptr(GVariant) reply = NULL;
+        g_autoptr(GError) error = NULL;
+
+        /* The object manager notices the new owner by itself and loads the objects again. */
+        reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+        if (!reply && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                g_debug("could not start %s again: %s", CONTAINERS_MANAGER_BUS_NAME, error->message);
+}
+
+static void start_service(ContainersManagerClient *self) {
+        self->last_reactivation_usec = g_get_monotonic_time();
+        g_dbus_connection_call(self->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                               "org.freedesktop.DBus", "StartServiceByName",
+                               g_variant_new("(su)", CONTAINERS_MANAGER_BUS_NAME, 0), G_VARIANT_TYPE("(u)"),
+                               G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, on_service_started, NULL);
+}
+
+static gboolean on_reactivate_timeout(gpointer user_data) {
+        ContainersManagerClient *self = user_data;
+        g_autofree gchar *owner = g_dbus_object_manager_client_get_name_owner(
+                        G_DBUS_OBJECT_MANAGER_CLIENT(self->object_manager));
+
+        self->reactivate_source = 0;
+        if (!owner && self->reactivate)
+                start_service(self);
+        return G_SOURCE_REMOVE;
+}
+
+static void on_name_owner(GObject *om, GParamSpec *pspec, gpointer user_data) {
+        ContainersManagerClient *self = user_data;
+        g_autofree gchar *owner = g_dbus_object_manager_client_get_name_owner(G_DBUS_OBJECT_MANAGER_CLIENT(om));
+        gint64 wait;
+
+        if (owner || !self->reactivate || self->reactivate_source)
+                return;
+        /* At once after an idle exit; a service that keeps failing is not hammered. */
+        wait = self->last_reactivation_usec + REACTIVATE_INTERVAL_USEC - g_get_monotonic_time();
+        if (wait <= 0)
+                start_service(self);
+        else
+                self->reactivate_source = g_timeout_add((guint) (wait / 1000) + 1, on_reactivate_timeout, self);
+}
+
 static void client_setup(ContainersManagerClient *self) {
         GList *objects = g_dbus_object_manager_get_objects(self->object_manager);
 
@@ -151,6 +237,7 @@ static void client_setup(ContainersManagerClient *self) {
         g_list_free_full(objects, g_object_unref);
         g_signal_connect(self->object_manager, "object-added", G_CALLBACK(on_object_added), self);
         g_signal_connect(self->object_manager, "interface-added", G_CALLBACK(on_interface_added), self);
+        g_signal_connect(self->object_manager, "notify::name-owner", G_CALLBACK(on_name_owner), self);
         g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(self->manager), CALL_TIMEOUT_MSEC);
 }
 

@@ -8,6 +8,7 @@ of the client (the issue's own snippet)."""
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 
@@ -151,6 +152,62 @@ try:
         r = run(lang, "build", "no good name", url)
         tap.ok(r.returncode == 1 and lines(r)[-1:] and lines(r)[-1].startswith("error " + E + "InvalidName "),
                "%s: an error carries its D-Bus name (InvalidName)" % lang, r.stdout + r.stderr)
+
+    # ---- the service leaves the bus (idle exit, restart) while a client watches -------------
+    watcher = r"""
+import sys, gi
+gi.require_version("ContainersManager", "1.0")
+from gi.repository import ContainersManager as CM, GLib
+client = CM.Client.new_sync(None)
+client.props.reactivate = sys.argv[1] == "yes"
+om = client.get_object_manager()
+om.connect("object-removed", lambda om, o: o.get_object_path().endswith("/web") and print("removed web", flush=True))
+def added(om, o):
+    if o.get_object_path().endswith("/web"):
+        print("added web", o.get_container().props.state, flush=True)
+        loop.quit()
+om.connect("object-added", added)
+print("ready", [c.props.name for c in client.get_containers()], flush=True)
+sys.stdin.readline()
+loop = GLib.MainLoop()
+GLib.timeout_add_seconds(int(sys.argv[2]), loop.quit)
+loop.run()
+print("end", [c.props.name for c in client.get_containers()], flush=True)
+"""
+
+    def service_goes(reactivate, seconds, then=None):
+        p = subprocess.Popen(sb.nsenter_argv(["/usr/bin/python3", "-c", watcher, reactivate, str(seconds)]),
+                             env=dict(sandbox.BASE_ENV), text=True, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = p.stdout.readline().strip()
+        t0 = time.monotonic()
+        sb.run(["systemctl", "stop", "containers-manager.service"])
+        p.stdin.write("\n")
+        p.stdin.flush()
+        if then:
+            then()
+        try:
+            out, err = p.communicate(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        return [first] + out.splitlines(), err, time.monotonic() - t0
+
+    out, err, took = service_goes("yes", 20)
+    tap.ok(out[:1] == ["ready ['web']"] and "removed web" in out and "added web running" in out,
+           "the service stops while a client watches: its objects go, the client starts the "
+           "service again, and they come back (the container ran on meanwhile)", "%r %s" % (out, err))
+    tap.diag("back after %.2f s" % took)
+    tap.ok(state("web") == "running", "web still runs")
+
+    def activate_later():
+        time.sleep(3)
+        sb.mcall("List")
+
+    out, err, took = service_goes("no", 20, activate_later)
+    tap.ok("removed web" in out and "added web running" in out and took >= 3,
+           "with reactivate false the objects stay gone until something starts the service",
+           "%r %s (%.1f s)" % (out, err, took))
 
     # ---- objects come and go (the issue's snippet, plus Create and Remove) ------------------
     script = r"""
