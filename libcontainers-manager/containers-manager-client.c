@@ -285,6 +285,7 @@ static void on_manager_proxy(GObject *source, GAsyncResult *res, gpointer user_d
 static void on_object_manager(GObject *source, GAsyncResult *res, gpointer user_data) {
         g_autoptr(GTask) task = user_data;
         ContainersManagerClient *self = g_task_get_source_object(task);
+        GCancellable *cancellable;
         GError *error = NULL;
 
         self->object_manager = containers_manager_object_manager_client_new_finish(res, &error);
@@ -292,15 +293,17 @@ static void on_object_manager(GObject *source, GAsyncResult *res, gpointer user_
                 g_task_return_error(task, error);
                 return;
         }
+        /* the cancellable first: the order in which arguments are evaluated is unspecified */
+        cancellable = g_task_get_cancellable(task);
         containers_manager_manager_proxy_new(self->connection, G_DBUS_PROXY_FLAGS_NONE,
                                              CONTAINERS_MANAGER_BUS_NAME, CONTAINERS_MANAGER_OBJECT_PATH,
-                                             g_task_get_cancellable(task), on_manager_proxy,
-                                             g_steal_pointer(&task));
+                                             cancellable, on_manager_proxy, g_steal_pointer(&task));
 }
 
 static void on_bus(GObject *source, GAsyncResult *res, gpointer user_data) {
         g_autoptr(GTask) task = user_data;
         ContainersManagerClient *self = g_task_get_source_object(task);
+        GCancellable *cancellable;
         GError *error = NULL;
 
         self->connection = g_bus_get_finish(res, &error);
@@ -308,10 +311,10 @@ static void on_bus(GObject *source, GAsyncResult *res, gpointer user_data) {
                 g_task_return_error(task, error);
                 return;
         }
+        cancellable = g_task_get_cancellable(task);
         containers_manager_object_manager_client_new(self->connection, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
                                                      CONTAINERS_MANAGER_BUS_NAME, CONTAINERS_MANAGER_OBJECT_PATH,
-                                                     g_task_get_cancellable(task), on_object_manager,
-                                                     g_steal_pointer(&task));
+                                                     cancellable, on_object_manager, g_steal_pointer(&task));
 }
 
 static void async_initable_init_async(GAsyncInitable *initable, int io_priority, GCancellable *cancellable,

@@ -174,6 +174,14 @@ static gboolean web_gone(ContainersManagerClient *client) {
         return c == NULL;
 }
 
+static void on_client_ready(GObject *source, GAsyncResult *res, gpointer user_data) {
+        ContainersManagerClient **ret = user_data;
+        g_autoptr(GError) error = NULL;
+
+        *ret = containers_manager_client_new_finish(res, &error);
+        g_assert_no_error(error);
+}
+
 static void test_client(void) {
         g_autoptr(GTestDBus) bus = g_test_dbus_new(G_TEST_DBUS_NONE);
         g_autoptr(GDBusConnection) connection = NULL;
@@ -199,6 +207,21 @@ static void test_client(void) {
         g_assert_no_error(error);
         g_object_set(client, "reactivate", FALSE, NULL);
         g_assert_true(containers_manager_client_get_connection(client) == connection);
+
+        /* the async constructor sees the same */
+        {
+                g_autoptr(ContainersManagerClient) async_client = NULL;
+                g_autoptr(ContainersManagerContainer) c = NULL;
+
+                g_async_initable_new_async(CONTAINERS_MANAGER_TYPE_CLIENT, G_PRIORITY_DEFAULT, NULL,
+                                           on_client_ready, &async_client, "connection", connection,
+                                           "reactivate", FALSE, NULL);
+                while (!async_client)
+                        g_main_context_iteration(NULL, TRUE);
+                c = containers_manager_client_get_container(async_client, "web");
+                g_assert_nonnull(c);
+                g_assert_nonnull(containers_manager_client_get_manager(async_client));
+        }
 
         /* the container the service had, by name and by path */
         list = containers_manager_client_get_containers(client);
