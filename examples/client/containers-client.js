@@ -15,8 +15,8 @@ const System = imports.system;
 
 function fail(e) {
     const name = Gio.DBusError.get_remote_error(e) || '-';
-    Gio.DBusError.strip_remote_error(e);
-    print(`error ${name} ${e.message}`);
+    // the message without its "GDBus.Error:NAME: " prefix
+    print(`error ${name} ${e.message.replace(`GDBus.Error:${name}: `, '')}`);
     return 1;
 }
 

@@ -23,8 +23,9 @@ def out(*words):
 
 def fail(e):
     name = Gio.DBusError.get_remote_error(e) or "-"
-    Gio.DBusError.strip_remote_error(e)
-    out("error", name, e.message)
+    # the message without its "GDBus.Error:NAME: " prefix (Gio.DBusError.strip_remote_error()
+    # would strip a copy: PyGObject converts GErrors)
+    out("error", name, e.message.replace("GDBus.Error:%s: " % name, "", 1))
     return 1
 
 

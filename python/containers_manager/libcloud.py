@@ -89,11 +89,13 @@ class ContainersManagerDriver(ContainerDriver):
 
     def _error(self, e):
         name = Gio.DBusError.get_remote_error(e)
-        if name:
-            Gio.DBusError.strip_remote_error(e)
+        # (Gio.DBusError.strip_remote_error() would strip a copy: PyGObject converts GErrors)
+        message = e.message
+        if name and message.startswith("GDBus.Error:%s: " % name):
+            message = message[len("GDBus.Error:%s: " % name):]
         if name in DENIED:
-            return InvalidCredsError("%s: %s" % (name, e.message), driver=self)
-        return ContainersManagerError("%s: %s" % (name or "error", e.message), driver=self,
+            return InvalidCredsError("%s: %s" % (name, message), driver=self)
+        return ContainersManagerError("%s: %s" % (name or "error", message), driver=self,
                                       error_name=name)
 
     def _call(self, fn, *args):

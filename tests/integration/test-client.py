@@ -150,8 +150,10 @@ try:
 
         # a bus error arrives with its name
         r = run(lang, "build", "no good name", url)
-        tap.ok(r.returncode == 1 and lines(r)[-1:] and lines(r)[-1].startswith("error " + E + "InvalidName "),
-               "%s: an error carries its D-Bus name (InvalidName)" % lang, r.stdout + r.stderr)
+        tap.ok(r.returncode == 1 and lines(r)[-1:] and lines(r)[-1].startswith("error " + E + "InvalidName ")
+               and "GDBus.Error" not in r.stdout,
+               "%s: an error carries its D-Bus name (InvalidName) and its message" % lang,
+               r.stdout + r.stderr)
 
     # ---- the service leaves the bus (idle exit, restart) while a client watches -------------
     watcher = r"""
