@@ -64,7 +64,7 @@ class ContainersManagerDriver(ContainerDriver):
 
     type = "containers_manager"
     name = "containers-manager"
-    website = "https://github.com/containers-manager"
+    website = None     # a local service: nothing to point at
     supports_clusters = False
 
     def __init__(self, key=None, secret=None, secure=False, host=None, port=None,
