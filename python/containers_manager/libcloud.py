@@ -76,6 +76,7 @@ class ContainersManagerDriver(ContainerDriver):
         self.key, self.secret, self.secure = key, secret, secure
         self.host, self.port = host, port
         self.connection = None
+        self.region = self.api_version = None
         try:
             if connection is not None:
                 self.client = ContainersManager.Client.new_for_connection_sync(connection, None)

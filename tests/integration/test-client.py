@@ -16,7 +16,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandbox  # noqa: E402
 import gitserver  # noqa: E402
-from sandbox import HELPER_DIR, LOOP, busctl_create_args, container_path, wait_for  # noqa: E402
+from sandbox import HELPER_DIR, LOOP, busctl_create_args, container_path  # noqa: E402
 
 tap = sandbox.Tap()
 sb = sandbox.setup(tap, idle_timeout=0, stop_timeout=10)
