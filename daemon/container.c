@@ -121,6 +121,7 @@ void container_add_former_name(Container *c, const char *old_name, uint64_t unti
 
 static void container_release_worker(Container *c) {
         c->start_timer = sd_event_source_disable_unref(c->start_timer);
+        c->machine_wait = machine_wait_free(c->machine_wait);
         c->worker_source = sd_event_source_disable_unref(c->worker_source);
         c->scope_slot = sd_bus_slot_unref(c->scope_slot);
         if (c->go_fd >= 0)
@@ -576,6 +577,20 @@ static int on_start_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* After machine_wait_released(): machined let the machine of the last run go, the scope can be made. */
+static void start_scope(Container *c) {
+        int r;
+
+        if (c->state != CONTAINER_STARTING || c->worker <= 0)
+                return;
+        r = scope_start_transient(c->manager, c, c->worker, &c->scope_slot);
+        if (r < 0) {
+                SWAP_FREE(c->start_error, g_strdup_printf("Cannot ask systemd for a scope: %s", g_strerror(-r)));
+                /* Its exit (on_worker_exit()) finishes the start as failed. */
+                (void) kill(c->worker, SIGKILL);
+        }
+}
+
 static int container_start_internal(Container *c, sd_bus_error *error) {
         Manager *m = c->manager;
         RuntimeWorker w;
@@ -626,8 +641,11 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
                                                on_start_timeout, c);
         if (r >= 0)
                 r = scope_watch(m, c);
-        if (r >= 0)
-                r = scope_start_transient(m, c, w.pid, &c->scope_slot);
+        if (r >= 0) {
+                r = machine_wait_released(c, start_scope, &c->machine_wait);
+                if (r == 0)
+                        r = scope_start_transient(m, c, w.pid, &c->scope_slot);
+        }
         if (r < 0) {
                 container_release_worker(c);
                 /* It has not been told to go; killed, it is gone at once: the wait is no wait. */
@@ -899,6 +917,8 @@ static int container_adopt_state(Container *c) {
                 return 0;
         if (r < 0)
                 return r;
+        /* It ran under an earlier daemon, which may have registered it: the next start asks. */
+        c->machine_registered = true;
         if (!container_is_active(c))
                 return 0;
 

@@ -104,6 +104,8 @@ struct Container {
         bool stop_from_outside; /* systemd stops its scope on someone else's word: an ordinary stop */
         bool scope_refused;     /* systemd refused our StartTransientUnit: the unit of that name is not ours */
         sd_event_source *start_timer;
+        struct MachineWait *machine_wait;       /* the new scope waits for machined to let the old machine go */
+        bool machine_registered;                /* we asked machined to register it: it may still hold it */
 
         sd_event_source *stop_timer;   /* SIGTERM again each second, SIGKILL at stop_deadline_usec */
         uint64_t stop_deadline_usec;    /* CLOCK_MONOTONIC */
