@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* containerctl: the command line of containers-manager. main() reads the global options, finds
+ * the verb, lets it parse its own arguments, connects (locally or with -H over SSH) and runs it.
+ * Exit status: 0 on success, 1 when a call failed (the error's text and name on stderr), 2 for
+ * bad usage; exec and run -i pass the command's own status through. */
+
+#include <getopt.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "containerctl.h"
+#include "pager.h"
+#include "terminal.h"
+#include "verbs.h"
+
+const char *arg_host;
+JsonMode arg_json = JSON_OFF;
+bool arg_legend = true;
+bool arg_pager = true;
+bool arg_ask_password = true;
+bool arg_quiet;
+
+int global_option(int c, const char *arg) {
+        switch (c) {
+        case ARG_VERSION:
+                printf("containerctl %s\n", PACKAGE_VERSION);
+                exit(EXIT_SUCCESS);
+        case 'H':
+                arg_host = arg;
+                return 0;
+        case 'q':
+                arg_quiet = true;
+                return 0;
+        case ARG_JSON:
+                if (strcmp(arg, "short") == 0)
+                        arg_json = JSON_SHORT;
+                else if (strcmp(arg, "pretty") == 0)
+                        arg_json = JSON_PRETTY;
+                else if (strcmp(arg, "off") == 0)
+                        arg_json = JSON_OFF;
+                else if (strcmp(arg, "help") == 0) {
+                        puts("short\npretty\noff");
+                        exit(EXIT_SUCCESS);
+                } else {
+                        fprintf(stderr, "Unknown argument to --json=: %s (short, pretty or off)\n", arg);
+                        return -EINVAL;
+                }
+                return 0;
+        case ARG_NO_LEGEND:
+                arg_legend = false;
+                return 0;
+        case ARG_NO_PAGER:
+                arg_pager = false;
+                return 0;
+        case ARG_NO_ASK_PASSWORD:
+                arg_ask_password = false;
+                return 0;
+        }
+        return -ENOENT;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_strv_free_ char **args = NULL;
+        const Verb *verb;
+        bool help;
+        int n_pos, r;
+
+        setlocale(LC_ALL, "");
+        terminal_init();
+        /* a reader that goes away (containerctl logs | head) ends us quietly */
+        signal(SIGPIPE, SIG_DFL);
+
+        for (;;) {
+                int c = getopt_long(argc, argv, "+" GLOBAL_SHORT_OPTIONS, global_options, NULL);
+                if (c < 0)
+                        break;
+                if (c == 'h') {
+                        verbs_help();
+                        return EXIT_SUCCESS;
+                }
+                if (c == '?' || global_option(c, optarg) < 0)
+                        return 2;
+        }
+        if (optind >= argc) {
+                /* as machinectl: no verb lists */
+                verb = verb_find("list");
+                argv[--optind] = (char *) "list";
+        } else {
+                verb = verb_find(argv[optind]);
+                if (!verb) {
+                        fprintf(stderr, "Unknown command verb '%s'; see containerctl --help.\n", argv[optind]);
+                        return 2;
+                }
+        }
+
+        r = verb_parse_args(verb, argc - optind, argv + optind, &args, &n_pos, &help);
+        if (r < 0)
+                return 2;
+        if (help) {
+                verb_help(verb);
+                return EXIT_SUCCESS;
+        }
+
+        if (!(verb->flags & VERB_NO_BUS)) {
+                r = bus_connect(&bus);
+                if (r < 0)
+                        return EXIT_FAILURE;
+                polkit_agent_open_if_enabled(bus);
+        }
+        r = verb->run(bus, args, n_pos);
+        pager_close();
+        if (r == -EUSAGE)
+                return 2;
+        if (r < 0)
+                return EXIT_FAILURE;
+        return r;       /* a verb may pass a command's exit status through */
+}
