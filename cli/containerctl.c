@@ -110,7 +110,7 @@ int main(int argc, char *argv[]) {
                 r = bus_connect(&bus);
                 if (r < 0)
                         return EXIT_FAILURE;
-                polkit_agent_open_if_enabled(bus);
+                polkit_agent_open_if_enabled();
         }
         r = verb->run(bus, args, n_pos);
         pager_close();

@@ -53,7 +53,7 @@ int log_oom(void);
 int log_error_errno(int r, const char *fmt, ...) _printf_(2, 3);
 
 /* polkit-agent.c */
-void polkit_agent_open_if_enabled(sd_bus *bus);
+void polkit_agent_open_if_enabled(void);
 void polkit_agent_close(void);
 
 /* strv helpers (util.c) */

@@ -17,18 +17,13 @@
 
 static pid_t agent_pid;
 
-void polkit_agent_open_if_enabled(sd_bus *bus) {
-        const char *unique = NULL;
+void polkit_agent_open_if_enabled(void) {
         int pipe_fds[2];
         char notify[16];
 
         if (agent_pid > 0 || !arg_ask_password || arg_host || geteuid() == 0)
                 return;
         if (!isatty(STDIN_FILENO) || access(PKTTYAGENT, X_OK) < 0)
-                return;
-        /* for our connection itself: the service asks polkit about exactly this subject,
-         * and there may be no login session to register for (su, runuser, containers) */
-        if (sd_bus_get_unique_name(bus, &unique) < 0)
                 return;
         if (pipe2(pipe_fds, 0) < 0)
                 return;
@@ -42,8 +37,7 @@ void polkit_agent_open_if_enabled(sd_bus *bus) {
         if (agent_pid == 0) {
                 close(pipe_fds[0]);
                 snprintf(notify, sizeof notify, "%d", pipe_fds[1]);
-                execl(PKTTYAGENT, PKTTYAGENT, "--notify-fd", notify, "--fallback",
-                      "--system-bus-name", unique, (char *) NULL);
+                execl(PKTTYAGENT, PKTTYAGENT, "--notify-fd", notify, "--fallback", (char *) NULL);
                 _exit(127);
         }
         close(pipe_fds[1]);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* list and images: one GetManagedObjects round trip gives every container (or image) with the
- * properties the columns need. */
+/* list: List(), then the properties of the running containers, pipelined; images: one
+ * GetManagedObjects round trip gives every image with the properties the columns need. */
 
 #include <stdio.h>
 #include <string.h>
@@ -152,40 +152,99 @@ fail:
 
 static bool arg_all = true;
 
-static int container_row(sd_bus_message *m, const char *iface, void *userdata) {
-        Table *t = userdata;
-        ContainerRow row = {};
-        uint64_t now = now_usec(CLOCK_REALTIME);
-        int r;
+/* A running container's properties, asked for all at once (pipelined GetAll calls): List()
+ * has the rest. Stopped containers show no address or uptime, as machinectl list does. */
+typedef struct RowQuery {
+        ContainerRow row;
+        char *name, *image, *state, *path;
+        sd_bus_slot *slot;
+        bool pending;
+        sd_bus_message *reply;
+} RowQuery;
 
-        if (strcmp(iface, CONTAINER_IFACE) != 0)
-                return sd_bus_message_skip(m, "a{sv}");
-        r = read_container_props(m, &row);
-        if (r < 0)
-                goto finish;
-        if (!arg_all && (!row.state || (strcmp(row.state, "running") != 0 && strcmp(row.state, "frozen") != 0)))
-                goto finish;
-        if ((r = table_add_string(t, CELL_STRING, row.name)) < 0 ||
-            (r = table_add_string(t, CELL_STRING, row.image)) < 0 ||
-            (r = table_add_string(t, CELL_STATE, row.state)) < 0 ||
-            (r = table_add_strv(t, row.addresses)) < 0)
-                goto finish;
-        bool up = row.state && (strcmp(row.state, "running") == 0 || strcmp(row.state, "frozen") == 0);
-        r = table_add_uint(t, CELL_TIMESPAN, up && row.started > 0 && now > row.started ? now - row.started : 0);
-finish:
-        strv_freep(&row.addresses);
-        return r;
+static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        RowQuery *q = userdata;
+
+        q->pending = false;
+        if (!sd_bus_message_is_method_error(m, NULL))
+                q->reply = sd_bus_message_ref(m);
+        return 0;
+}
+
+static bool is_up(const char *state) {
+        return strcmp(state, "running") == 0 || strcmp(state, "frozen") == 0;
 }
 
 static int run_list(sd_bus *bus, char **args, int n) {
         _cleanup_table_ Table *t = table_new("NAME", "IMAGE", "STATE", "ADDRESS", "UPTIME", NULL);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ RowQuery *q = NULL;
+        size_t n_q = 0, allocated = 0, pending = 0;
+        const char *name, *image, *state, *path;
+        uint64_t now = now_usec(CLOCK_REALTIME);
         int r;
 
         if (!t)
                 return log_oom();
-        r = for_each_managed_object(bus, container_row, t);
+        r = bus_call(bus, MANAGER_PATH, MANAGER_IFACE, "List", &reply, "Failed to list containers", NULL);
         if (r < 0)
                 return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(ssso)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(ssso)", &name, &image, &state, &path)) > 0) {
+                if (!arg_all && !is_up(state))
+                        continue;
+                if (n_q == allocated) {
+                        allocated = allocated ? allocated * 2 : 64;
+                        RowQuery *nq = realloc(q, allocated * sizeof(RowQuery));
+                        if (!nq)
+                                return log_oom();
+                        q = nq;
+                }
+                q[n_q] = (RowQuery) { .name = (char *) name, .image = (char *) image, .state = (char *) state,
+                                      .path = (char *) path };
+                n_q++;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse the container list: %s", strerror(-r));
+        for (size_t i = 0; i < n_q; i++) {
+                if (!is_up(q[i].state))
+                        continue;
+                r = sd_bus_call_method_async(bus, &q[i].slot, BUS_NAME, q[i].path, "org.freedesktop.DBus.Properties",
+                                             "GetAll", on_getall, &q[i], "s", CONTAINER_IFACE);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to ask for properties: %s", strerror(-r));
+                q[i].pending = true;
+                pending++;
+        }
+        while (pending > 0) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read replies: %s", strerror(-r));
+                pending = 0;
+                for (size_t i = 0; i < n_q; i++)
+                        pending += q[i].pending;
+                if (pending > 0 && r == 0 && (r = sd_bus_wait(bus, UINT64_MAX)) < 0 && r != -EINTR)
+                        return log_error_errno(r, "Failed to wait for replies: %s", strerror(-r));
+        }
+        for (size_t i = 0; i < n_q; i++) {
+                ContainerRow row = {};
+
+                /* a container that went away meanwhile has no properties: shown as listed */
+                if (q[i].reply)
+                        (void) read_container_props(q[i].reply, &row);
+                if ((r = table_add_string(t, CELL_STRING, q[i].name)) < 0 ||
+                    (r = table_add_string(t, CELL_STRING, q[i].image)) < 0 ||
+                    (r = table_add_string(t, CELL_STATE, q[i].state)) < 0 ||
+                    (r = table_add_strv(t, is_up(q[i].state) ? row.addresses : NULL)) < 0 ||
+                    (r = table_add_uint(t, CELL_TIMESPAN, is_up(q[i].state) && row.started > 0 && now > row.started ?
+                                                          now - row.started : 0)) < 0) {
+                        strv_freep(&row.addresses);
+                        return log_oom();
+                }
+                strv_freep(&row.addresses);
+                sd_bus_message_unref(q[i].reply);
+                sd_bus_slot_unref(q[i].slot);
+        }
         table_sort(t, 0);
         pager_open();
         return table_print(t, "%zu containers listed.");

@@ -603,13 +603,14 @@ def t_auth():
     r = cc("list", user=TEST_USER)
     if not r.ok or "web" not in r.stdout:
         return "list as a user: %r" % r
-    # on a terminal, polkit asks (through pkttyagent) instead of refusing
-    res = on_pty([["expect", "(?i)password", 20], ["send", "\x03"]], "containerctl", "stop", "web",
-                 user=TEST_USER)
-    if not res["ok"] or "AUTHENTICATING FOR org.containers.manage" not in res["out"].upper().replace("==== ", ""):
+    # on a terminal of a login session, polkit asks (through pkttyagent) instead of refusing
+    login = ["systemd-run", "-q", "--pty", "--uid=" + TEST_USER, "-p", "PAMName=login", "-E", "SYSTEMD_COLORS="]
+    res = on_pty([["expect", "(?i)password: ", 30], ["send", "\x03"]], *login, "containerctl", "stop", "web")
+    if not res["ok"] or "AUTHENTICATING FOR org.containers.manage" not in res["out"]:
         return "no interactive authorization on a terminal: %r" % res
-    res = on_pty([["sleep", 3]], "containerctl", "--no-ask-password", "stop", "web", user=TEST_USER)
-    if "password" in res["out"].lower() or res["status"] != 1:
+    res = on_pty([["sleep", 3]], *login, "containerctl", "--no-ask-password", "stop", "web")
+    if "password" in res["out"].lower() or res["status"] != 1 or \
+            not re.search(r"\(org\.freedesktop\.DBus\.Error\.(AccessDenied|InteractiveAuthorizationRequired)\)", res["out"]):
         return "--no-ask-password on a terminal: %r" % res
     return state("web") == "running" or "it stopped"
 
@@ -627,6 +628,35 @@ def t_rm():
 
 
 tap.check("rm of several containers (running ones stopped first), rmi", t_rm)
+
+
+def t_completion():
+    def complete(*words):
+        script = ('. /usr/share/bash-completion/completions/containerctl; COMP_WORDS=(%s); '
+                  'COMP_CWORD=%d; _containerctl 2>/dev/null; echo "${COMPREPLY[*]}"'
+                  % (" ".join("'%s'" % w for w in words), len(words) - 1))
+        return sb.run(["bash", "-c", script]).stdout.split()
+    got = complete("containerctl", "st")
+    if sorted(got) != ["start", "stop"]:
+        return "verbs: %r" % got
+    got = complete("containerctl", "stop", "")
+    if "web" not in got:
+        return "container names: %r" % got
+    got = complete("containerctl", "rmi", "busy")
+    if got != ["busybox"]:
+        return "image names: %r" % got
+    got = complete("containerctl", "run", "--pub")
+    if got != ["--publish="]:
+        return "a verb's options: %r" % got
+    got = complete("containerctl", "snapshot", "")
+    if sorted(got) != ["create", "list", "restore", "rm"]:
+        return "snapshot: %r" % got
+    if not sb.run("test -e /usr/share/man/man1/containerctl.1*", check=False).ok:
+        return "no man page installed"
+    return True
+
+
+tap.check("bash completion: verbs, container and image names, options; the man page is installed", t_completion)
 
 # ---- two hosts: -H and migrate --------------------------------------------------------------
 
