@@ -63,6 +63,48 @@ int global_option(int c, const char *arg) {
         return -ENOENT;
 }
 
+/* Descriptors cannot cross sd-bus's SSH transport: a verb that passes them runs as containerctl
+ * on the host itself, through ssh, with the same arguments less -H (a terminal when we have
+ * one, so exec -t and shell work; the exit status comes back). */
+static int run_over_ssh(int argc, char *argv[]) {
+        _cleanup_free_ char *cmd = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&cmd, &len);
+        bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+
+        if (!f)
+                return log_oom();
+        fputs("containerctl", f);
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (strcmp(a, "-H") == 0 || strcmp(a, "--host") == 0) {
+                        i++;
+                        continue;
+                }
+                if (strncmp(a, "--host=", 7) == 0 || (strncmp(a, "-H", 2) == 0 && a[2]))
+                        continue;
+                if (strcmp(a, "--") == 0) {
+                        /* from here on everything is verbatim */
+                        for (; i < argc; i++) {
+                                fputs(" '", f);
+                                for (const char *c = argv[i]; *c; c++)
+                                        *c == '\'' ? fputs("'\\''", f) : fputc(*c, f);
+                                fputc('\'', f);
+                        }
+                        break;
+                }
+                fputs(" '", f);
+                for (const char *c = a; *c; c++)
+                        *c == '\'' ? fputs("'\\''", f) : fputc(*c, f);
+                fputc('\'', f);
+        }
+        if (fclose(f) != 0)
+                return log_oom();
+        fflush(stdout);
+        execlp("ssh", "ssh", "-x", tty ? "-t" : "-T", "-q", "--", arg_host, cmd, (char *) NULL);
+        return log_error_errno(-errno, "Failed to run ssh: %m");
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_strv_free_ char **args = NULL;
@@ -105,6 +147,9 @@ int main(int argc, char *argv[]) {
                 verb_help(verb);
                 return EXIT_SUCCESS;
         }
+
+        if (arg_host && (verb->flags & VERB_FDS))
+                return run_over_ssh(argc, argv) < 0 ? EXIT_FAILURE : 0;
 
         if (!(verb->flags & VERB_NO_BUS)) {
                 r = bus_connect(&bus);

@@ -221,5 +221,5 @@ static int run_cp(sd_bus *bus, char **args, int n) {
 const Verb verb_cp = {
         .name = "cp", .synopsis = "SRC DEST", .summary = "Copy files between the host and a container (NAME:/PATH)",
         .options_help = NULL,
-        .min_args = 2, .max_args = 2, .run = run_cp,
+        .min_args = 2, .max_args = 2, .flags = VERB_FDS, .run = run_cp,
 };

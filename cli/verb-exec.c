@@ -380,7 +380,7 @@ const Verb verb_exec = {
                         "  -w --workdir=DIR       Run it in DIR\n"
                         "  -e --env=NAME=VALUE    Set an environment variable\n"
                         "The exit status is the command's.\n",
-        .min_args = 1, .max_args = 1, .flags = VERB_COMMAND,
+        .min_args = 1, .max_args = 1, .flags = VERB_COMMAND | VERB_FDS,
         .short_options = "itu:w:e:", .options = exec_options, .option = exec_option, .run = run_exec,
 };
 
@@ -389,6 +389,6 @@ const Verb verb_shell = {
         .summary = "Open a login shell (or COMMAND) on a terminal in a container",
         .options_help = "  -u --user=USER         Whose shell (default root)\n"
                         "  -e --env=NAME=VALUE    Set an environment variable\n",
-        .min_args = 1, .max_args = 2, .flags = VERB_COMMAND,
+        .min_args = 1, .max_args = 2, .flags = VERB_COMMAND | VERB_FDS,
         .short_options = "u:e:", .options = exec_options, .option = exec_option, .run = run_shell,
 };

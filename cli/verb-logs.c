@@ -141,5 +141,5 @@ const Verb verb_logs = {
                         "  -n --lines=N           The last N lines (default 1000, 10 with -f; 0: all, with -f none)\n"
                         "  -S --since=SECONDS     Only lines since then (seconds since the epoch, or @USEC)\n",
         .min_args = 1, .max_args = 1, .short_options = "fn:S:", .options = logs_options,
-        .option = logs_option, .run = run_logs,
+        .option = logs_option, .flags = VERB_FDS, .run = run_logs,
 };

@@ -106,7 +106,7 @@ const Verb verb_export = {
                         "     --compression=none|gzip|zstd\n"
                         "Without FILE (or with -), the archive goes to stdout.\n",
         .min_args = 1, .max_args = 2, .options = transfer_options, .option = transfer_option,
-        .run = run_export,
+        .flags = VERB_FDS, .run = run_export,
 };
 
 /* Imports from in_fd (closed when done); total: its size if known. */
@@ -175,5 +175,5 @@ const Verb verb_import = {
                         "     --base=BASE         --image of an OCI archive: the base under its layers (default busybox)\n"
                         "     --as-image=IMAGE    A container's archive: import the image it carries as IMAGE\n",
         .min_args = 2, .max_args = 2, .options = transfer_options, .option = transfer_option,
-        .run = run_import,
+        .flags = VERB_FDS, .run = run_import,
 };

@@ -12,6 +12,7 @@
 typedef enum VerbFlags {
         VERB_NO_BUS = 1 << 0,       /* runs without a connection (it makes its own) */
         VERB_COMMAND = 1 << 1,      /* after max_args positionals, the rest is a command, verbatim */
+        VERB_FDS = 1 << 2,          /* passes file descriptors: with -H it runs on the host over ssh */
 } VerbFlags;
 
 typedef struct Verb {

@@ -704,6 +704,20 @@ def t_remote():
     r = cc("-H", HOST_B, "stop", "nosuch")
     if r.returncode != 1 or E + "NoSuchContainer" not in r.stderr:
         return "an error over -H: %r" % r
+    # verbs that pass descriptors run containerctl over there, through ssh
+    r = cc("-H", HOST_B, "exec", "far", "sh", "-c", "echo \"it's $(hostname)\"; exit 5")
+    if r.returncode != 5 or r.stdout != "it's far\n":
+        return "exec over -H: %r" % r
+    r = cc("-H", HOST_B, "exec", "-i", "far", "cat", input="through\n")
+    if r.stdout != "through\n":
+        return "exec -i over -H: %r" % r
+    r = cc("-H", HOST_B, "logs", "-n", "1", "far")
+    if r.stdout != "\n" and not r.ok:
+        return "logs over -H: %r" % r
+    res = on_pty([["expect", r"# ", 20], ["send", "echo remote-$((6*7))\r"], ["expect", "remote-42", 10],
+                  ["send", "exit 4\r"]], "containerctl", "-H", HOST_B, "exec", "-it", "far", "sh")
+    if not res["ok"] or res["status"] != 4:
+        return "exec -it over -H: %r" % res
     r = cc("-H", HOST_B, "rm", "far")
     return r.ok or repr(r)
 
