@@ -9,6 +9,8 @@
 #include "containerctl.h"
 #include "transfer.h"
 
+volatile sig_atomic_t transfer_interrupted;
+
 typedef struct CallState {
         bool done;
         sd_bus_message *reply;
@@ -76,6 +78,10 @@ int transfer_call(sd_bus *bus, sd_bus_message *m, int src, int dst, uint64_t tot
                 }
                 (void) sd_bus_get_timeout(bus, &timeout_usec);
                 r = poll(pfd, n, s.done ? 200 : 1000);
+                if (transfer_interrupted) {
+                        r = log_error_errno(-ECANCELED, "%s: interrupted.", what);
+                        goto finish;
+                }
                 if (r < 0 && errno != EINTR) {
                         r = log_error_errno(-errno, "%s: poll: %m", what);
                         goto finish;

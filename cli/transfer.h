@@ -11,6 +11,10 @@
 
 #include "progress.h"
 
+/* Set from a signal handler: transfer_call() gives up (-ECANCELED) at its next turn. */
+#include <signal.h>
+extern volatile sig_atomic_t transfer_interrupted;
+
 /* m: the call, with its fd argument appended; its reference is taken (sd-bus holds a copy of
  * the descriptor while the message lives: it must go once sent, or src never ends). dst is
  * closed when src ends. total: bytes expected from src, 0 if unknown. ret_reply may be NULL. */

@@ -16,6 +16,10 @@
 #include "transfer.h"
 #include "verbs.h"
 
+static void on_signal(int sig) {
+        transfer_interrupted = 1;
+}
+
 static int spawn_ssh_import(const char *host, const char *name, bool with_image, int stdin_fd, pid_t *ret) {
         pid_t pid = fork();
 
@@ -24,6 +28,9 @@ static int spawn_ssh_import(const char *host, const char *name, bool with_image,
         if (pid == 0) {
                 if (dup2(stdin_fd, STDIN_FILENO) < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
                         _exit(127);
+                /* our interruption is ours to handle: the import ends when its input does */
+                signal(SIGINT, SIG_IGN);
+                setpgid(0, 0);
                 /* the remote containerctl does the import on its own host's bus */
                 execlp("ssh", "ssh", "-xT", "-o", "BatchMode=yes", "--", host,
                        "containerctl", "--quiet", "--no-ask-password", "import", "-", name, (char *) NULL);
@@ -94,6 +101,12 @@ static int run_migrate(sd_bus *bus, char **args, int n) {
         with_image = r < 0;
         sd_bus_error_free(&error);
 
+        /* from here on, Ctrl-C (or SIGTERM, SIGHUP) is a failure like any other: undone */
+        struct sigaction sa = { .sa_handler = on_signal };
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+
         was_running = strcmp(state, "running") == 0 || strcmp(state, "frozen") == 0;
         if (was_running) {
                 if (!arg_quiet)
@@ -101,6 +114,10 @@ static int run_migrate(sd_bus *bus, char **args, int n) {
                 r = bus_call(bus, path, CONTAINER_IFACE, "Stop", NULL, "Failed to stop the container", NULL);
                 if (r < 0)
                         return r;
+        }
+        if (transfer_interrupted) {
+                r = log_error_errno(-ECANCELED, "Interrupted.");
+                goto undo;
         }
 
         if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -127,6 +144,10 @@ static int run_migrate(sd_bus *bus, char **args, int n) {
                 goto undo;
         }
         imported = true;
+        if (transfer_interrupted) {
+                r = log_error_errno(-ECANCELED, "Interrupted.");
+                goto undo;
+        }
 
         r = sd_bus_call_method(remote, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "GetContainer", &error, NULL, "s", name);
         if (r >= 0) {
@@ -156,6 +177,10 @@ static int run_migrate(sd_bus *bus, char **args, int n) {
                         r = log_error_errno(-EIO, "Container %s is %s on %s, not running.", name, rstate, host);
                         goto undo;
                 }
+        }
+        if (transfer_interrupted) {
+                r = log_error_errno(-ECANCELED, "Interrupted.");
+                goto undo;
         }
         /* it runs there: only now does it go here */
         r = bus_call(bus, MANAGER_PATH, MANAGER_IFACE, "Remove", NULL, "Failed to remove the container here after migrating it", "s", name);

@@ -736,6 +736,7 @@ def t_migrate():
     r = cc("migrate", "traveller", HOST_B, timeout=300)
     if not r.ok:
         return "migrate: %r" % r
+    saw = r
     if "traveller" in listing():
         return "still here"
     if state("traveller", host=b) != "running":
@@ -743,8 +744,8 @@ def t_migrate():
     r = cc("exec", "traveller", "sh", "-c", "cat /note; echo $GREETING", host=b)
     if r.stdout != "made-on-a\nfrom-a\n":
         return "on b: %r" % r
-    if "Sending traveller" not in r.stderr and False:
-        return "no progress"
+    if "Sending traveller to %s: " % HOST_B not in saw.stderr:
+        return "no progress lines: %r" % saw.stderr
     # a failure leaves the source as it was: the name is taken on b now
     cc("run", "busybox", "traveller", "--network=none", "-e", "GREETING=again", "sh", "-c", LOOP)
     r = cc("migrate", "traveller", HOST_B, timeout=300)
@@ -759,7 +760,21 @@ def t_migrate():
     if r.returncode != 1 or state("traveller") != "running" or "traveller" in listing(host=b):
         return "failed import: %r, here %r, there %r" % (r, state("traveller"), listing(host=b))
     out = cc("exec", "traveller", "sh", "-c", "echo $GREETING").stdout
-    return out == "again\n" or "the source changed: %r" % out
+    if out != "again\n":
+        return "the source changed: %r" % out
+    # Ctrl-C once it stopped here, while 100 MB stream across: undone, running here, nothing there
+    cc("exec", "traveller", "sh", "-c", "head -c 100000000 /dev/urandom > /big")
+    r = sb.run("""containerctl migrate traveller %s 2>/var/tmp/mig.err & p=$!
+                  for i in $(seq 400); do
+                      containerctl inspect traveller --json=short | grep -q '"State":"stopped"' && break
+                      sleep 0.02
+                  done
+                  kill -INT $p; wait $p; echo rc=$?; cat /var/tmp/mig.err""" % HOST_B, check=False, timeout=300)
+    if "rc=1" not in r.stdout or state("traveller") != "running" or "traveller" in listing(host=b):
+        return "interrupted: %r, here %r, there %r" % (r, state("traveller"), listing(host=b))
+    if "interrupted" not in r.stdout.lower():
+        return "not interrupted mid-way: %r" % r.stdout
+    return cc("exec", "traveller", "test", "-s", "/big").ok or "the file is gone here"
 
 
 if two:
