@@ -92,8 +92,8 @@ static int parse_number(const char *s, const char *what, bool sizes, int64_t *re
                 *ret = INT64_MAX;       /* "no limit": UINT64_MAX (or UINT32_MAX) on the bus */
                 return 0;
         }
-        if ((sizes ? parse_size(s, &v) : parse_size(s, &v)) < 0 || (!sizes && strspn(s, "0123456789") != strlen(s)) ||
-            v > INT64_MAX - 1) {
+        /* sizes take K, M, G, T suffixes; counts and weights are plain numbers */
+        if ((!sizes && strspn(s, "0123456789") != strlen(s)) || parse_size(s, &v) < 0 || v > INT64_MAX - 1) {
                 fprintf(stderr, "Invalid %s: %s\n", what, s);
                 return -EINVAL;
         }

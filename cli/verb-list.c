@@ -23,10 +23,6 @@ typedef struct ImageRow {
         int is_base;
 } ImageRow;
 
-static int read_strv(sd_bus_message *m, char ***ret) {
-        return sd_bus_message_read_strv(m, ret);
-}
-
 /* Reads one a{sv} of properties, keeping those a row needs. */
 static int read_container_props(sd_bus_message *m, ContainerRow *row) {
         const char *key;
@@ -50,7 +46,7 @@ static int read_container_props(sd_bus_message *m, ContainerRow *row) {
                 else if (strcmp(key, "Addresses") == 0) {
                         r = sd_bus_message_enter_container(m, 'v', "as");
                         if (r >= 0)
-                                r = read_strv(m, &row->addresses);
+                                r = sd_bus_message_read_strv(m, &row->addresses);
                         if (r >= 0)
                                 r = sd_bus_message_exit_container(m);
                 } else

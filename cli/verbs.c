@@ -13,7 +13,7 @@ static const Verb *const verbs[] = {
         &verb_create, &verb_run, &verb_start, &verb_stop, &verb_restart, &verb_rm, &verb_rmi,
         &verb_inspect, &verb_logs, &verb_top,
         &verb_exec, &verb_shell, &verb_cp,
-        &verb_build,
+        &verb_build, &verb_pull,
         &verb_freeze, &verb_thaw, &verb_kill, &verb_rename, &verb_update,
         &verb_snapshot, &verb_commit, &verb_export, &verb_import, &verb_migrate,
 };

@@ -39,7 +39,7 @@ extern const Verb verb_inspect, verb_top;
 extern const Verb verb_logs;
 extern const Verb verb_exec, verb_shell;
 extern const Verb verb_cp;
-extern const Verb verb_build;
+extern const Verb verb_build, verb_pull;
 extern const Verb verb_snapshot, verb_commit;
 extern const Verb verb_export, verb_import;
 extern const Verb verb_migrate;

@@ -129,7 +129,7 @@ def expect_ok(r, what=""):
 
 def t_help():
     r = cc("--help")
-    verbs = ["list", "images", "build", "create", "run", "start", "stop", "restart", "rm", "rmi", "inspect",
+    verbs = ["list", "images", "build", "pull", "create", "run", "start", "stop", "restart", "rm", "rmi", "inspect",
              "logs", "top", "exec", "shell", "cp", "freeze", "thaw", "kill", "rename", "snapshot", "commit",
              "export", "import", "migrate", "update"]
     missing = [v for v in verbs if not re.search(r"^  %s " % v, r.stdout, re.M)]
@@ -571,6 +571,19 @@ def t_build():
 
 
 tap.check("build URL --name --branch: log lines, progress, errors by name; a bar on a terminal", t_build)
+
+
+def t_pull():
+    r = cc("pull", "user:secret@127.0.0.1:5000/x:latest", "pulled")
+    if r.returncode != 1 or "org.freedesktop.DBus.Error.InvalidArgs" not in r.stderr:
+        return "credentials in the reference: %r" % r
+    r = cc("pull", "127.0.0.1:1/nothing:latest", "pulled", timeout=300)
+    if r.returncode != 1 or not re.search(r"Failed to pull image pulled: .+ \(org\.containers\.Error\.\w+\)", r.stderr):
+        return "an unreachable registry: %r" % r
+    return "pulled" not in cc("images").stdout or "an image was left"
+
+
+tap.check("pull: the job's failure as text and name, nothing left", t_pull)
 
 # ---- errors, authorization, rm -----------------------------------------------------------
 
