@@ -222,6 +222,15 @@ def t_list_text():
     r = cc("list", "--json=pretty")
     if not r.ok or not r.stdout.startswith("[\n") or len(json.loads(r.stdout)) != 2:
         return "--json=pretty: %r" % r
+    r = cc("--no-legend")
+    if not r.ok or len(r.stdout.splitlines()) != 2:
+        return "no verb: not list: %r" % r
+    cc("create", "busybox", "idle", "sleep", "1")
+    r = cc("list", "--running", "--no-legend")
+    names = [l.split()[0] for l in r.stdout.splitlines()]
+    if names != ["quiet", "web"] or not re.search(r"^idle +busybox +created +- +-$", cc("list").stdout, re.M):
+        return "--running, or a created one: %r" % r
+    cc("rm", "idle")
     return True
 
 
@@ -280,6 +289,9 @@ def t_logs():
     r = cc("logs", "web", "-n", "2")
     if not r.ok or r.stdout != "hi\nhi\n":
         return "-n 2: %r" % r
+    r = cc("logs", "web", "--since=%d" % (time.time() + 3600))
+    if not r.ok or r.stdout != "":
+        return "--since the future: %r" % r
     r = sb.run(["sh", "-c", "containerctl exec web sh -c 'echo to-err >&2' >/dev/null; containerctl logs web 2>&1 >/dev/null"],
                check=False)
     return True if r.ok else repr(r)
@@ -536,10 +548,15 @@ tap.check("export (stdout, file, --image), import (file, stdin, --image); errors
 def t_progress_tty():
     res = on_pty([["sleep", 3]], "sh", "-c", "containerctl export --image webimg > /var/tmp/img2.tar")
     out = res["out"]
-    return (res["status"] == 0 and "Exporting webimg [" in out and "\r" in out) or repr(res)
+    if not (res["status"] == 0 and re.search(r"Exporting webimg(\x1b\[0m)? \[", out) and "\r" in out):
+        return "export: %r" % res
+    res = on_pty([["sleep", 3]], "containerctl", "import", "--image", "/var/tmp/img2.tar", "webimg3")
+    if res["status"] != 0 or not re.search(r"Importing webimg3(\x1b\[0m)? \[#+\] 100%", res["out"]):
+        return "import: %r" % res
+    return cc("rmi", "webimg3").ok
 
 
-tap.check("export on a terminal draws a progress bar", t_progress_tty)
+tap.check("export and import on a terminal draw a progress bar (import: of the file's size)", t_progress_tty)
 
 # ---- build ---------------------------------------------------------------------------------
 
