@@ -28,6 +28,31 @@ static bool split_container(const char *s, char **ret_name, const char **ret_pat
         return *ret_name != NULL;
 }
 
+/* tar's --transform renaming the top entry FROM to TO (and everything below it), both taken
+ * literally: a sed expression with the special characters escaped. */
+static char *rename_transform(const char *from, const char *to) {
+        size_t n = 32 + 2 * (strlen(from) + strlen(to));
+        char *s = malloc(n), *p;
+
+        if (!s)
+                return NULL;
+        p = stpcpy(s, "--transform=s,^");
+        for (const char *c = from; *c; c++) {
+                if (strchr("\\.*[]^$,", *c))
+                        *p++ = '\\';
+                *p++ = *c;
+        }
+        /* the entry itself or what is below it, never a longer name that starts the same */
+        p = stpcpy(p, "\\($\\|/\\),");
+        for (const char *c = to; *c; c++) {
+                if (strchr("\\&,", *c))
+                        *p++ = '\\';
+                *p++ = *c;
+        }
+        p = stpcpy(p, "\\1,");
+        return s;
+}
+
 static int spawn_tar(char *const argv[], int stdin_fd, int stdout_fd, pid_t *ret) {
         pid_t pid = fork();
 
@@ -110,7 +135,7 @@ static int copy_in(sd_bus *bus, const char *src, const char *name, const char *d
                 const char *dir = dirname(s1), *base = basename(s2);
                 /* into a directory: as it is; else under the destination's own name */
                 target = is_dir ? dest : dirname(d1);
-                if (!is_dir && asprintf(&xform, "--transform=s,^%s,%s,", base, basename(d2)) < 0)
+                if (!is_dir && !(xform = rename_transform(base, basename(d2))))
                         return log_oom();
                 char *argv[10];
                 size_t k = 0;
@@ -171,7 +196,7 @@ static int copy_out(sd_bus *bus, const char *name, const char *src, const char *
                         /* a new name: unpack in its parent, renaming the top entry */
                         dir = dirname(d1);
                         d2 = strdup(dest);
-                        if (!d2 || asprintf(&strip, "--transform=s,^%s,%s,", basename(s1), basename(d2)) < 0)
+                        if (!d2 || !(strip = rename_transform(basename(s1), basename(d2))))
                                 return log_oom();
                 }
                 if (pipe2(fds, O_CLOEXEC) < 0)

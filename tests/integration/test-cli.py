@@ -412,6 +412,14 @@ def t_cp():
     r = cc("cp", "web:/etc/passwd", "/var/tmp/back/pw")
     if not r.ok or not sb.run(["head", "-c", "5", "/var/tmp/back/pw"], check=False).stdout.startswith("root:"):
         return "cp out of a file to a new name: %r" % r
+    # names that mean something to sed and tar's --transform are taken literally
+    sb.run("mkdir -p '/var/tmp/a.b,c' && echo odd > '/var/tmp/a.b,c/f' && echo near > /var/tmp/a.b,cd")
+    r = cc("cp", "/var/tmp/a.b,c", "web:/srv/x&y")
+    if not r.ok or cc("exec", "web", "cat", "/srv/x&y/f").stdout != "odd\n":
+        return "odd names in: %r" % r
+    r = cc("cp", "web:/srv/x&y", "/var/tmp/back/p.q,r")
+    if not r.ok or sb.run(["cat", "/var/tmp/back/p.q,r/f"], check=False).stdout != "odd\n":
+        return "odd names out: %r" % r
     r = cc("cp", "web:/nonexistent", "/var/tmp/back")
     if r.returncode != 1 or E + "NoSuchFile" not in r.stderr:
         return "missing file: %r" % r
