@@ -64,3 +64,4 @@ char *format_timestamp(char *buf, size_t n, uint64_t usec);
 char *format_timespan(char *buf, size_t n, uint64_t usec);
 char *format_bytes(char *buf, size_t n, uint64_t bytes);
 uint64_t now_usec(int clock);
+int write_all(int fd, const char *p, size_t n);   /* waits out EAGAIN and EINTR */

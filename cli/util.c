@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "containerctl.h"
 
@@ -114,4 +116,23 @@ char *format_bytes(char *buf, size_t n, uint64_t bytes) {
         else
                 snprintf(buf, n, "%.1f%c", v, suffix[i]);
         return buf;
+}
+
+int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                                (void) poll(&pfd, 1, -1);
+                                continue;
+                        }
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
 }

@@ -22,15 +22,13 @@
 #include <unistd.h>
 
 #include "containerctl.h"
+#include "exit-mark.h"
 #include "verbs.h"
 
 static bool arg_interactive, arg_tty;
 static const char *arg_user, *arg_workdir;
 static char **arg_exec_env;
 
-/* What the wrapper prints after the command: ESC ] 7 7 7 ; c m - e x i t = N BEL */
-#define EXIT_MARK "\x1b]777;cm-exit="
-#define WRAPPER "trap : INT QUIT TSTP; \"$@\"; s=$?; printf '\\033]777;cm-exit=%d\\007' \"$s\"; exit \"$s\""
 
 static volatile sig_atomic_t got_winch;
 
@@ -45,85 +43,11 @@ static void copy_winsize(int master) {
                 (void) ioctl(master, TIOCSWINSZ, &ws);
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN) {
-                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-                                (void) poll(&pfd, 1, -1);
-                                continue;
-                        }
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
-/* Output from the master, with the exit mark taken out. pending holds a tail that may be the
- * start of a mark split across reads. Returns the status once the mark was seen, else -1. */
-static int filter_output(char *pending, size_t *n_pending, const char *data, size_t n) {
-        static const size_t mark_len = sizeof(EXIT_MARK) - 1;
-        char buf[8192 + 64];
-        size_t len = 0;
-        int status = -1;
-
-        memcpy(buf, pending, *n_pending);
-        len = *n_pending;
-        memcpy(buf + len, data, n);
-        len += n;
-        *n_pending = 0;
-
-        size_t out = 0, i = 0;
-        while (i < len) {
-                if (buf[i] != '\x1b') {
-                        i++;
-                        continue;
-                }
-                size_t avail = len - i;
-                if (avail < mark_len) {
-                        if (memcmp(buf + i, EXIT_MARK, avail) == 0) {
-                                /* maybe a mark: keep it for the next read */
-                                (void) write_all(STDOUT_FILENO, buf + out, i - out);
-                                memcpy(pending, buf + i, avail);
-                                *n_pending = avail;
-                                return -1;
-                        }
-                        i++;
-                        continue;
-                }
-                if (memcmp(buf + i, EXIT_MARK, mark_len) != 0) {
-                        i++;
-                        continue;
-                }
-                char *bel = memchr(buf + i + mark_len, '\a', len - i - mark_len);
-                if (!bel) {
-                        if (len - i < 64) {
-                                (void) write_all(STDOUT_FILENO, buf + out, i - out);
-                                memcpy(pending, buf + i, len - i);
-                                *n_pending = len - i;
-                                return -1;
-                        }
-                        i++;
-                        continue;
-                }
-                (void) write_all(STDOUT_FILENO, buf + out, i - out);
-                status = atoi(buf + i + mark_len);
-                i = out = (size_t) (bel - buf) + 1;
-        }
-        (void) write_all(STDOUT_FILENO, buf + out, len - out);
-        return status;
-}
-
 static int pty_relay(int master, bool want_status) {
         struct termios saved, raw;
         bool restore = false, stdin_eof = false;
         struct sigaction sa = { .sa_handler = on_winch }, old_sa;
-        char pending[128];
+        char pending[EXIT_MARK_PENDING_MAX];
         size_t n_pending = 0;
         int status = -1;
 
@@ -161,7 +85,7 @@ static int pty_relay(int master, bool want_status) {
                                 break;          /* EIO: the command and its terminal are gone */
                         }
                         if (want_status) {
-                                int s = filter_output(pending, &n_pending, buf, (size_t) k);
+                                int s = exit_mark_filter(pending, &n_pending, buf, (size_t) k, STDOUT_FILENO);
                                 if (s >= 0)
                                         status = s;
                         } else
