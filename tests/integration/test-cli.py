@@ -592,10 +592,18 @@ def t_build():
     res = on_pty([["sleep", 8]], "containerctl", "build", base + "/app.git", "--name", "app2")
     if res["status"] != 0 or not re.search(r"Building app2(\x1b\[0m)? \[#+-*\] +\d+%", res["out"]):
         return "on a terminal: %r" % res
-    return True
+    # Ctrl-C cancels: a throttled fetch of 1 MiB is still under way after a second
+    gitserver.make_repo(sb, "slow", {"Run.yaml": "Base: busybox\nCommand: true\n",
+                                     "blob.bin": gitserver.RandomBytes(1 << 20)})
+    res = on_pty([["expect", "Fetching", 20], ["sleep", 1], ["send", "\x03"], ["expect", "Cancelling", 10]],
+                 "containerctl", "build", gitserver.slow_url(base + "/slow.git"))
+    if not res["ok"] or res["status"] != 1 or "Failed to build image slow" not in res["out"]:
+        return "Ctrl-C: %r" % res
+    return "slow" not in cc("images").stdout or "a cancelled build left an image"
 
 
-tap.check("build URL --name --branch: log lines, progress, errors by name; a bar on a terminal", t_build)
+tap.check("build URL --name --branch: log lines, progress, errors by name; a bar on a terminal; Ctrl-C "
+          "cancels", t_build)
 
 
 def t_pull():
