@@ -378,6 +378,8 @@ tap.check("the page follows the service through an exit and a new activation", t
 
 
 def t_shell():
+    if "late" not in sb.list_containers():     # (also activates the service if it left)
+        return "no container 'late' to look for"
     browser.navigate(SHELL)
     # the shell's navigation lists the page under its manifest's label
     browser.wait_js("Array.from(document.querySelectorAll('nav a, #host-apps a'))"
@@ -385,9 +387,17 @@ def t_shell():
                     what="'Containers' in Cockpit's menu")
     frame = ("Array.from(document.querySelectorAll('iframe'))"
              ".find(f => f.src.includes('containers-manager')).contentDocument")
-    browser.wait_js("(() => { try { return %s.querySelector('#containers tr[data-name=late]') "
-                    "!== null; } catch (e) { return false; } })()" % frame, timeout=60,
-                    what="the page inside the shell")
+    try:
+        browser.wait_js("(() => { try { return %s.querySelector('#containers tr[data-name=late]') "
+                        "!== null; } catch (e) { return false; } })()" % frame, timeout=90,
+                        what="the page inside the shell")
+    except TimeoutError as e:
+        # say what the shell showed instead
+        shot("10-failed-cockpit-shell")
+        text = browser.js("(() => { try { return %s.body.innerText.slice(0, 600); } catch (e) { "
+                          "return 'no frame: ' + String(e) + ' / ' + document.body.innerText.slice(0, 600); } })()"
+                          % frame)
+        raise TimeoutError("%s; the shell showed: %r" % (e, text))
     # a build started by another client shows with its progress too
     gitserver.make_repo(sb, "shop", {"Run.yaml": APP_YAML, "blob.bin": RandomBytes(512 << 10)})
     sb.mcall("Build", "ssa{sv}", "shop", gitserver.slow_url(BASE_URL + "/shop.git"), "0")
