@@ -157,10 +157,18 @@ def t_top_not_on_loop():
     t0 = time.monotonic()
     sb.mcall("List")
     list_t = time.monotonic() - t0
+    # The helper that collects Top (exec'd, not a fork of the daemon) holds its result pipe and
+    # stdin, stdout and stderr: nothing else of the daemon's (the bus, other workers' pipes).
+    fds = sb.run(["sh", "-c", "for p in /proc/[0-9]*; do [ \"$(readlink $p/exe)\" = /usr/libexec/containers-manager-top ] "
+                  "|| continue; for f in $p/fd/*; do echo ${f##*/} $(readlink $f); done; done"],
+                 check=False).stdout.split("\n")
     th.join(60)
     set_env()
     sb.mcall("Remove", "s", "topper")
     tap.diag("List took %.2f s while a Top took %.2f s" % (list_t, done.get("t", -1)))
+    fds = [f for f in fds if f]
+    if sorted(int(f.split()[0]) for f in fds) != [0, 1, 2, 3] or "pipe:" not in fds[3]:
+        return "descriptors of the Top helper: %r" % fds
     if not isinstance(done.get("out"), list):
         return "Top failed: %s" % done.get("out")
     if done["t"] < TOP_DELAY:
@@ -428,6 +436,7 @@ def t_exis_env():
 
 
 tap.check("exis-python's environment has one PATH (its own, python first)", t_exis_env)
+
 
 sb.stop()
 sys.exit(tap.done())
