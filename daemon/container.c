@@ -738,35 +738,42 @@ static void container_resume_stop(Container *c) {
                 log_warning("Container %s: cannot stop it: %s", c->name, e.message);
 }
 
-static int container_adopt_state(Container *c);
-
-int container_adopt(Container *c) {
-        int r = container_adopt_state(c);
-
-        /* A Remove under way when we died that had got past the stop: it is finished now. */
-        if (r >= 0 && c->removing && !container_is_active(c))
+/* A Remove under way when we died that had got past the stop: it is finished now. */
+static void container_adopt_removal(Container *c) {
+        if (c->removing && !container_is_active(c))
                 (void) manager_remove_container_deferred(c->manager, c, NULL, NULL);
-        return r;
 }
 
-static int container_adopt_state(Container *c) {
-        Manager *m = c->manager;
-        g_autofree char *active = NULL;
-        pid_t leader;
+int container_adopt_begin(Container *c) {
         int r;
 
         r = store_load_container_runtime(c);
-        if (r == -ENOENT)
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r == -ENOENT || !container_is_active(c)) {
+                container_adopt_removal(c);
                 return 0;
+        }
+        r = scope_watch(c->manager, c);
         if (r < 0)
                 return r;
-        if (!container_is_active(c))
-                return 0;
+        return 1;
+}
 
-        r = scope_watch(m, c);
-        if (r < 0)
-                return r;
-        r = scope_get_active_state(m, c->unit, &active);
+static int container_adopt_state(Container *c, int r, const char *active);
+
+int container_adopt_finish(Container *c, int error, const char *active) {
+        int r = container_adopt_state(c, error, active);
+
+        if (r >= 0)
+                container_adopt_removal(c);
+        return r;
+}
+
+static int container_adopt_state(Container *c, int r, const char *active) {
+        Manager *m = c->manager;
+        pid_t leader;
+
         if (r >= 0 && STR_IN_SET(active, "active", "activating", "deactivating") &&
             runtime_get_leader(m, c->name, &leader) >= 0) {
                 g_autofree char *cgroup = NULL;

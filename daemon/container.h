@@ -138,7 +138,12 @@ void container_new_id(Container *c);
 /* Records that the container was called old_name until now (for its logs). */
 void container_add_former_name(Container *c, const char *old_name, uint64_t until_usec);
 
-/* Adopts a running container after a daemon restart. */
-int container_adopt(Container *c);
+/* Adopts a running container after a daemon restart, in two steps around systemd's answer
+ * (asked asynchronously by the caller): begin loads what we wrote down and returns 1 when the
+ * scope's ActiveState is needed (the container then hears about its scope), 0 when it is
+ * settled already; finish gets the ActiveState (or a negative errno, -ENOENT: no such unit) and
+ * returns 1 if the container runs. */
+int container_adopt_begin(Container *c);
+int container_adopt_finish(Container *c, int error, const char *active);
 
 void container_set_state(Container *c, ContainerState s);
