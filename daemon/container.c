@@ -481,7 +481,7 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
                 return sd_bus_error_set_errnof(error, r, "Cannot write the LXC configuration of '%s': %m", c->name);
 
         /* On disk before systemd hears of the scope: a daemon killed from here on finds it at its
-         * next start and settles it (container_adopt()). */
+         * next start and settles it (container_adopt_begin() and _finish()). */
         {
                 ContainerState old = c->state;
 

@@ -133,8 +133,19 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         int r;
 
+        uint32_t result = 0;
+
         if (e) {
                 log_error("Cannot own %s: %s", MANAGER_BUS_NAME, e->message ?: e->name);
+                (void) sd_event_exit(m->event, EXIT_FAILURE);
+                return 0;
+        }
+        /* A reply that is no error may still say someone else has it (the synchronous call turned
+         * that into -EEXIST for us). */
+        r = sd_bus_message_read(reply, "u", &result);
+        if (r < 0 || !IN_SET(result, 1 /* primary owner */, 4 /* already owner */)) {
+                log_error("Cannot own %s: %s", MANAGER_BUS_NAME,
+                          r < 0 ? "bad reply" : result == 3 ? "it has another owner" : "queued behind another owner");
                 (void) sd_event_exit(m->event, EXIT_FAILURE);
                 return 0;
         }
