@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "autostart.h"
+#include "config.h"
 #include "bus-util.h"
 #include "cgroup.h"
 #include "container-dbus.h"
@@ -536,7 +537,8 @@ static int method_follow_logs(sd_bus_message *msg, void *userdata, sd_bus_error 
 }
 
 /* Top is open to every user: nothing of it may run on the loop. systemd's figures are asked for
- * asynchronously, then a worker walks the cgroup and /proc (and NSS for user names). Calls for
+ * asynchronously, then a helper program (containers-manager-top, top-helper.c) walks the cgroup
+ * and /proc (and NSS for user names). Calls for
  * a container that arrive meanwhile wait for the same answer: fifty clients polling Top cost one
  * worker at a time, not fifty forks. */
 typedef struct TopRequest {
@@ -570,20 +572,6 @@ static void top_request_free(TopRequest *q) {
         g_free(q);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(TopRequest *, top_request_free);
-
-static int top_worker(int fd, void *data) {
-        const TopRequest *q = data;
-        g_autofree char *text = NULL;
-        TopInfo t = {};
-
-        if (q->delay_usec > 0)
-                (void) usleep(q->delay_usec);
-        if (top_collect(q->accounting.control_group ?: "", q->shift, q->n_ids, &t) < 0)
-                return EXIT_FAILURE;
-        text = top_info_serialize(&t);
-        top_info_clear(&t);
-        return loop_write(fd, text, strlen(text)) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
 
 static void top_reply_errorf(TopRequest *q, const char *name, int error, const char *fmt, ...) _printf_(4, 5);
 static void top_reply_errorf(TopRequest *q, const char *name, int error, const char *fmt, ...) {
@@ -679,7 +667,16 @@ static void top_on_accounting(Manager *m, int error, ScopeAccounting *a, void *u
                 return;
         }
         q->accounting = *a;
-        r = worker_spawn(m, "containers-manager top", top_worker, q, top_done, q, NULL);
+        {
+                g_autofree char *shift = g_strdup_printf("%u", (unsigned) q->shift);
+                g_autofree char *n_ids = g_strdup_printf("%u", q->n_ids);
+                g_autofree char *delay = g_strdup_printf("%" PRIu64, q->delay_usec);
+                char *argv[] = { (char *) TOP_HELPER_PATH, q->accounting.control_group ?: (char *) "", shift, n_ids,
+                                 delay, NULL };
+
+                /* An exec'd helper, not a fork of the daemon: Top is what clients poll. */
+                r = worker_spawn_exec(m, argv, top_done, q, NULL);
+        }
         if (r < 0) {
                 top_reply_errorf(q, NULL, r, "Cannot fork for Top: %s", g_strerror(-r));
                 return;

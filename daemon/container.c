@@ -614,7 +614,7 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
                 return sd_bus_error_set_errnof(error, r, "Cannot write the LXC configuration of '%s': %m", c->name);
 
         /* On disk before systemd hears of the scope: a daemon killed from here on finds it at its
-         * next start and settles it (container_adopt()). */
+         * next start and settles it (container_adopt_begin() and _finish()). */
         {
                 ContainerState old = c->state;
 
@@ -891,41 +891,49 @@ static void container_resume_stop(Container *c) {
                 log_warning("Container %s: cannot stop it: %s", c->name, e.message);
 }
 
-static int container_adopt_state(Container *c);
-
-int container_adopt(Container *c) {
-        int r = container_adopt_state(c);
-
-        /* A Remove under way when we died that had got past the stop: it is finished now. */
-        if (r >= 0 && c->removing && !container_is_active(c))
+/* What a container that does not run still had under way when we died: a Remove that had got past
+ * the stop is finished now, a try of its restart policy that was due goes on. */
+static void container_adopt_settle(Container *c) {
+        if (c->removing && !container_is_active(c))
                 (void) manager_remove_container_deferred(c->manager, c, NULL, NULL);
-        else if (r >= 0 && c->restart_pending_loaded && !container_is_active(c) && !c->restart_timer)
-                /* A try of its restart policy was due when we went away: it goes on. */
+        else if (c->restart_pending_loaded && !container_is_active(c) && !c->restart_timer)
                 restart_schedule(c);
         c->restart_pending_loaded = false;
-        return r;
 }
 
-static int container_adopt_state(Container *c) {
-        Manager *m = c->manager;
-        g_autofree char *active = NULL;
-        pid_t leader;
+int container_adopt_begin(Container *c) {
         int r;
 
         r = store_load_container_runtime(c);
-        if (r == -ENOENT)
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r >= 0)
+                /* It ran under an earlier daemon, which may have registered it: the next start asks. */
+                c->machine_registered = true;
+        if (r == -ENOENT || !container_is_active(c)) {
+                container_adopt_settle(c);
                 return 0;
+        }
+        r = scope_watch(c->manager, c);
         if (r < 0)
                 return r;
-        /* It ran under an earlier daemon, which may have registered it: the next start asks. */
-        c->machine_registered = true;
-        if (!container_is_active(c))
-                return 0;
+        return 1;
+}
 
-        r = scope_watch(m, c);
-        if (r < 0)
-                return r;
-        r = scope_get_active_state(m, c->unit, &active);
+static int container_adopt_state(Container *c, int r, const char *active);
+
+int container_adopt_finish(Container *c, int error, const char *active) {
+        int r = container_adopt_state(c, error, active);
+
+        if (r >= 0)
+                container_adopt_settle(c);
+        return r;
+}
+
+static int container_adopt_state(Container *c, int r, const char *active) {
+        Manager *m = c->manager;
+        pid_t leader;
+
         if (r >= 0 && STR_IN_SET(active, "active", "activating", "deactivating") &&
             runtime_get_leader(m, c->name, &leader) >= 0) {
                 g_autofree char *cgroup = NULL;

@@ -153,7 +153,12 @@ void container_add_former_name(Container *c, const char *old_name, uint64_t unti
 /* The restart policy keeps the daemon from exiting on idle: it has to see the payload end. */
 bool container_restart_policy_watching(const Container *c);
 
-/* Adopts a running container after a daemon restart. */
-int container_adopt(Container *c);
+/* Adopts a running container after a daemon restart, in two steps around systemd's answer
+ * (asked asynchronously by the caller): begin loads what we wrote down and returns 1 when the
+ * scope's ActiveState is needed (the container then hears about its scope), 0 when it is
+ * settled already; finish gets the ActiveState (or a negative errno, -ENOENT: no such unit) and
+ * returns 1 if the container runs. */
+int container_adopt_begin(Container *c);
+int container_adopt_finish(Container *c, int error, const char *active);
 
 void container_set_state(Container *c, ContainerState s);

@@ -74,6 +74,29 @@ static int bus_filter(sd_bus_message *msg, void *userdata, sd_bus_error *ret_err
         return 0;
 }
 
+static int on_drained(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        /* What was queued for us before the release: answered (the draining way), then gone.
+         * (From an event source of its own: sd_bus_process() cannot run inside a bus callback.) */
+        while (sd_bus_process(m->bus, NULL) > 0)
+                ;
+        return sd_event_exit(m->event, 0);
+}
+
+static int on_name_released(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        if (e)
+                log_warning("Cannot release the bus name: %s", e->message ?: e->name);
+        r = sd_event_add_defer(m->event, NULL, on_drained, m);
+        if (r < 0)
+                return sd_event_exit(m->event, 0);
+        return 0;
+}
+
 /* Exits once nothing has happened for idle_timeout and nothing is in flight. Running
  * containers don't count: systemd holds them, and we adopt them again on the next call. */
 static int on_idle_check(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -96,12 +119,69 @@ static int on_idle_check(sd_event_source *s, uint64_t usec, void *userdata) {
                 /* Test hook only: calls sent now queue up unread, as if they had crossed the
                  * release on the wire (once it is released the bus refuses them itself). */
                 (void) usleep(m->test_drain_delay_usec);
-        r = sd_bus_release_name(m->bus, MANAGER_BUS_NAME);
-        if (r < 0)
+        /* Asynchronously like every other call: calls that arrive until the bus confirms are
+         * answered by the loop, the draining way. */
+        r = sd_bus_release_name_async(m->bus, NULL, MANAGER_BUS_NAME, on_name_released, m);
+        if (r < 0) {
                 log_warning_errno(r, "Cannot release the bus name");
-        while (sd_bus_process(m->bus, NULL) > 0)
-                ;
-        return sd_event_exit(sd_event_source_get_event(s), 0);
+                return sd_event_exit(sd_event_source_get_event(s), 0);
+        }
+        return 0;
+}
+
+static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        uint32_t result = 0;
+
+        if (e) {
+                log_error("Cannot own %s: %s", MANAGER_BUS_NAME, e->message ?: e->name);
+                (void) sd_event_exit(m->event, EXIT_FAILURE);
+                return 0;
+        }
+        /* A reply that is no error may still say someone else has it (the synchronous call turned
+         * that into -EEXIST for us). */
+        r = sd_bus_message_read(reply, "u", &result);
+        if (r < 0 || !IN_SET(result, 1 /* primary owner */, 4 /* already owner */)) {
+                log_error("Cannot own %s: %s", MANAGER_BUS_NAME,
+                          r < 0 ? "bad reply" : result == 3 ? "it has another owner" : "queued behind another owner");
+                (void) sd_event_exit(m->event, EXIT_FAILURE);
+                return 0;
+        }
+        /* Units of autostart containers as their policies say, asked of systemd asynchronously. */
+        r = autostart_reconcile(m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot reconcile the autostart units");
+
+        /* Only now: the name is ours, so nothing here delays a client, and none of it on the loop. */
+        r = manager_start_background_work(m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot start the start-up clean-up");
+        log_info("containers-manager %s running: %u containers, %u images.", PACKAGE_VERSION,
+                g_hash_table_size(m->containers), g_hash_table_size(m->images));
+        return 0;
+}
+
+/* Every container is adopted (systemd answered, through the loop): the objects go on the bus
+ * and the name is asked for, asynchronously too. */
+static void on_adopted(Manager *m) {
+        int r;
+
+        r = manager_bus_register(m);
+        if (r >= 0)
+                r = sd_bus_request_name_async(m->bus, NULL, MANAGER_BUS_NAME, 0, on_name_acquired, m);
+        if (r >= 0) {
+                manager_note_activity(m);
+                if (m->idle_timeout_usec > 0)
+                        r = sd_event_add_time(m->event, &m->idle_source, CLOCK_MONOTONIC,
+                                              now_usec(CLOCK_MONOTONIC) + m->idle_timeout_usec, 0, on_idle_check, m);
+        }
+        if (r < 0) {
+                log_error_errno(r, "Cannot go on the bus");
+                (void) sd_event_exit(m->event, EXIT_FAILURE);
+        }
 }
 
 static void help(void) {
@@ -228,43 +308,14 @@ int main(int argc, char *argv[]) {
         r = scope_subscribe(m);
         if (r < 0)
                 goto fail;
-        r = manager_adopt(m);
+        r = manager_adopt(m, on_adopted);
         if (r < 0)
                 goto fail;
 
-        r = manager_bus_register(m);
-        if (r < 0)
-                goto fail;
-        r = sd_bus_request_name(m->bus, MANAGER_BUS_NAME, 0);
-        if (r < 0) {
-                log_error_errno(r, "Cannot own %s", MANAGER_BUS_NAME);
-                return EXIT_FAILURE;
-        }
-
-        /* Units of autostart containers as their policies say, asked of systemd asynchronously. */
-        r = autostart_reconcile(m);
-        if (r < 0)
-                log_warning_errno(r, "Cannot reconcile the autostart units");
-
-        /* Only now: the name is ours, so nothing here delays a client, and none of it on the loop. */
-        r = manager_start_background_work(m);
-        if (r < 0)
-                log_warning_errno(r, "Cannot start the start-up clean-up");
-
-        manager_note_activity(m);
-        if (m->idle_timeout_usec > 0) {
-                r = sd_event_add_time(event, &m->idle_source, CLOCK_MONOTONIC,
-                                      now_usec(CLOCK_MONOTONIC) + m->idle_timeout_usec, 0, on_idle_check, m);
-                if (r < 0)
-                        goto fail;
-        }
-
-        log_info("containers-manager %s running: %u containers, %u images.", PACKAGE_VERSION,
-                g_hash_table_size(m->containers), g_hash_table_size(m->images));
         r = sd_event_loop(event);
         if (r < 0)
                 goto fail;
-        return EXIT_SUCCESS;
+        return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 
 fail:
         log_error_errno(r, "Failed");

@@ -18,6 +18,7 @@
 #include "network.h"
 #include "bus-util.h"
 #include "polkit.h"
+#include "scope.h"
 #include "store.h"
 #include "worker.h"
 
@@ -53,6 +54,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         m->unit_dir = g_strdup(AUTOSTART_UNIT_DIR);
         m->containers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, container_destroy);
         m->units = g_hash_table_new(g_str_hash, g_str_equal);
+        m->adopting = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         m->leftovers = g_ptr_array_new_with_free_func(g_free);
         m->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, image_destroy);
         m->polkit_registry = polkit_registry_new();
@@ -79,6 +81,7 @@ Manager *manager_free(Manager *m) {
         polkit_registry_free(m->polkit_registry);
         g_hash_table_unref(m->containers);
         g_hash_table_unref(m->units);
+        g_hash_table_unref(m->adopting);
         g_ptr_array_unref(m->leftovers);
         g_hash_table_unref(m->images);
         g_hash_table_unref(m->uid_shifts);
@@ -241,28 +244,85 @@ int manager_start_background_work(Manager *m) {
         return r;
 }
 
-int manager_adopt(Manager *m) {
+bool manager_is_adopting(Manager *m, Container *c) {
+        return g_hash_table_contains(m->adopting, c->name);
+}
+
+static void manager_adopt_maybe_done(Manager *m) {
+        ManagerAdopted done = m->adopted;
+
+        if (g_hash_table_size(m->adopting) > 0 || !done)
+                return;
+        m->adopted = NULL;
+        done(m);
+}
+
+typedef struct AdoptQuery {
+        char *name;
+        char *unit;
+} AdoptQuery;
+
+static void on_adopt_state(Manager *m, int error, const char *state, void *userdata) {
+        g_autofree AdoptQuery *q = userdata;
+        g_autofree char *name = q->name, *unit = q->unit;
+        Container *c = manager_get_container(m, name);
+        int r;
+
+        /* Nothing but adoption changes a container that is being adopted (no bus object yet;
+         * scope.c leaves it alone), so it is still the one we asked about. */
+        g_hash_table_remove(m->adopting, name);
+        if (c && streq(c->unit, unit)) {
+                r = container_adopt_finish(c, error, state);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot adopt container %s", name);
+                else if (r > 0)
+                        log_info("Adopted running container %s (leader %d).", name, (int) c->leader);
+        }
+        manager_adopt_maybe_done(m);
+}
+
+int manager_adopt(Manager *m, ManagerAdopted done) {
         g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
         GHashTableIter it;
         const char *name;
+
+        assert(m);
+        assert(done);
+        assert(!m->adopted);
 
         /* Adoption may remove ephemeral containers that ended meanwhile: iterate over a copy. */
         g_hash_table_iter_init(&it, m->containers);
         while (g_hash_table_iter_next(&it, (void **) &name, NULL))
                 g_ptr_array_add(names, g_strdup(name));
 
+        /* Every question to systemd goes out at once; the answers come back through the loop. */
+        m->adopted = done;
         for (guint i = 0; i < names->len; i++) {
                 Container *c = manager_get_container(m, names->pdata[i]);
+                AdoptQuery *q;
                 int r;
 
                 if (!c)
                         continue;
-                r = container_adopt(c);
+                r = container_adopt_begin(c);
+                if (r > 0) {
+                        q = g_new(AdoptQuery, 1);
+                        *q = (AdoptQuery) { .name = g_strdup(c->name), .unit = g_strdup(c->unit) };
+                        r = scope_get_active_state_async(m, c->unit, on_adopt_state, q);
+                        if (r >= 0) {
+                                g_hash_table_add(m->adopting, g_strdup(c->name));
+                                continue;
+                        }
+                        g_free(q->name);
+                        g_free(q->unit);
+                        g_free(q);
+                        /* Cannot even ask: what adoption did when systemd could not answer. */
+                        r = container_adopt_finish(c, r, NULL);
+                }
                 if (r < 0)
                         log_warning_errno(r, "Cannot adopt container %s", c->name);
-                else if (r > 0)
-                        log_info("Adopted running container %s (leader %d).", c->name, (int) c->leader);
         }
+        manager_adopt_maybe_done(m);
         return 0;
 }
 

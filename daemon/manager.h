@@ -10,6 +10,7 @@
 typedef struct Manager Manager;
 typedef struct Container Container;
 typedef struct Image Image;
+typedef void (*ManagerAdopted)(Manager *m);
 
 /* The host ids the daemon hands out to containers (see idmap.h). */
 typedef struct IdBlock {
@@ -60,6 +61,9 @@ struct Manager {
         unsigned max_workers;
         unsigned n_exec_sessions;       /* Exec, ExecWithFds, OpenShell running (exec-dbus.c) */
 
+        GHashTable *adopting;   /* names whose adoption at start-up waits for systemd's answer */
+        ManagerAdopted adopted; /* runs once every answer is in */
+
         sd_bus_slot *match_job_removed;
         sd_bus_slot *match_unit_removed;
         sd_bus_slot *match_reloading;
@@ -74,8 +78,12 @@ int manager_load(Manager *m);
 /* After the bus name is ours: a worker removes the leftovers manager_load() found and assembles
  * the bases that are not yet (so the first Start does not do it on the loop). */
 int manager_start_background_work(Manager *m);
-/* Needs m->bus: asks systemd which containers still run and adopts them. */
-int manager_adopt(Manager *m);
+/* Needs m->bus: asks systemd which containers still run and adopts them. Asynchronous: the
+ * questions go out at once and done runs from the loop once every answer is in (at once if
+ * there is nothing to ask). */
+int manager_adopt(Manager *m, ManagerAdopted done);
+/* Whether the container's adoption waits for systemd's answer. */
+bool manager_is_adopting(Manager *m, Container *c);
 
 Container *manager_get_container(Manager *m, const char *name);
 Image *manager_get_image(Manager *m, const char *name);

@@ -208,6 +208,11 @@ int runtime_write_config(Container *c, Image *image) {
                         "lxc.tty.max = 0\n"
                         "lxc.pty.max = 16\n"
                         "lxc.console.path = none\n"
+                        /* init.lxc, the payload's PID 1, moves its own stderr to /dev/console
+                         * once the payload runs; without one, its complaints (on every stop:
+                         * pids.max of a cgroup v1 hierarchy the container does not have) would
+                         * land in the container's stderr. The payload's streams are its own. */
+                        "lxc.mount.entry = /dev/null dev/console none bind,create=file 0 0\n"
                         "lxc.no_new_privs = 1\n");
         /* An application container has no business mounting, configuring its network or
          * reading the kernel log (as Podman and Docker have it): without CAP_SYS_ADMIN it can

@@ -50,8 +50,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(GoneQuery *, gone_query_free);
 static void gone_query_conclude(GoneQuery *q, bool gone) {
         Container *c = manager_get_container(q->manager, q->name);
 
-        /* By the time systemd answers the container may be gone, or another of its name here. */
-        if (gone && c && streq(c->unit, q->unit) && container_has_payload(c))
+        /* By the time systemd answers the container may be gone, or another of its name here;
+         * one still being adopted is settled by the answer to adoption's own query. */
+        if (gone && c && streq(c->unit, q->unit) && container_has_payload(c) && !manager_is_adopting(q->manager, c))
                 container_scope_gone(c);
 }
 
@@ -105,6 +106,9 @@ int scope_check_gone_async(Manager *m, Container *c) {
 }
 
 static void check_scope_gone(Manager *m, Container *c) {
+        /* Adoption asked systemd before this signal was read: its answer covers it. */
+        if (manager_is_adopting(m, c))
+                return;
         /* A container still starting is settled by its worker; only ask systemd about the rest. */
         if (c->state == CONTAINER_STARTING)
                 container_scope_gone(c);
@@ -339,36 +343,77 @@ int scope_kill(Manager *m, const char *unit, int signo) {
                                         "ssi", unit, "all", (int32_t) signo);
 }
 
-/* The object path of a loaded unit, or -ENOENT. */
-static int get_unit_path(Manager *m, const char *unit, char **ret_path) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *p;
+/* ActiveState through GetUnit (not the unit's path: that would load a unit that is gone and
+ * say "inactive") and then Get, both asynchronous: start-up adoption must not wait for systemd
+ * on the loop (fifty running containers were a hundred round trips in a row). */
+typedef struct StateQuery {
+        Manager *manager;
+        ScopeStateCallback callback;
+        void *userdata;
+} StateQuery;
+
+static void state_query_conclude(StateQuery *q, int error, const char *state) {
+        manager_operation_end(q->manager);
+        q->callback(q->manager, error, state, q->userdata);
+        g_free(q);
+}
+
+static int reply_errno(const sd_bus_error *e) {
+        if (sd_bus_error_has_names(e, "org.freedesktop.systemd1.NoSuchUnit", SD_BUS_ERROR_UNKNOWN_OBJECT))
+                return -ENOENT;
+        return -sd_bus_error_get_errno(e) ?: -EIO;
+}
+
+static int on_state_value(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        StateQuery *q = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *state;
         int r;
 
-        r = sd_bus_call_method(m->bus, SD_DEST, SD_PATH, SD_IFACE, "GetUnit", &e, &reply, "s", unit);
-        if (r < 0)
-                return sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit") ? -ENOENT : r;
-        r = sd_bus_message_read(reply, "o", &p);
-        if (r < 0)
-                return r;
-        *ret_path = g_strdup(p);
+        if (e)
+                r = reply_errno(e);
+        else
+                r = sd_bus_message_read(reply, "v", "s", &state);
+        state_query_conclude(q, MIN(r, 0), r >= 0 ? state : NULL);
         return 0;
 }
 
-int scope_get_active_state(Manager *m, const char *unit, char **ret_state) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        g_autofree char *path = NULL;
-        char *state = NULL;
+static int on_state_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        StateQuery *q = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *path;
         int r;
 
-        r = get_unit_path(m, unit, &path);
+        if (e) {
+                state_query_conclude(q, reply_errno(e), NULL);
+                return 0;
+        }
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r >= 0)
+                r = sd_bus_call_method_async(q->manager->bus, NULL, SD_DEST, path, "org.freedesktop.DBus.Properties",
+                                             "Get", on_state_value, q, "ss", "org.freedesktop.systemd1.Unit",
+                                             "ActiveState");
         if (r < 0)
+                state_query_conclude(q, r, NULL);
+        return 0;
+}
+
+int scope_get_active_state_async(Manager *m, const char *unit, ScopeStateCallback cb, void *userdata) {
+        StateQuery *q;
+        int r;
+
+        assert(m);
+        assert(unit);
+        assert(cb);
+
+        q = g_new(StateQuery, 1);
+        *q = (StateQuery) { .manager = m, .callback = cb, .userdata = userdata };
+        r = sd_bus_call_method_async(m->bus, NULL, SD_DEST, SD_PATH, SD_IFACE, "GetUnit", on_state_unit, q, "s", unit);
+        if (r < 0) {
+                g_free(q);
                 return r;
-        r = sd_bus_get_property_string(m->bus, SD_DEST, path, "org.freedesktop.systemd1.Unit", "ActiveState", &e, &state);
-        if (r < 0)
-                return r;
-        *ret_state = state;
+        }
+        manager_operation_begin(m);
         return 0;
 }
 

@@ -19,8 +19,10 @@ int scope_kill(Manager *m, const char *unit, int signo);
 int systemd_start_unit(Manager *m, const char *unit);
 /* Stops the unit (asynchronously): also ends a scope that holds no process any more. */
 int scope_stop(Manager *m, const char *unit);
-/* Synchronous, for start-up only: the unit's ActiveState, or -ENOENT if systemd has no such unit. */
-int scope_get_active_state(Manager *m, const char *unit, char **ret_state);
+/* The unit's ActiveState, asked asynchronously: cb gets 0 and the state (valid during the call),
+ * or a negative errno (-ENOENT: systemd has no such unit). */
+typedef void (*ScopeStateCallback)(Manager *m, int error, const char *state, void *userdata);
+int scope_get_active_state_async(Manager *m, const char *unit, ScopeStateCallback cb, void *userdata);
 
 typedef struct ScopeAccounting {
         char *control_group;    /* e.g. "/containers.slice/container-web.scope" */

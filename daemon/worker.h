@@ -43,6 +43,10 @@ int worker_spawn_fds(Manager *m, const char *name, WorkerFunc func, void *data, 
 int worker_spawn(Manager *m, const char *name, WorkerFunc func, void *data, WorkerDone done, void *userdata, Worker **ret);
 int worker_spawn_lines(Manager *m, const char *name, WorkerFunc func, void *data, WorkerLine line,
                        WorkerDone done, void *userdata, Worker **ret);
+/* A worker that runs a program instead of a function: argv[0] (an absolute path) is exec'd
+ * through posix_spawn(), so the daemon is not forked; it gets the result pipe as
+ * WORKER_RESULT_FD and nothing else. For work repeated at a high rate (Top). */
+int worker_spawn_exec(Manager *m, char **argv, WorkerDone done, void *userdata, Worker **ret);
 /* Asks the child to stop (SIGTERM) without waiting; done is called when it has exited. */
 void worker_terminate(Worker *w);
 /* Nobody wants the result: done is never called, w must not be used any more. The child gets

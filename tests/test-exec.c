@@ -196,6 +196,65 @@ static void test_worker_uncapped(void) {
         (void) rm_rf(dir);
 }
 
+/* ---- worker_spawn_exec: a program exec'd without forking us, with what a forked worker gets ---- */
+
+static void exec_done(Worker *w, const char *output, size_t size, int status, void *userdata) {
+        char **result = userdata;
+
+        g_assert_cmpint(status, ==, 0);
+        *result = g_strndup(output, size);
+}
+
+static void test_worker_exec(void) {
+        g_autofree char *dir = g_dir_make_tmp("cm-test-exec-XXXXXX", NULL);
+        g_autofree char *result = NULL;
+        sd_event *event = NULL;
+        Manager *m = NULL;
+        int p[2], stray;
+        sigset_t ss;
+        /* Which descriptors above the result pipe it has (stat, not a directory listing, which
+         * would open one; exec, not a redirection that would save stdout at 10), its blocked and
+         * ignored signals. */
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c",
+                         (char *) "exec >&3; for i in $(seq 4 200); do [ -e /proc/$$/fd/$i ] && echo open $i; done; "
+                                  "grep -E '^Sig(Blk|Ign)' /proc/$$/status; echo done",
+                         NULL };
+
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGCHLD);
+        g_assert_cmpint(sigprocmask(SIG_BLOCK, &ss, NULL), ==, 0);
+        g_assert_true(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+        g_assert_cmpint(sd_event_new(&event), >=, 0);
+        g_assert_cmpint(manager_new(event, dir, dir, dir, &m), ==, 0);
+        /* a descriptor of ours without O_CLOEXEC must not reach it either */
+        g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
+        stray = fcntl(p[1], F_DUPFD, 40);
+        g_assert_cmpint(stray, >=, 40);
+
+        g_assert_cmpint(worker_spawn_exec(m, argv, exec_done, &result, NULL), ==, 0);
+        while (!result)
+                g_assert_cmpint(sd_event_run(event, 5 * USEC_PER_SEC), >, 0);
+        /* Nothing blocked, nothing of the 31 standard signals ignored (SIGPIPE was, here); glibc
+         * keeps its two internal real-time signals to itself, as with fork(). */
+        {
+                unsigned long long ign;
+                if (!g_str_has_prefix(result, "SigBlk:\t0000000000000000\nSigIgn:\t"))
+                        g_error("the helper said: %s", result);
+                ign = g_ascii_strtoull(result + strlen("SigBlk:\t0000000000000000\nSigIgn:\t"), NULL, 16);
+                g_assert_cmphex(ign & 0x7fffffffULL, ==, 0);
+                g_assert_true(g_str_has_suffix(result, "\ndone\n"));
+                g_assert_null(strstr(result, "open"));
+        }
+
+        close(stray);
+        close(p[0]);
+        close(p[1]);
+        g_assert_true(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+        manager_free(m);
+        sd_event_unref(event);
+        (void) rm_rf(dir);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/exec/user-lookup", test_user_lookup);
@@ -203,5 +262,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/exec/result-parse", test_result_parse);
         g_test_add_func("/exec/worker-fds", test_worker_fds);
         g_test_add_func("/exec/worker-uncapped", test_worker_uncapped);
+        g_test_add_func("/exec/worker-exec", test_worker_exec);
         return g_test_run();
 }

@@ -414,5 +414,33 @@ def t_followers_do_not_starve_workers():
 tap.check("18 FollowLogs streams (more than the 16 workers at once) leave Logs and Top answering",
           t_followers_do_not_starve_workers)
 
+
+def t_stop_leaves_only_payload_output():
+    # init.lxc, the container's PID 1, writes to its stderr when it passes SIGTERM on (it tries
+    # to write pids.max of a cgroup v1 hierarchy the container does not have): none of that may
+    # show up as the container's output.
+    name = "hushed"
+    create(name, ["sh", "-c", "trap 'exit 0' TERM; echo said-out; echo said-err >&2; "
+                  "while :; do sleep 1 & wait $!; done"])
+    wait_for(lambda: "said-err" in logs(name).get("stderr", ""), what="the payload's lines")
+    sb.call(container_path(name), C, "Stop", timeout=60)
+    time.sleep(1)  # whatever init.lxc and LXC write on the way out reaches the journal
+    out = logs(name)
+    try:
+        if out.get("stdout", "").splitlines() != ["said-out"] or out.get("stderr", "").splitlines() != ["said-err"]:
+            return "Logs after Stop: %r" % out
+        # Everything any process of its scope wrote to the journal (the monitor included).
+        j = sb.run(["journalctl", "-q", "-o", "cat", "_SYSTEMD_UNIT=container-%s.scope" % name],
+                   check=False).stdout
+        if sorted(j.splitlines()) != ["said-err", "said-out"]:
+            return "journal of the scope: %r" % j
+    finally:
+        sb.mcall("Remove", "s", name, check=False)
+    return True
+
+
+tap.check("A stopped container's output is what its payload wrote, nothing of LXC or init.lxc",
+          t_stop_leaves_only_payload_output)
+
 sb.stop()
 sys.exit(tap.done())
