@@ -370,20 +370,26 @@ SIMPLE_VERB(restart, "Restart", "restart", "Restart containers");
 SIMPLE_VERB(freeze, "Freeze", "freeze", "Freeze every process of containers");
 SIMPLE_VERB(thaw, "Thaw", "thaw", "Thaw frozen containers");
 
-static int run_rm(sd_bus *bus, char **args, int n) {
+/* Calls a manager method taking one name for each name given; the first failure is the result,
+ * every name is tried. */
+static int manager_call_each(sd_bus *bus, char **names, const char *method, const char *failure) {
         int ret = 0;
 
-        for (char **a = args; *a; a++) {
+        for (char **a = names; *a; a++) {
                 _cleanup_free_ char *what = NULL;
                 int r;
 
-                if (asprintf(&what, "Failed to remove container %s", *a) < 0)
+                if (asprintf(&what, "%s %s", failure, *a) < 0)
                         return log_oom();
-                r = bus_call(bus, MANAGER_PATH, MANAGER_IFACE, "Remove", NULL, what, "s", *a);
+                r = bus_call(bus, MANAGER_PATH, MANAGER_IFACE, method, NULL, what, "s", *a);
                 if (r < 0 && ret == 0)
                         ret = r;
         }
         return ret;
+}
+
+static int run_rm(sd_bus *bus, char **args, int n) {
+        return manager_call_each(bus, args, "Remove", "Failed to remove container");
 }
 
 const Verb verb_rm = {
@@ -392,19 +398,7 @@ const Verb verb_rm = {
 };
 
 static int run_rmi(sd_bus *bus, char **args, int n) {
-        int ret = 0;
-
-        for (char **a = args; *a; a++) {
-                _cleanup_free_ char *what = NULL;
-                int r;
-
-                if (asprintf(&what, "Failed to remove image %s", *a) < 0)
-                        return log_oom();
-                r = bus_call(bus, MANAGER_PATH, MANAGER_IFACE, "RemoveImage", NULL, what, "s", *a);
-                if (r < 0 && ret == 0)
-                        ret = r;
-        }
-        return ret;
+        return manager_call_each(bus, args, "RemoveImage", "Failed to remove image");
 }
 
 const Verb verb_rmi = {
