@@ -190,3 +190,29 @@ int bus_append_env(sd_bus_message *m, char **env) {
         }
         return sd_bus_message_close_container(m);
 }
+
+/* One {sv} entry of an option dictionary whose value is an "as" or (from NAME=VALUE strings) an "a{ss}". */
+static int append_option(sd_bus_message *m, const char *key, const char *type, char **v) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', type);
+        if (r >= 0)
+                r = strcmp(type, "as") == 0 ? sd_bus_message_append_strv(m, v) : bus_append_env(m, v);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+int bus_append_option_strv(sd_bus_message *m, const char *key, char **strv) {
+        return append_option(m, key, "as", strv);
+}
+
+int bus_append_option_env(sd_bus_message *m, const char *key, char **env) {
+        return append_option(m, key, "a{ss}", env);
+}

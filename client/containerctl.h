@@ -49,6 +49,9 @@ int bus_message_new_call(sd_bus *bus, sd_bus_message **ret, const char *path, co
                          const char *member);
 int bus_call_message(sd_bus *bus, sd_bus_message *m, sd_bus_message **reply, const char *what, ...) _printf_(4, 5);
 int bus_append_env(sd_bus_message *m, char **env);
+/* One entry of an a{sv} option dictionary: KEY as "as", or KEY as "a{ss}" from NAME=VALUE strings. */
+int bus_append_option_strv(sd_bus_message *m, const char *key, char **strv);
+int bus_append_option_env(sd_bus_message *m, const char *key, char **env);
 int log_oom(void);
 int log_error_errno(int r, const char *fmt, ...) _printf_(2, 3);
 

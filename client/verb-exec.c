@@ -194,19 +194,8 @@ static int exec_fds(sd_bus *bus, const char *name, char **command) {
                                           STDOUT_FILENO, STDERR_FILENO);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && arg_exec_env) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "environment");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "a{ss}");
-                if (r >= 0)
-                        r = bus_append_env(m, arg_exec_env);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-        }
+        if (r >= 0 && arg_exec_env)
+                r = bus_append_option_env(m, "environment", arg_exec_env);
         if (r >= 0 && arg_user)
                 r = sd_bus_message_append(m, "{sv}", "user", "s", arg_user);
         if (r >= 0 && arg_workdir)

@@ -219,36 +219,10 @@ static int append_options(sd_bus_message *m, bool create, int start, char **comm
                 return r;
         if (start >= 0 && (r = sd_bus_message_append(m, "{sv}", "start", "b", start)) < 0)
                 return r;
-        if (command && *command) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "command");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
-                if (r >= 0)
-                        r = sd_bus_message_append_strv(m, command);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (!create && arg_env_given) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "environment");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "a{ss}");
-                if (r >= 0)
-                        r = bus_append_env(m, arg_env);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r < 0)
-                        return r;
-        }
+        if (command && *command && (r = bus_append_option_strv(m, "command", command)) < 0)
+                return r;
+        if (!create && arg_env_given && (r = bus_append_option_env(m, "environment", arg_env)) < 0)
+                return r;
         if (create) {
                 if (arg_ephemeral > 0 && (r = sd_bus_message_append(m, "{sv}", "ephemeral", "b", 1)) < 0)
                         return r;
