@@ -212,12 +212,15 @@ static void test_worker_exec(void) {
         Manager *m = NULL;
         int p[2], stray;
         sigset_t ss;
-        /* Which descriptors above the result pipe it has (stat, not a directory listing, which
-         * would open one; exec, not a redirection that would save stdout at 10), its blocked and
-         * ignored signals. */
+        /* Its blocked and ignored signals, read by the shell itself before it runs anything
+         * (builtins only: dash blocks every signal around the vfork() of a child, so a child that
+         * read /proc/$$/status would see that mask, not the one the worker gave it); then which
+         * descriptors above the result pipe it has (stat, not a directory listing, which would
+         * open one; exec, not a redirection that would save stdout at 10). */
         char *argv[] = { (char *) "/bin/sh", (char *) "-c",
-                         (char *) "exec >&3; for i in $(seq 4 200); do [ -e /proc/$$/fd/$i ] && echo open $i; done; "
-                                  "grep -E '^Sig(Blk|Ign)' /proc/$$/status; echo done",
+                         (char *) "exec >&3; while read -r l; do case $l in SigBlk:*|SigIgn:*) echo \"$l\";; esac; "
+                                  "done </proc/$$/status; "
+                                  "for i in $(seq 4 200); do [ -e /proc/$$/fd/$i ] && echo open $i; done; echo done",
                          NULL };
 
         sigemptyset(&ss);
