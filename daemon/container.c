@@ -609,9 +609,15 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         if (!argv || !argv[0])
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Container '%s' has no command", c->name);
 
-        r = runtime_write_config(c, image);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot write the LXC configuration of '%s': %m", c->name);
+        {
+                g_autofree char *why = NULL;
+
+                r = runtime_write_config(c, image, &why);
+                if (r < 0 && why)
+                        return sd_bus_error_setf(error, CM_ERROR_START_FAILED, "Container '%s': %s", c->name, why);
+                if (r < 0)
+                        return sd_bus_error_set_errnof(error, r, "Cannot write the LXC configuration of '%s': %m", c->name);
+        }
 
         /* On disk before systemd hears of the scope: a daemon killed from here on finds it at its
          * next start and settles it (container_adopt_begin() and _finish()). */

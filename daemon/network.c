@@ -599,7 +599,7 @@ void network_sync(Manager *m) {
         n->sync_running = true;
 }
 
-int network_write_lxc_config(Manager *m, Container *c, const char *lxc_dir, GString *s) {
+int network_write_lxc_config(Manager *m, Container *c, const char *lxc_dir, LxcConfig *cfg) {
         Network *n = m->network;
         g_autofree char *host = g_build_filename(lxc_dir, "network.conf", NULL);
         g_autofree char *ruleset = ruleset_path(m);
@@ -610,7 +610,8 @@ int network_write_lxc_config(Manager *m, Container *c, const char *lxc_dir, GStr
 
         if (c->network != NETWORK_BRIDGE) {
                 /* A network namespace of its own with only loopback, and that up. */
-                g_string_append(s, "lxc.net.0.type = empty\nlxc.net.0.flags = up\n");
+                lxc_config_add(cfg, "lxc.net.0.type", "empty");
+                lxc_config_add(cfg, "lxc.net.0.flags", "up");
                 (void) unlink(host);
                 return 0;
         }
@@ -623,19 +624,17 @@ int network_write_lxc_config(Manager *m, Container *c, const char *lxc_dir, GStr
         /* Started by root, LXC creates the veth pair itself, also for a container in a user
          * namespace, and moves one end into it. The broadcast is given: LXC's own guess is
          * 0.0.255.255. The host end is named after the container's id, which renames keep. */
-        g_string_append_printf(s,
-                               "lxc.net.0.type = veth\n"
-                               "lxc.net.0.link = %s\n"
-                               "lxc.net.0.flags = up\n"
-                               "lxc.net.0.name = eth0\n"
-                               "lxc.net.0.veth.pair = vcm%.10s\n"
-                               "lxc.net.0.hwaddr = %s\n"
-                               "lxc.net.0.ipv4.address = %s/%u %s\n"
-                               "lxc.net.0.ipv4.gateway = %s\n"
-                               /* The resolver on the bridge; read-only, owned by host root. */
-                               "lxc.mount.entry = %s/dns/resolv.conf etc/resolv.conf none bind,ro,create=file 0 0\n",
-                               n->bridge, c->id, c->mac_address, address, n->prefix, broadcast, gateway,
-                               m->runtime_dir);
+        lxc_config_add(cfg, "lxc.net.0.type", "veth");
+        lxc_config_add(cfg, "lxc.net.0.link", n->bridge);
+        lxc_config_add(cfg, "lxc.net.0.flags", "up");
+        lxc_config_add(cfg, "lxc.net.0.name", "eth0");
+        lxc_config_addf(cfg, "lxc.net.0.veth.pair", "vcm%.10s", c->id);
+        lxc_config_add(cfg, "lxc.net.0.hwaddr", c->mac_address);
+        lxc_config_addf(cfg, "lxc.net.0.ipv4.address", "%s/%u %s", address, n->prefix, broadcast);
+        lxc_config_add(cfg, "lxc.net.0.ipv4.gateway", gateway);
+        /* The resolver on the bridge; read-only, owned by host root. */
+        lxc_config_addf(cfg, "lxc.mount.entry", "%s/dns/resolv.conf etc/resolv.conf none bind,ro,create=file 0 0",
+                        m->runtime_dir);
 
         /* For the monitor: what the host needs before LXC can plug the veth in. */
         kf = g_key_file_new();

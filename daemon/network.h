@@ -5,6 +5,7 @@
 #include <systemd/sd-bus.h>
 #include <glib.h>
 
+#include "lxc-config.h"
 #include "manager.h"
 
 #define NETWORK_DEFAULT_BRIDGE "cm0"
@@ -77,7 +78,7 @@ int network_claim(Network *n, Container *c);
 void network_release(Network *n, Container *c);
 
 /* The lxc.net.0.* lines for the container, and the file the monitor reads to prepare the host. */
-int network_write_lxc_config(Manager *m, Container *c, const char *lxc_dir, GString *s);
+int network_write_lxc_config(Manager *m, Container *c, const char *lxc_dir, LxcConfig *cfg);
 
 /* Rewrites the ruleset file from the allocations and, where the bridge exists, loads it with
  * nft in a worker (one at a time; a change meanwhile runs it again). */

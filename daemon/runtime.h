@@ -13,7 +13,8 @@ typedef struct RuntimeWorker {
 } RuntimeWorker;
 
 /* Writes the LXC configuration for the container's next start. */
-int runtime_write_config(Container *c, Image *image);
+/* LXC's configuration and its JSON twin (lxc-config.h); a refused value is -EINVAL with a message. */
+int runtime_write_config(Container *c, Image *image, char **ret_message);
 
 /* The root file system spec the container's next start would use, built in memory: nothing
  * is written (for the file methods on a container that does not run). */
@@ -49,3 +50,20 @@ _Noreturn void runtime_monitor_main(const char *name, const char *unit, const ch
 typedef int (*RuntimeAttachFunc)(void *payload);
 int runtime_attach(const char *lxcpath, const char *name, RuntimeAttachFunc func, void *payload,
                    int stdin_fd, int stdout_fd, int stderr_fd, pid_t *ret_pid);
+
+/* What the payload's /proc must show once it runs. */
+typedef struct PayloadExpect {
+        bool userns;
+        unsigned uid_shift;
+        bool seccomp;
+        uint64_t dropped;       /* capability bits that must not be in the bounding set */
+} PayloadExpect;
+
+/* The bits of a "name name ..." drop list as lxc.cap.drop takes it; -EINVAL for an unknown name. */
+int runtime_capability_mask(const char *list, uint64_t *ret);
+/* After the start: the payload's id maps, capability bounding set, no_new_privs and seccomp mode
+ * as the kernel reports them. -ESRCH when it is gone, -EPERM with a message naming the difference. */
+int runtime_verify_payload(pid_t pid, const PayloadExpect *e, char **ret_message);
+/* Whether what liblxc reads from lxcpath/name/config is exactly what its JSON twin says (the
+ * monitor's check before a start): 0, or -EPERM naming the first key that differs. */
+int runtime_verify_config_at(const char *lxcpath, const char *name, char **ret_message);

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 
+#include "log.h"
 #include "network.h"
 #include "store.h"
 
@@ -382,6 +383,13 @@ static int load_former_names(Container *c, JsonObject *o) {
         return 0;
 }
 
+static bool env_list_is_valid(char **env) {
+        for (char **e = env; e && *e; e++)
+                if (!env_assignment_is_valid(*e))
+                        return false;
+        return true;
+}
+
 int store_load_container(Manager *m, const char *name, Container **ret) {
         g_autofree char *path = store_container_config_path(m, name);
         g_autoptr(JsonNode) root = NULL;
@@ -425,6 +433,13 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
         c->command = store_json_get_strv(o, "Command");
         c->environment = store_json_get_strv(o, "Environment");
         c->working_directory = g_strdup(json_object_get_string_member_with_default(o, "WorkingDirectory", NULL));
+        /* Checked again here, not only when they came in: the file may be older than the check. */
+        if ((c->working_directory && !container_path_is_valid(c->working_directory)) ||
+            !env_list_is_valid(c->environment)) {
+                log_error("Container %s: its state holds a working directory or environment entry with control "
+                          "characters or '..'; refusing it", name);
+                return -EBADMSG;
+        }
         c->ephemeral = json_object_get_boolean_member_with_default(o, "Ephemeral", false);
         c->created_usec = (uint64_t) json_object_get_int_member_with_default(o, "Created", 0);
         if (!json_object_has_member(o, "Privileged")) {
@@ -710,8 +725,10 @@ int store_load_image(Manager *m, const char *dir, Image **ret) {
         }
         i->layer = g_strdup(i->layers[0]);
         if ((i->parent && !name_is_valid(i->parent)) || !name_is_valid(i->name) || !name_is_valid(i->base) || !i->command || !i->command[0] ||
-            !i->working_directory || i->working_directory[0] != '/')
+            !container_path_is_valid(i->working_directory) || !env_list_is_valid(i->environment)) {
+                log_error("Image in %s: invalid name, command, working directory or environment; refusing it", dir);
                 return -EBADMSG;
+        }
 
         *ret = TAKE_PTR(i);
         return 0;

@@ -18,8 +18,11 @@ int transfer_bad(char **ret_message, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        if (ret_message)
-                *ret_message = g_strdup_vprintf(fmt, ap);
+        if (ret_message) {
+                /* Messages quote what the archive holds: never a line break or an escape of its own. */
+                g_autofree char *text = g_strdup_vprintf(fmt, ap);
+                *ret_message = text_make_safe(text, 1024);
+        }
         va_end(ap);
         return -EBADMSG;
 }
@@ -77,11 +80,11 @@ int transfer_manifest_check(const char *text, size_t size, char **ret_message) {
         for (guint k = 0; n && k < json_array_get_length(json_node_get_array(n)); k++) {
                 const char *e = json_array_get_string_element(json_node_get_array(n), k);
                 if (!env_assignment_is_valid(e))
-                        return transfer_bad(ret_message, "manifest.json: invalid environment entry '%s'", e);
+                        return transfer_bad(ret_message, "manifest.json: environment entry %u is not NAME=VALUE without control characters", k + 1);
         }
         s = json_string_member(o, "WorkingDirectory");
-        if (!s || s[0] != '/' || path_has_dotdot(s))
-                return transfer_bad(ret_message, "manifest.json: WorkingDirectory must be an absolute path");
+        if (!container_path_is_valid(s))
+                return transfer_bad(ret_message, "manifest.json: WorkingDirectory must be an absolute path without '..' and control characters");
         n = json_object_get_member(o, "Layers");
         if (!n || !JSON_NODE_HOLDS_ARRAY(n))
                 return transfer_bad(ret_message, "manifest.json: no Layers");

@@ -660,9 +660,9 @@ static int import_image_config(JsonObject *top, Image *i, char **ret_message) {
         env = json_strv(cfg, "Env", &ok);
         if (!ok)
                 return transfer_bad(ret_message, "OCI: Entrypoint, Cmd and Env must be lists of strings");
-        for (char **e = env; e && *e; e++)
-                if (!env_assignment_is_valid(*e))
-                        return transfer_bad(ret_message, "OCI: invalid environment entry '%s'", *e);
+        for (guint k = 0; env && env[k]; k++)
+                if (!env_assignment_is_valid(env[k]))
+                        return transfer_bad(ret_message, "OCI: environment entry %u is not NAME=VALUE without control characters", k + 1);
         {
                 g_autoptr(GStrvBuilder) b = g_strv_builder_new();
                 if (entrypoint)
@@ -676,8 +676,8 @@ static int import_image_config(JsonObject *top, Image *i, char **ret_message) {
         i->environment = TAKE_PTR(env);
         {
                 const char *wd = json_string_member(cfg, "WorkingDir");
-                if (!isempty(wd) && (wd[0] != '/' || path_has_dotdot(wd)))
-                        return transfer_bad(ret_message, "OCI: WorkingDir '%s' is not an absolute path", wd);
+                if (!isempty(wd) && !container_path_is_valid(wd))
+                        return transfer_bad(ret_message, "OCI: WorkingDir is not an absolute path without '..' and control characters");
                 i->working_directory = g_strdup(isempty(wd) ? "/" : wd);
         }
 
@@ -1370,13 +1370,13 @@ static int import_container_inner(TransferOp *op, GString *out, char **ret_messa
                 return transfer_bad(ret_message, "container.json: Command and Environment must be lists of strings");
         {
                 g_auto(GStrv) env = store_json_get_strv(o, "Environment");
-                for (char **e = env; e && *e; e++)
-                        if (!env_assignment_is_valid(*e))
-                                return transfer_bad(ret_message, "container.json: invalid environment entry '%s'", *e);
+                for (guint k = 0; env && env[k]; k++)
+                        if (!env_assignment_is_valid(env[k]))
+                                return transfer_bad(ret_message, "container.json: environment entry %u is not NAME=VALUE without control characters", k + 1);
         }
         wd = json_string_member(o, "WorkingDirectory");
-        if (wd && (wd[0] != '/' || path_has_dotdot(wd)))
-                return transfer_bad(ret_message, "container.json: WorkingDirectory must be an absolute path");
+        if (wd && !container_path_is_valid(wd))
+                return transfer_bad(ret_message, "container.json: WorkingDirectory must be an absolute path without '..' and control characters");
         if (!s.upper)
                 return transfer_bad(ret_message, "The archive has no upper.tar");
 

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <stdio.h>
@@ -60,9 +61,53 @@ bool env_assignment_is_valid(const char *s) {
         if (!env_name_is_valid(name))
                 return false;
         /* A value becomes one line of LXC's configuration: a line break would start another. */
-        if (strpbrk(eq + 1, "\n\r"))
+        return text_is_safe(eq + 1, TEXT_VALUE_MAX, true);
+}
+
+bool text_is_safe(const char *s, size_t max, bool allow_tab) {
+        size_t n;
+
+        if (!s)
                 return false;
+        n = strnlen(s, max + 1);
+        if (n > max || !g_utf8_validate(s, n, NULL))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = s[i];
+                if ((c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7f)
+                        return false;
+        }
+        /* C1 controls (U+0080..U+009F) are no line breaks for LXC but are for some terminals. */
+        for (const char *u = s; *u; u = g_utf8_next_char(u)) {
+                gunichar ch = g_utf8_get_char(u);
+                if (ch >= 0x80 && ch <= 0x9f)
+                        return false;
+        }
         return true;
+}
+
+char *text_make_safe(const char *s, size_t max) {
+        g_autofree char *valid = g_utf8_make_valid(s ?: "", -1);
+        g_autoptr(GString) out = g_string_new(NULL);
+
+        for (const char *u = valid; *u; u = g_utf8_next_char(u)) {
+                gunichar ch = g_utf8_get_char(u);
+                if (ch < 0x20 || ch == 0x7f || (ch >= 0x80 && ch <= 0x9f))
+                        g_string_append_c(out, '?');
+                else
+                        g_string_append_len(out, u, g_utf8_next_char(u) - u);
+        }
+        if (out->len > max && max >= 3) {
+                /* Cut at a character's start, so that it stays UTF-8. */
+                const char *end = g_utf8_find_prev_char(out->str, out->str + max - 3 + 1);
+                g_string_truncate(out, end ? (gsize) (end - out->str) : 0);
+                g_string_append(out, "...");
+        }
+        return g_string_free(g_steal_pointer(&out), false);
+}
+
+bool container_path_is_valid(const char *p) {
+        return p && p[0] == '/' && text_is_safe(p, PATH_MAX - 1, false) && !path_has_dotdot(p);
 }
 
 int mkdir_p(const char *path, mode_t mode) {

@@ -124,6 +124,16 @@ uint64_t now_usec(int clock);
 bool name_is_valid(const char *name);
 bool env_name_is_valid(const char *s);
 bool env_assignment_is_valid(const char *s);
+/* Text from an image, an archive, a state file or a caller that may reach LXC's configuration, a
+ * unit property or a generated file: valid UTF-8, no control character (a tab only where
+ * allow_tab), at most max bytes. Nothing that can start a line of its own. */
+#define TEXT_VALUE_MAX (128U * 1024U)
+bool text_is_safe(const char *s, size_t max, bool allow_tab);
+/* A copy of untrusted text fit for a message or a log line: valid UTF-8, each control character
+ * replaced with '?', cut at max bytes with "...". */
+char *text_make_safe(const char *s, size_t max);
+/* A path inside a container (a working directory): absolute, no "..", safe text, at most PATH_MAX. */
+bool container_path_is_valid(const char *p);
 /* Whether any '/'-separated component of path is "..". */
 bool path_has_dotdot(const char *path);
 /* write() all of buf, retrying on EINTR and short writes. */
