@@ -334,7 +334,7 @@ static int policy_inspect_append(sd_bus_message *reply, const Container *c) {
 }
 
 int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, bool show_secrets) {
-        g_auto(GStrv) confinement = runtime_confinement(c), names = NULL;
+        g_auto(GStrv) confinement = runtime_confinement(c), checks = runtime_start_checks(c), names = NULL;
         Image *image = manager_get_image(c->manager, c->image);
         g_autofree char *path = container_object_path(c);
         g_autofree char *root = g_build_filename(c->manager->state_dir, "containers", c->name, "upper", NULL);
@@ -399,6 +399,9 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, boo
                                           "created by a release without user namespaces: its files are owned by host root");
         if (r >= 0)
                 r = append_strv_variant(reply, "Confinement", confinement);
+        if (r >= 0)
+                /* A container runs only if its start passed these. */
+                r = append_strv_variant(reply, "ConfinementChecks", checks);
         if (r >= 0)
                 r = network_inspect_append(reply, c);
         if (r >= 0) {

@@ -57,6 +57,16 @@ char **runtime_confinement(const Container *c) {
         return g_strv_builder_end(b);
 }
 
+char **runtime_start_checks(const Container *c) {
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+        /* runtime_verify_config(), then runtime_verify_payload() */
+        g_strv_builder_add_many(b, "lxc-config-readback", "id-map", "capability-bounding-set", "no_new_privs", NULL);
+        if (seccomp_available())
+                g_strv_builder_add(b, "seccomp");
+        return g_strv_builder_end(b);
+}
+
 /* What the monitor needs to assemble the root: layers, the slot, the host paths to share. */
 static int build_rootfs_spec(Container *c, Image *image, Image *base, const char *dir, const char *cdir,
                              char **env, const char *cwd, RootfsSpec **ret) {

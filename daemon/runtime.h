@@ -23,6 +23,8 @@ int runtime_rootfs_spec(Container *c, Image *image, struct RootfsSpec **ret);
 
 /* What confines the container on this host: "userns", "seccomp", "no_new_privs", ... */
 char **runtime_confinement(const Container *c);
+/* What each start checks before it answers (the start fails on any difference). */
+char **runtime_start_checks(const Container *c);
 
 /* Forks the worker that will start the container once it has been moved into its scope. */
 int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret);
