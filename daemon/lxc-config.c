@@ -5,7 +5,6 @@
 #include <json-glib/json-glib.h>
 
 #include "lxc-config.h"
-#include "store.h"
 #include "util.h"
 
 struct LxcConfig {
@@ -123,20 +122,10 @@ char *lxc_config_to_text(const LxcConfig *cfg, const char *comment) {
         return g_string_free(g_steal_pointer(&s), false);
 }
 
-int lxc_config_write(const LxcConfig *cfg, const char *comment, const char *config_path, const char *json_path,
-                     char **ret_message) {
+char *lxc_config_to_json(const LxcConfig *cfg) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonGenerator) gen = json_generator_new();
         g_autoptr(JsonNode) root = NULL;
-        g_autofree char *json = NULL, *text = NULL;
-        gsize len;
-        int r;
-
-        r = lxc_config_check(cfg, ret_message);
-        if (r < 0)
-                return r;
-        if (comment && !text_is_safe(comment, 1024, false))
-                return -EINVAL;
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "Settings");
@@ -151,24 +140,20 @@ int lxc_config_write(const LxcConfig *cfg, const char *comment, const char *conf
         json_builder_end_object(b);
         root = json_builder_get_root(b);
         json_generator_set_root(gen, root);
-        json = json_generator_to_data(gen, &len);
-        r = store_write_file_atomic(json_path, json, len, 0600);
-        if (r < 0)
-                return r;
-        text = lxc_config_to_text(cfg, comment);
-        return store_write_file_atomic(config_path, text, strlen(text), 0600);
+        return json_generator_to_data(gen, NULL);
 }
 
-int lxc_config_load(const char *json_path, LxcConfig **ret) {
-        g_autoptr(JsonNode) root = NULL;
+int lxc_config_from_json(const char *text, size_t size, LxcConfig **ret) {
+        g_autoptr(JsonParser) parser = json_parser_new();
         g_autoptr(LxcConfig) cfg = lxc_config_new();
+        JsonNode *root, *n;
         JsonArray *a;
-        JsonNode *n;
-        int r;
 
-        r = store_read_json(json_path, &root);
-        if (r < 0)
-                return r;
+        if (!json_parser_load_from_data(parser, text, size, NULL))
+                return -EBADMSG;
+        root = json_parser_get_root(parser);
+        if (!root || !JSON_NODE_HOLDS_OBJECT(root))
+                return -EBADMSG;
         n = json_object_get_member(json_node_get_object(root), "Settings");
         if (!n || !JSON_NODE_HOLDS_ARRAY(n))
                 return -EBADMSG;

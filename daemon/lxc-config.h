@@ -22,11 +22,10 @@ void lxc_config_addf(LxcConfig *cfg, const char *key, const char *fmt, ...) G_GN
 
 /* 0, or -EINVAL naming the first refused key (never its value) in *ret_message. */
 int lxc_config_check(const LxcConfig *cfg, char **ret_message);
-/* The JSON twin, then the config file, each atomically; -EINVAL if lxc_config_check() fails. */
-int lxc_config_write(const LxcConfig *cfg, const char *comment, const char *config_path, const char *json_path,
-                     char **ret_message);
-/* The settings as written to the JSON twin, in order. */
-int lxc_config_load(const char *json_path, LxcConfig **ret);
+/* The JSON twin: {"Settings": [[key, value], ...]}, and back (-EBADMSG for anything else,
+ * a key not on the list or a value that is not safe included). */
+char *lxc_config_to_json(const LxcConfig *cfg);
+int lxc_config_from_json(const char *text, size_t size, LxcConfig **ret);
 size_t lxc_config_size(const LxcConfig *cfg);
 void lxc_config_get(const LxcConfig *cfg, size_t i, const char **ret_key, const char **ret_value);
 /* The text of the config file (for tests). */

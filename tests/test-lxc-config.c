@@ -63,6 +63,28 @@ static void test_environment(void) {
         g_assert_cmpint(lxc_config_check(cfg, NULL), ==, -EINVAL);
 }
 
+static void test_twin(void) {
+        g_autoptr(LxcConfig) cfg = lxc_config_new(), back = NULL, bad = NULL;
+        g_autofree char *json = NULL;
+        const char *k, *v;
+
+        lxc_config_add(cfg, "lxc.init.cwd", "/app");
+        lxc_config_add(cfg, "lxc.environment", "A=\"quoted\"\tand tab");
+        json = lxc_config_to_json(cfg);
+        g_assert_cmpint(lxc_config_from_json(json, strlen(json), &back), ==, 0);
+        g_assert_cmpuint(lxc_config_size(back), ==, 2);
+        lxc_config_get(back, 1, &k, &v);
+        g_assert_cmpstr(k, ==, "lxc.environment");
+        g_assert_cmpstr(v, ==, "A=\"quoted\"\tand tab");
+        /* a twin is held to the same rules as the settings it records */
+        FOREACH_STRING(text, "{\"Settings\": [[\"lxc.hook.pre-start\", \"/x\"]]}",
+                       "{\"Settings\": [[\"lxc.init.cwd\", \"/\\nlxc.idmap =\"]]}",
+                       "{\"Settings\": [[\"lxc.init.cwd\"]]}",
+                       "{\"Settings\": [[\"lxc.init.cwd\", 1]]}",
+                       "[]", "")
+                g_assert_cmpint(lxc_config_from_json(text, strlen(text), &bad), ==, -EBADMSG);
+}
+
 static void test_validators(void) {
         g_assert_true(container_path_is_valid("/app"));
         g_assert_true(container_path_is_valid("/"));
@@ -95,7 +117,7 @@ static void write_config(const char *lxcpath, const char *name) {
         g_autofree char *config = g_build_filename(dir, "config", NULL);
         g_autofree char *json = g_build_filename(dir, "config.json", NULL);
         g_autoptr(LxcConfig) cfg = lxc_config_new();
-        g_autofree char *message = NULL;
+        g_autofree char *text = NULL, *twin = NULL;
 
         g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
         lxc_config_add(cfg, "lxc.uts.name", name);
@@ -122,7 +144,11 @@ static void write_config(const char *lxcpath, const char *name) {
         lxc_config_add(cfg, "lxc.log.level", "WARN");
         lxc_config_add(cfg, "lxc.environment", "PATH=/usr/bin:/bin");
         lxc_config_add(cfg, "lxc.init.cwd", "/app");
-        g_assert_cmpint(lxc_config_write(cfg, "test", config, json, &message), ==, 0);
+        g_assert_cmpint(lxc_config_check(cfg, NULL), ==, 0);
+        text = lxc_config_to_text(cfg, "test");
+        twin = lxc_config_to_json(cfg);
+        g_assert_true(g_file_set_contents(json, twin, -1, NULL));
+        g_assert_true(g_file_set_contents(config, text, -1, NULL));
 }
 
 static void test_verify_config(void) {
@@ -257,6 +283,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/lxc-config/refused-keys", test_refused_keys);
         g_test_add_func("/lxc-config/environment", test_environment);
         g_test_add_func("/lxc-config/validators", test_validators);
+        g_test_add_func("/lxc-config/json-twin", test_twin);
         g_test_add_func("/lxc-config/verify-config", test_verify_config);
         g_test_add_func("/runtime/capability-mask", test_capability_mask);
         g_test_add_func("/runtime/verify-payload", test_verify_payload);
