@@ -231,7 +231,7 @@ static int table_print_json(Table *t) {
         return json_print(root);
 }
 
-int table_print(Table *t, const char *summary_fmt) {
+int table_print(Table *t, const char *noun) {
         size_t rows = table_rows(t);
         _cleanup_free_ size_t *width = NULL;
 
@@ -267,11 +267,10 @@ int table_print(Table *t, const char *summary_fmt) {
                                t->right[c] ? (int) width[c] : -(int) (last ? 0 : width[c]),
                                cell->text, *on ? ansi_normal() : "", last ? "\n" : " ");
                 }
-        if (arg_legend && summary_fmt) {
+        if (arg_legend && noun) {
                 if (rows > 0)
                         putchar('\n');
-                printf(summary_fmt, rows);
-                putchar('\n');
+                printf("%zu %s%s listed.\n", rows, noun, rows == 1 ? "" : "s");
         }
         return 0;
 }

@@ -39,5 +39,6 @@ void table_set_align_right(Table *t, unsigned column);
 size_t table_rows(Table *t);
 /* Sorts the rows by a column's text. */
 void table_sort(Table *t, unsigned column);
-/* Prints it (text or JSON, after arg_json); summary e.g. "3 containers listed." */
-int table_print(Table *t, const char *summary_fmt);
+/* Prints it (text or JSON, after arg_json); with noun ("container"), a summary after it:
+ * "1 container listed.", "3 containers listed." */
+int table_print(Table *t, const char *noun);

@@ -243,7 +243,7 @@ static int run_list(sd_bus *bus, char **args, int n) {
         }
         table_sort(t, 0);
         pager_open();
-        return table_print(t, "%zu containers listed.");
+        return table_print(t, "container");
 }
 
 static int image_row(sd_bus_message *m, const char *iface, void *userdata) {
@@ -275,7 +275,7 @@ static int run_images(sd_bus *bus, char **args, int n) {
                 return r;
         table_sort(t, 0);
         pager_open();
-        return table_print(t, "%zu images listed.");
+        return table_print(t, "image");
 }
 
 enum { ARG_RUNNING = ARG_VERB_BASE };

@@ -32,7 +32,7 @@ static int snapshot_list(sd_bus *bus, const char *name) {
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the reply: %s", strerror(-r));
         pager_open();
-        return table_print(t, "%zu snapshots listed.");
+        return table_print(t, "snapshot");
 }
 
 static int run_snapshot(sd_bus *bus, char **args, int n) {

@@ -140,7 +140,7 @@ static void test_exit_mark(void) {
 
 static void print_table(void *userdata) {
         Table *t = userdata;
-        g_assert_cmpint(table_print(t, "%zu things."), ==, 0);
+        g_assert_cmpint(table_print(t, "thing"), ==, 0);
 }
 
 static void test_table(void) {
@@ -165,7 +165,7 @@ static void test_table(void) {
                         "a-long-name stopped -       -\n"
                         "web         running 2min 5s 10.89.0.2\n"
                         "\n"
-                        "2 things.\n");
+                        "2 things listed.\n");
         arg_legend = false;
         g_autofree char *bare = capture_stdout(print_table, t);
         g_assert_cmpstr(bare, ==, "a-long-name stopped -       -\nweb         running 2min 5s 10.89.0.2\n");
@@ -177,6 +177,12 @@ static void test_table(void) {
         g_assert_cmpstr(json, ==,
                         "[{\"name\":\"a-long-name\",\"state\":\"stopped\",\"uptime\":0,\"address\":[]},"
                         "{\"name\":\"web\",\"state\":\"running\",\"uptime\":125000000,\"address\":[\"10.89.0.2\"]}]\n");
+
+        /* one of a kind: no plural */
+        _cleanup_table_ Table *one = table_new("NAME", NULL);
+        g_assert_cmpint(table_add_string(one, CELL_STRING, "web"), ==, 0);
+        g_autofree char *single = capture_stdout(print_table, one);
+        g_assert_cmpstr(single, ==, "NAME\nweb\n\n1 thing listed.\n");
 }
 
 static void test_formats(void) {

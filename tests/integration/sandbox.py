@@ -231,11 +231,14 @@ class Sandbox:
 
     stage: a directory tree copied over / before boot (the daemon's meson install).
     idle_timeout / stop_timeout: written as a drop-in for containers-manager.service.
+    binds: host directories bound at the same path inside (nspawn gives the sandbox a /tmp of
+    its own, so a directory under /tmp is not there otherwise).
     """
 
     def __init__(self, stage=None, idle_timeout=None, stop_timeout=None, mask=MASK,
-                 user=True, boot_timeout=60):
+                 user=True, boot_timeout=60, binds=()):
         self.stage = stage
+        self.binds = list(binds)
         self.idle_timeout = idle_timeout
         self.stop_timeout = stop_timeout
         self.mask = mask
@@ -305,7 +308,8 @@ class Sandbox:
              "--private-network",
              # overlayfs cannot use a directory on overlayfs as its upper layer, and the
              # sandbox's / is one: the daemon's state gets a tmpfs-backed directory
-             "--bind=%s:/var/lib/containers-manager" % self.statedir],
+             "--bind=%s:/var/lib/containers-manager" % self.statedir] +
+            ["--bind=%s" % b for b in self.binds],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=enter_cgroups)
         logf.close()

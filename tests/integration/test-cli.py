@@ -527,6 +527,14 @@ def t_export_import():
         return "export to stdout: %r" % r
     if "Exporting web" not in r.stderr:
         return "no plain progress line: %r" % r.stderr
+    # its image is the busybox base, on every installation: left out without being asked
+    r = cc("export", "web", "/var/tmp/web-default.tar")
+    if not r.ok:
+        return "export of a container of a base without --no-image: %r" % r
+    r = cc("import", "/var/tmp/web-default.tar", "web4")
+    if not r.ok or state("web4") != "created":
+        return "import of that archive: %r" % r
+    cc("rm", "web4")
     r = cc("import", "/var/tmp/web.tar", "web2")
     if not r.ok or state("web2") != "created":
         return "import: %r" % r

@@ -155,4 +155,31 @@ def t_stop_orphan():
 tap.check("stop() after nspawn was killed kills its guest and removes its cgroups",
           t_stop_orphan)
 
+
+
+def t_tools_sandbox_under_tmp():
+    # a checkout under /tmp (where nspawn mounts a tmpfs of its own): tools/sandbox runs the
+    # command in the checkout's directory, as the README's examples do
+    import shutil
+    import subprocess
+    import tempfile
+    src = sandbox.source_root()
+    clone = tempfile.mkdtemp(prefix="cm-clone.", dir="/tmp")
+    try:
+        for d in ("tools", os.path.join("tests", "integration")):
+            shutil.copytree(os.path.join(src, d), os.path.join(clone, d))
+        env = dict(os.environ, BUILD=os.path.abspath(sandbox.build_root()))
+        r = subprocess.run([os.path.join(clone, "tools", "sandbox"), "sh", "-c",
+                            "pwd; ls tools/sandbox; containerctl list"],
+                           env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=300)
+        want = "%s\ntools/sandbox\n" % clone
+        return (r.returncode == 0 and r.stdout.startswith(want) and "0 containers listed." in r.stdout) or \
+            "exit %d: %r" % (r.returncode, r.stdout[-2000:])
+    finally:
+        shutil.rmtree(clone, ignore_errors=True)
+
+
+tap.check("tools/sandbox from a checkout under /tmp runs its command there", t_tools_sandbox_under_tmp)
+
 sys.exit(tap.done())
