@@ -19,6 +19,7 @@ typedef struct BuildState {
         Progress progress;
         bool done, success;
         sd_bus_error error;
+        char *last_line;        /* the last log line printed: a failure's message ends the log */
 } BuildState;
 
 static volatile sig_atomic_t interrupted;
@@ -33,8 +34,11 @@ static int on_log(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
 
         if (!s->path || strcmp(sd_bus_message_get_path(m), s->path) != 0)
                 return 0;
-        if (sd_bus_message_read(m, "s", &line) >= 0)
+        if (sd_bus_message_read(m, "s", &line) >= 0) {
                 progress_log(&s->progress, line);
+                free(s->last_line);
+                s->last_line = strdup(line);
+        }
         return 0;
 }
 
@@ -194,6 +198,9 @@ static int follow_job(sd_bus *bus, BuildState *sp, const char *path, const char 
                 (void) sd_bus_get_property_string(bus, BUS_NAME, sp->path, BUILD_IFACE, "ErrorName", NULL, &error_name);
                 sd_bus_error e = { .name = error_name && *error_name ? error_name : "org.containers.Error.BuildFailed",
                                    .message = error && *error ? error : (interrupted ? "cancelled" : "build failed") };
+                /* The job's log ends with its error, printed already: not twice. */
+                if (error && sp->last_line && strcmp(error, sp->last_line) == 0)
+                        e.message = "see the last line above";
                 r = bus_log_error(&e, -EIO, "Failed to %s image %s", doing, name);
         } else {
                 if (!arg_quiet)
@@ -201,6 +208,7 @@ static int follow_job(sd_bus *bus, BuildState *sp, const char *path, const char 
                 r = 0;
         }
         free(sp->path);
+        free(sp->last_line);
         sd_bus_error_free(&sp->error);
         return r;
 }

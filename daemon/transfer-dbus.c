@@ -123,7 +123,7 @@ static int method_import_image(sd_bus_message *msg, void *userdata, sd_bus_error
 static int method_export_container(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         g_autofree char *compression = NULL;
-        int include_image = -1;         /* not given: the image unless it is a base */
+        bool include_image = true;
         const OptionSpec specs[] = {
                 { "image", "b", &include_image },
                 { "compression", "s", &compression },
@@ -148,10 +148,10 @@ static int method_export_container(sd_bus_message *msg, void *userdata, sd_bus_e
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        if (include_image < 0) {
-                /* A base is on every installation: an archive leaves it out unless told otherwise. */
+        if (include_image) {
+                /* A base is on every installation: an archive never carries it (ImageIncluded false). */
                 Image *i = manager_get_image(m, c->image);
-                include_image = i && !i->is_base;
+                include_image = !i || !i->is_base;
         }
         r = transfer_export_container(m, c, fd, include_image, compression, reply_transfer, sd_bus_message_ref(msg), error);
         if (r < 0) {

@@ -1733,8 +1733,13 @@ int transfer_pull_worker(int fd, void *data) {
                 return 1;
         }
         if (!g_spawn_check_wait_status(status, NULL)) {
-                g_autofree char *l = g_strdup_printf("org.containers.Error.BuildFailed skopeo failed: %s", g_strstrip(err));
-                pull_line(fd, "LOG", g_strstrip(err));
+                /* Once, as the job's error (which ends its log too); with a hint where skopeo
+                 * met a registry that speaks plain HTTP. */
+                g_autofree char *why = text_make_safe(g_strstrip(g_strdelimit(err, "\r\n", ' ')), 4096);
+                g_autofree char *l = g_strdup_printf("org.containers.Error.BuildFailed skopeo failed: %s%s", why,
+                                                     b->tls_verify && strstr(why, "HTTP response to HTTPS client") ?
+                                                     " (a registry without TLS: pull with the option tls_verify false, "
+                                                     "containerctl pull --no-tls-verify)" : "");
                 pull_line(fd, "FAIL", l);
                 (void) rm_rf(tmp);
                 return 1;

@@ -621,6 +621,10 @@ def t_pull():
     r = cc("pull", "127.0.0.1:1/nothing:latest", "pulled", timeout=300)
     if r.returncode != 1 or not re.search(r"Failed to pull image pulled: .+ \(org\.containers\.Error\.\w+\)", r.stderr):
         return "an unreachable registry: %r" % r
+    # skopeo's words once, not three times (a log line, the job's log end, the error)
+    said = (r.stdout + r.stderr).count("skopeo failed")
+    if said != 1:
+        return "skopeo's message %d times: %r" % (said, r)
     return "pulled" not in cc("images").stdout or "an image was left"
 
 

@@ -663,6 +663,11 @@ def t_pull():
     r = sb.mcall("PullImage", "ssa{sv}", "pulled", "127.0.0.1:5000/cm/t:latest", "0", check=False)
     if not isinstance(r, sandbox.Result) or "already exists" not in r.stderr:
         bad.append("a taken name: %r" % (r,))
+    # the registry speaks plain HTTP: without tls_verify false the error says what to do
+    build = sb.mcall("PullImage", "ssa{sv}", "tls", "127.0.0.1:5000/cm/t:latest", "0")[0]
+    ok, log = sb.call(build, "org.containers.Build", "Wait")
+    if ok or "tls_verify false" not in log[-1] or "--no-tls-verify" not in log[-1]:
+        bad.append("no hint at tls_verify: %s %r" % (ok, log[-1:]))
     return not bad or "\n".join(bad)
 
 
