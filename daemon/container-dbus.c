@@ -608,11 +608,13 @@ static int top_reply(sd_bus_message *msg, TopInfo *t, const ScopeAccounting *a, 
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r >= 0)
-                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}",
                                           "cpu_usage_nsec", "t", t->cpu_nsec,
                                           "memory_bytes", "t", t->memory_bytes,
                                           "tasks", "t", t->tasks,
-                                          "source", "s", source);
+                                          "source", "s", source,
+                                          /* processes left out or command lines cut (top.h) */
+                                          "truncated", "b", t->truncated);
         /* The limits that are set, by their option names (the values as given). */
         for (LimitType k = 0; r >= 0 && k < _LIMIT_MAX; k++)
                 if (l->value[k] != LIMIT_UNSET)
