@@ -275,7 +275,7 @@ static int method_rename(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, NULL);
 }
 
-static int append_strv_variant(sd_bus_message *reply, const char *key, char **v) {
+int append_strv_variant(sd_bus_message *reply, const char *key, char **v) {
         int r;
 
         r = sd_bus_message_open_container(reply, 'e', "sv");
@@ -293,7 +293,7 @@ static int append_strv_variant(sd_bus_message *reply, const char *key, char **v)
 }
 
 /* "K=V" -> "K": what everyone may see of a container's environment. */
-static char **environment_names(char **env) {
+char **environment_names(char **env) {
         g_autoptr(GStrvBuilder) b = g_strv_builder_new();
 
         for (char **e = env; e && *e; e++) {
