@@ -487,7 +487,7 @@ static void relay_step(Relay *x, short in_ev, short master_ev, short out_ev) {
                 else if (n == 0 || (errno != EAGAIN && errno != EINTR))
                         relay_close_in(x);      /* EOF, or the caller's terminal hung up */
         }
-        if (x->master >= 0 && x->to_master_len > 0 && (master_ev & POLLOUT)) {
+        if (x->master >= 0 && x->to_master_len > 0 && (master_ev & (POLLOUT | POLLHUP | POLLERR))) {
                 n = write(x->master, x->to_master, x->to_master_len);
                 if (n > 0) {
                         memmove(x->to_master, x->to_master + n, x->to_master_len - (size_t) n);
@@ -752,7 +752,10 @@ static int exec_worker_run(int fd, const ExecRequest *req) {
                         i_rin = np;
                         p[np++] = (struct pollfd) { .fd = relay->in, .events = POLLIN };
                 }
-                if (relay && relay->master >= 0) {
+                /* Only when there is room or something to write: a master whose PTY is closed
+                 * reports POLLHUP whatever was asked, which must not spin while out is full. */
+                if (relay && relay->master >= 0 &&
+                    (relay->to_out_len < sizeof(relay->to_out) || relay->to_master_len > 0)) {
                         i_rmaster = np;
                         p[np++] = (struct pollfd) {
                                 .fd = relay->master,
