@@ -37,8 +37,13 @@ import fcntl, json, os, sys, termios, threading, time
 from gi.repository import Gio, GLib
 
 path, command = sys.argv[1], sys.argv[2:]
+typed_ahead = None
+if path == "--type":
+    typed_ahead, path, command = sys.argv[2].encode(), sys.argv[3], sys.argv[4:]
 master, slave = os.openpty()
 before = termios.tcgetattr(slave)
+if typed_ahead:
+    os.write(master, typed_ahead)   # typed before the command starts: waits in the terminal
 out = bytearray()
 
 def pump():
@@ -302,10 +307,22 @@ def t_exec_tty():
     return True
 
 
+def t_exec_tty_input():
+    r = sb.run(["/usr/bin/python3", HELPER_DIR + "/ttyclient.py", "--type", "hello\n", container_path("term"),
+                "python3", "-c", "import os; print('REPORT got', input(), os.isatty(0), 'END')"], timeout=90)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    if res["status"] != 0 or "REPORT got hello True END" not in res["output"]:
+        return "status %r, output %r" % (res["status"], res["output"])
+    return res["settings_kept"] or "the caller's terminal settings were not put back"
+
+
 tap.check("ExecWithFds with a PTY that is nobody's controlling terminal: the command's stdin is a "
           "terminal, its output arrives, but TIOCSCTTY+TIOCSTI there types nothing into the "
           "caller's terminal", t_exec_tty)
 
+
+tap.check("ExecWithFds with a PTY: what the caller typed reaches the command through its own PTY",
+          t_exec_tty_input)
 
 sb.stop()
 sys.exit(tap.done())
