@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* inspect (a container's Inspect(), or an image's properties) and top (Top()). */
+/* inspect (a container's or an image's Inspect()) and top (Top()). */
 
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +55,7 @@ static void print_object_text(JsonObject *o) {
         }
 }
 
+/* The image's Inspect(): its properties, with the environment's values when we may see them. */
 static int image_properties(sd_bus *bus, const char *name, JsonNode **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *props = NULL;
         _cleanup_free_ char *what = NULL;
@@ -69,7 +70,7 @@ static int image_properties(sd_bus *bus, const char *name, JsonNode **ret) {
         r = sd_bus_message_read(reply, "o", &path);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the reply: %s", strerror(-r));
-        r = bus_call(bus, path, "org.freedesktop.DBus.Properties", "GetAll", &props, what, "s", IMAGE_IFACE);
+        r = bus_call(bus, path, IMAGE_IFACE, "Inspect", &props, what, NULL);
         if (r < 0)
                 return r;
         return json_from_bus_message(props, ret);

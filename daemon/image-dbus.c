@@ -94,7 +94,11 @@ static int method_inspect(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (r >= 0)
                 r = append_string(reply, "Branch", i->branch);
         if (r >= 0)
+                r = append_string(reply, "Subdir", i->subdir);
+        if (r >= 0)
                 r = append_string(reply, "Commit", i->commit);
+        if (r >= 0)
+                r = append_string(reply, "RunFileDigest", i->run_digest);
         if (r >= 0)
                 r = append_string(reply, "WorkingDirectory", i->working_directory);
         if (r >= 0)

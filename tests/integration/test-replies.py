@@ -213,6 +213,14 @@ def t_commit_hides_values():
     root = sb.call(path, IMAGE_IFACE, "Inspect")[0]
     if "DB_PASSWORD=hunter2" not in root["Environment"]["data"] or not root["EnvironmentValuesShown"]["data"]:
         return "Inspect as root: %r" % root["Environment"]
+    # containerctl inspect --image goes through Inspect
+    j = json.loads(sb.run(["containerctl", "inspect", "--image", "sec-image", "--json=short"],
+                          user=TEST_USER).stdout)
+    if "DB_PASSWORD" not in j.get("Environment", []) or "hunter2" in json.dumps(j):
+        return "containerctl inspect --image as %s: %r" % (TEST_USER, j)
+    j = json.loads(sb.run(["containerctl", "inspect", "--image", "sec-image", "--json=short"]).stdout)
+    if "DB_PASSWORD=hunter2" not in j.get("Environment", []):
+        return "containerctl inspect --image as root: %r" % j
     # GetManagedObjects reaches everyone too
     objs = sb.busctl("call", sandbox.BUS, MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
                      "GetManagedObjects", user=TEST_USER, json_out=True).stdout
@@ -220,7 +228,7 @@ def t_commit_hides_values():
 
 
 tap.check("Commit of a container with DB_PASSWORD: the image's Environment (property, "
-          "GetManagedObjects, Inspect) has names only for %s; Inspect as root has the values"
+          "GetManagedObjects, Inspect, containerctl inspect --image) has names only for %s; Inspect as root has the values"
           % TEST_USER, t_commit_hides_values)
 
 # ---- Commit and ImportContainer need build -----------------------------------------------------
