@@ -148,7 +148,7 @@ static int run_top(sd_bus *bus, char **args, int n) {
         uint64_t cpu = 0, mem = 0, tasks = 0;
         const char *key, *source = "";
         char b1[32], b2[32];
-        int r;
+        int truncated = false, r;
 
         if (asprintf(&what, "Failed to get the processes of container %s", args[0]) < 0)
                 return log_oom();
@@ -183,6 +183,8 @@ static int run_top(sd_bus *bus, char **args, int n) {
                         r = sd_bus_message_read(reply, "v", "t", &tasks);
                 else if (strcmp(key, "source") == 0)
                         r = sd_bus_message_read(reply, "v", "s", &source);
+                else if (strcmp(key, "truncated") == 0)
+                        r = sd_bus_message_read(reply, "v", "b", &truncated);
                 else if (strcmp(key, "processes") == 0) {
                         uint32_t pid, cpid;
                         const char *user, *cmdline;
@@ -219,7 +221,10 @@ static int run_top(sd_bus *bus, char **args, int n) {
                        ansi_highlight(), ansi_normal(), format_timespan(b1, sizeof b1, cpu / 1000),
                        ansi_highlight(), ansi_normal(), format_bytes(b2, sizeof b2, mem),
                        ansi_highlight(), ansi_normal(), tasks, source);
-        return table_print(t, NULL);
+        r = table_print(t, NULL);
+        if (r >= 0 && truncated && arg_legend)
+                printf("\n(Command lines cut at 4 KiB or processes left out: the service bounds its answer.)\n");
+        return r;
 }
 
 const Verb verb_top = {

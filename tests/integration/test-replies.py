@@ -169,6 +169,9 @@ def t_top_bounded():
         return "a command line of %d bytes" % longest
     if not all(p[6].endswith("...") for p in big):
         return "a cut command line without its mark: %r" % [p[6][-20:] for p in big]
+    out = sb.run(["containerctl", "top", "big"], user=TEST_USER, env={"SYSTEMD_PAGER": "cat"}).stdout
+    if "Command lines cut" not in out:
+        return "containerctl top does not say it was cut: %r" % out[-300:]
     total = sum(len(p[6].encode()) for p in procs)
     tap.diag("Top: %d processes, %d bytes of command lines, longest %d" % (len(procs), total, longest))
     return total <= 1024 * 1024 + 4096 or "%d bytes of command lines" % total
