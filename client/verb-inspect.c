@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* inspect (a container's Inspect(), or an image's properties) and top (Top()). */
+/* inspect (a container's or an image's Inspect()) and top (Top()). */
 
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +55,7 @@ static void print_object_text(JsonObject *o) {
         }
 }
 
+/* The image's Inspect(): its properties, with the environment's values when we may see them. */
 static int image_properties(sd_bus *bus, const char *name, JsonNode **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *props = NULL;
         _cleanup_free_ char *what = NULL;
@@ -69,7 +70,7 @@ static int image_properties(sd_bus *bus, const char *name, JsonNode **ret) {
         r = sd_bus_message_read(reply, "o", &path);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the reply: %s", strerror(-r));
-        r = bus_call(bus, path, "org.freedesktop.DBus.Properties", "GetAll", &props, what, "s", IMAGE_IFACE);
+        r = bus_call(bus, path, IMAGE_IFACE, "Inspect", &props, what, NULL);
         if (r < 0)
                 return r;
         return json_from_bus_message(props, ret);
@@ -147,7 +148,7 @@ static int run_top(sd_bus *bus, char **args, int n) {
         uint64_t cpu = 0, mem = 0, tasks = 0;
         const char *key, *source = "";
         char b1[32], b2[32];
-        int r;
+        int truncated = false, r;
 
         if (asprintf(&what, "Failed to get the processes of container %s", args[0]) < 0)
                 return log_oom();
@@ -182,6 +183,8 @@ static int run_top(sd_bus *bus, char **args, int n) {
                         r = sd_bus_message_read(reply, "v", "t", &tasks);
                 else if (strcmp(key, "source") == 0)
                         r = sd_bus_message_read(reply, "v", "s", &source);
+                else if (strcmp(key, "truncated") == 0)
+                        r = sd_bus_message_read(reply, "v", "b", &truncated);
                 else if (strcmp(key, "processes") == 0) {
                         uint32_t pid, cpid;
                         const char *user, *cmdline;
@@ -218,7 +221,10 @@ static int run_top(sd_bus *bus, char **args, int n) {
                        ansi_highlight(), ansi_normal(), format_timespan(b1, sizeof b1, cpu / 1000),
                        ansi_highlight(), ansi_normal(), format_bytes(b2, sizeof b2, mem),
                        ansi_highlight(), ansi_normal(), tasks, source);
-        return table_print(t, NULL);
+        r = table_print(t, NULL);
+        if (r >= 0 && truncated && arg_legend)
+                printf("\n(Command lines cut at 4 KiB or processes left out: the service bounds its answer.)\n");
+        return r;
 }
 
 const Verb verb_top = {

@@ -275,7 +275,7 @@ static int method_rename(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, NULL);
 }
 
-static int append_strv_variant(sd_bus_message *reply, const char *key, char **v) {
+int append_strv_variant(sd_bus_message *reply, const char *key, char **v) {
         int r;
 
         r = sd_bus_message_open_container(reply, 'e', "sv");
@@ -293,7 +293,7 @@ static int append_strv_variant(sd_bus_message *reply, const char *key, char **v)
 }
 
 /* "K=V" -> "K": what everyone may see of a container's environment. */
-static char **environment_names(char **env) {
+char **environment_names(char **env) {
         g_autoptr(GStrvBuilder) b = g_strv_builder_new();
 
         for (char **e = env; e && *e; e++) {
@@ -611,11 +611,13 @@ static int top_reply(sd_bus_message *msg, TopInfo *t, const ScopeAccounting *a, 
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r >= 0)
-                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}",
                                           "cpu_usage_nsec", "t", t->cpu_nsec,
                                           "memory_bytes", "t", t->memory_bytes,
                                           "tasks", "t", t->tasks,
-                                          "source", "s", source);
+                                          "source", "s", source,
+                                          /* processes left out or command lines cut (top.h) */
+                                          "truncated", "b", t->truncated);
         /* The limits that are set, by their option names (the values as given). */
         for (LimitType k = 0; r >= 0 && k < _LIMIT_MAX; k++)
                 if (l->value[k] != LIMIT_UNSET)

@@ -23,4 +23,9 @@ const char **container_polkit_details_with(Container *c, const char *verb, const
 /* Emits PropertiesChanged for everything a state change touches. */
 void container_emit_changed(Container *c);
 
+/* "K=V" -> "K": what everyone may see of an environment (a container's, an image's). */
+char **environment_names(char **env);
+/* One {sv} entry of an a{sv} being written: key, an "as" variant. */
+int append_strv_variant(sd_bus_message *reply, const char *key, char **v);
+
 int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, bool show_secrets);

@@ -47,9 +47,31 @@ typedef struct ChildError {
 typedef struct ExecChild {
         const ExecRequest *req;
         int error_fd;
-        int shell_fd;
+        int shell_fd;   /* where the PTY's master goes: OpenShell's, or the worker's relay */
         int stdio[3];   /* EXEC_FDS: the caller's descriptors, made 0, 1, 2 by the child itself */
+        int drop[3];    /* EXEC_FDS: the caller's terminals, closed first: never the command's */
+        bool pty;       /* EXEC_FDS with a terminal: a PTY of its own in the container */
+        bool has_termios, has_winsize;
+        struct termios termios; /* the caller's terminal's, for the PTY to start with */
+        struct winsize winsize;
 } ExecChild;
+
+/* A relay between the caller's terminals and the command's PTY (EXEC_FDS): the caller's terminal
+ * is never the container's, and what the command does to its terminal (TIOCSTI, TIOCSCTTY,
+ * vhangup...) stays in its own PTY. */
+#define RELAY_BUFFER 65536
+typedef struct Relay {
+        int master;             /* the command's PTY (ours, non-blocking); -1 when it is gone */
+        int in;                 /* the caller's terminal we read (stdin), or -1 */
+        int out;                /* the caller's terminal we write (stdout or stderr), or -1 */
+        bool in_owned, out_owned;
+        uint8_t to_master[RELAY_BUFFER], to_out[RELAY_BUFFER];
+        size_t to_master_len, to_out_len;
+} Relay;
+
+/* The caller's terminal as it was before the relay made it raw: put back when the worker ends. */
+static int saved_terminal_fd = -1;
+static struct termios saved_terminal;
 
 void exec_request_free(ExecRequest *r) {
         if (!r)
@@ -237,6 +259,11 @@ static void child_setup_pty(const ExecChild *x, const ExecUser *u) {
                 child_fail(x, -errno, "Cannot open %s in the container: %m", path);
         if (ioctl(slave, TIOCSCTTY, 0) < 0)
                 child_fail(x, -errno, "Cannot make %s the controlling terminal: %m", path);
+        /* ExecWithFds: the caller's terminal's settings and size, before the command looks. */
+        if (x->has_termios)
+                (void) tcsetattr(slave, TCSANOW, &x->termios);
+        if (x->has_winsize)
+                (void) ioctl(slave, TIOCSWINSZ, &x->winsize);
         /* The user's own terminal, as login(1) leaves it. */
         (void) fchown(slave, u->uid, (gid_t) -1);
         (void) fchmod(slave, 0620);
@@ -273,6 +300,11 @@ static int exec_child_main(void *payload) {
         sigset_t ss;
         int r;
 
+        /* The caller's terminals are not the container's, not even until exec. */
+        for (int i = 0; i < 3; i++)
+                if (x->drop[i] >= 0)
+                        (void) close(x->drop[i]);
+
         /* The worker's blocked and ignored signals are not the command's. */
         sigemptyset(&ss);
         (void) sigprocmask(SIG_SETMASK, &ss, NULL);
@@ -300,7 +332,7 @@ static int exec_child_main(void *payload) {
                         child_fail(x, r, "Cannot look up user '%s' in container '%s'", req->user ?: "root", req->container);
         }
 
-        if (req->mode == EXEC_SHELL)
+        if (req->mode == EXEC_SHELL || x->pty)
                 child_setup_pty(x, &u);
         for (int i = 0; i < 3; i++)
                 if (x->stdio[i] >= 0 && dup2(x->stdio[i], i) < 0)
@@ -401,16 +433,103 @@ static void append_read(int *fd, GByteArray *buf, uint64_t max, const GByteArray
         }
 }
 
-int exec_worker(int fd, const ExecRequest *req) {
-        _cleanup_close_ int sigfd = -1, pidfd = -1, in_w = -1, out_r = -1, err_r = -1;
+/* A description of the caller's terminal of our own, non-blocking (that flag is the file
+ * description's: setting it on the one the caller passed would change the caller's too), so
+ * that a terminal nobody reads never blocks the worker. A PTY's master cannot be opened again
+ * (that would make a new PTY): then the passed one, used only after poll(). */
+static int reopen_terminal(int fd, bool *ret_owned) {
+        g_autofree char *path = g_strdup_printf("/proc/self/fd/%d", fd);
+        unsigned n;
+        int nfd;
+
+        *ret_owned = false;
+        if (ioctl(fd, TIOCGPTN, &n) >= 0)
+                return fd;
+        nfd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (nfd < 0)
+                return fd;
+        *ret_owned = true;
+        return nfd;
+}
+
+static void relay_close_in(Relay *x) {
+        if (x->in_owned)
+                (void) close(x->in);
+        x->in = -1;
+}
+
+static void relay_close_out(Relay *x) {
+        if (x->out_owned)
+                (void) close(x->out);
+        x->out = -1;
+        x->to_out_len = 0;
+}
+
+static void relay_free(Relay *x) {
+        if (!x)
+                return;
+        relay_close_in(x);
+        relay_close_out(x);
+        if (x->master >= 0)
+                (void) close(x->master);
+        g_free(x);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Relay *, relay_free);
+
+/* One step of the relay after poll(): moves what can be moved without blocking. */
+static void relay_step(Relay *x, short in_ev, short master_ev, short out_ev) {
+        ssize_t n;
+
+        if (x->in >= 0 && x->to_master_len < sizeof(x->to_master) && (in_ev & (POLLIN | POLLHUP | POLLERR))) {
+                n = read(x->in, x->to_master + x->to_master_len, sizeof(x->to_master) - x->to_master_len);
+                if (n > 0)
+                        x->to_master_len += (size_t) n;
+                else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+                        relay_close_in(x);      /* EOF, or the caller's terminal hung up */
+        }
+        if (x->master >= 0 && x->to_master_len > 0 && (master_ev & (POLLOUT | POLLHUP | POLLERR))) {
+                n = write(x->master, x->to_master, x->to_master_len);
+                if (n > 0) {
+                        memmove(x->to_master, x->to_master + n, x->to_master_len - (size_t) n);
+                        x->to_master_len -= (size_t) n;
+                } else if (n < 0 && errno != EAGAIN && errno != EINTR)
+                        x->to_master_len = 0;
+        }
+        if (x->master >= 0 && x->to_out_len < sizeof(x->to_out) && (master_ev & (POLLIN | POLLHUP | POLLERR))) {
+                n = read(x->master, x->to_out + x->to_out_len, sizeof(x->to_out) - x->to_out_len);
+                if (n > 0) {
+                        if (x->out >= 0)
+                                x->to_out_len += (size_t) n;
+                        /* else: no terminal to show it (the command's output goes elsewhere) */
+                } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                        /* EIO: nothing holds the PTY any more */
+                        close(TAKE_FD(x->master));
+                        x->to_master_len = 0;
+                }
+        }
+        if (x->out >= 0 && x->to_out_len > 0 && (out_ev & (POLLOUT | POLLHUP | POLLERR))) {
+                /* A blocking description (a passed master): little at a time. */
+                n = write(x->out, x->to_out, x->out_owned ? x->to_out_len : MIN(x->to_out_len, (size_t) 256));
+                if (n > 0) {
+                        memmove(x->to_out, x->to_out + n, x->to_out_len - (size_t) n);
+                        x->to_out_len -= (size_t) n;
+                } else if (n < 0 && errno != EAGAIN && errno != EINTR)
+                        relay_close_out(x);
+        }
+}
+
+static int exec_worker_run(int fd, const ExecRequest *req) {
+        _cleanup_close_ int sigfd = -1, pidfd = -1, in_w = -1, out_r = -1, err_r = -1, relay_sock = -1;
+        _cleanup_(relay_freep) Relay *relay = NULL;
         int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, error_p[2] = { -1, -1 };
+        int pty_p[2] = { -1, -1 }, tty[3] = { -1, -1, -1 };
         g_autoptr(GByteArray) out = g_byte_array_new(), err = g_byte_array_new();
         int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1, shell_fd = -1;
         const uint8_t *input = NULL;
         size_t input_size = 0, input_done = 0;
         uint64_t deadline = UINT64_MAX, drain_deadline = UINT64_MAX;
         bool exited = false, over = false, timed_out = false;
-        ExecChild child = { .req = req, .stdio = { -1, -1, -1 } };
+        ExecChild child = { .req = req, .stdio = { -1, -1, -1 }, .drop = { -1, -1, -1 } };
         ChildError ce = {};
         int wstatus = 0, r;
         sigset_t ss;
@@ -452,7 +571,22 @@ int exec_worker(int fd, const ExecRequest *req) {
                  * in place itself; the command gets them as they are. */
                 for (int i = 0; i < 3; i++) {
                         (void) fcntl(WORKER_KEEP_FD + i, F_SETFD, FD_CLOEXEC);
-                        child.stdio[i] = WORKER_KEEP_FD + i;
+                        if (isatty(WORKER_KEEP_FD + i)) {
+                                /* A terminal is never handed over: the command gets a PTY of
+                                 * its own and we relay (as lxc-attach and machinectl shell). */
+                                tty[i] = child.drop[i] = WORKER_KEEP_FD + i;
+                                child.pty = true;
+                        } else
+                                child.stdio[i] = WORKER_KEEP_FD + i;    /* pipes, files: as they are */
+                }
+                if (child.pty) {
+                        int t = tty[0] >= 0 ? tty[0] : tty[1] >= 0 ? tty[1] : tty[2];
+
+                        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pty_p) < 0)
+                                return write_error(fd, -errno, "socketpair() failed") < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+                        relay_sock = pty_p[0];
+                        child.has_termios = tcgetattr(t, &child.termios) >= 0;
+                        child.has_winsize = ioctl(t, TIOCGWINSZ, &child.winsize) >= 0;
                 }
                 stdin_fd = stdout_fd = stderr_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
                 break;
@@ -464,11 +598,13 @@ int exec_worker(int fd, const ExecRequest *req) {
                 break;
         }
         child.error_fd = error_p[1];
-        child.shell_fd = shell_fd;
+        child.shell_fd = child.pty ? pty_p[1] : shell_fd;
 
         r = runtime_attach(req->lxcpath, req->container, exec_child_main, &child, stdin_fd, stdout_fd, stderr_fd, &pid);
         /* The command's ends are the command's now. */
         close(error_p[1]);
+        if (pty_p[1] >= 0)
+                close(pty_p[1]);
         if (req->mode == EXEC_CAPTURE) {
                 close(in_p[0]);
                 close(out_p[1]);
@@ -476,7 +612,8 @@ int exec_worker(int fd, const ExecRequest *req) {
         } else {
                 if (req->mode == EXEC_FDS)
                         for (int i = 0; i < 3; i++)
-                                close(WORKER_KEEP_FD + i);
+                                if (tty[i] < 0)
+                                        close(WORKER_KEEP_FD + i);
                 if (stdin_fd >= 0)
                         close(stdin_fd);
         }
@@ -522,6 +659,37 @@ int exec_worker(int fd, const ExecRequest *req) {
         }
         if (shell_fd >= 0)
                 close(TAKE_FD(shell_fd));
+        if (relay_sock >= 0) {
+                /* The master was sent before exec(): it is there. */
+                g_autofree char *path = NULL, *message = NULL;
+                int master = -1;
+
+                relay = g_new0(Relay, 1);
+                relay->in = relay->out = -1;
+                r = exec_shell_receive(relay_sock, &master, &path, &message);
+                if (r < 0) {
+                        kill_command(pid, SIGKILL);
+                        (void) waitpid(pid, NULL, 0);
+                        return write_error(fd, r, message ?: "The command's terminal did not come") < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+                }
+                (void) fcntl(master, F_SETFL, O_NONBLOCK);
+                relay->master = master;
+                if (tty[0] >= 0) {
+                        struct termios raw;
+
+                        relay->in = reopen_terminal(tty[0], &relay->in_owned);
+                        /* Keys go to the command's terminal as typed: it echoes and edits
+                         * lines (as the caller's did), lxc-attach's way. Put back at the end. */
+                        if (tcgetattr(tty[0], &saved_terminal) >= 0) {
+                                raw = saved_terminal;
+                                cfmakeraw(&raw);
+                                if (tcsetattr(tty[0], TCSANOW, &raw) >= 0)
+                                        saved_terminal_fd = tty[0];
+                        }
+                }
+                if (tty[1] >= 0 || tty[2] >= 0)
+                        relay->out = reopen_terminal(tty[1] >= 0 ? tty[1] : tty[2], &relay->out_owned);
+        }
 
         pidfd = pidfd_open_(pid);
         if (pidfd < 0) {
@@ -542,11 +710,13 @@ int exec_worker(int fd, const ExecRequest *req) {
                 (void) fcntl(err_r, F_SETFL, O_NONBLOCK);
 
         for (;;) {
-                struct pollfd p[5];
+                struct pollfd p[8];
                 int np = 0, timeout_ms = -1, i_sig, i_pid = -1, i_in = -1, i_out = -1, i_err = -1;
+                int i_rin = -1, i_rmaster = -1, i_rout = -1;
                 uint64_t now = now_usec(CLOCK_MONOTONIC), until = MIN(deadline, drain_deadline);
 
-                if (exited && out_r < 0 && err_r < 0)
+                if (exited && out_r < 0 && err_r < 0 &&
+                    (!relay || (relay->master < 0 && (relay->out < 0 || relay->to_out_len == 0))))
                         break;
                 if (exited && now >= drain_deadline)
                         break;
@@ -578,6 +748,25 @@ int exec_worker(int fd, const ExecRequest *req) {
                         i_err = np;
                         p[np++] = (struct pollfd) { .fd = err_r, .events = POLLIN };
                 }
+                if (relay && relay->in >= 0 && relay->to_master_len < sizeof(relay->to_master) && !exited) {
+                        i_rin = np;
+                        p[np++] = (struct pollfd) { .fd = relay->in, .events = POLLIN };
+                }
+                /* Only when there is room or something to write: a master whose PTY is closed
+                 * reports POLLHUP whatever was asked, which must not spin while out is full. */
+                if (relay && relay->master >= 0 &&
+                    (relay->to_out_len < sizeof(relay->to_out) || relay->to_master_len > 0)) {
+                        i_rmaster = np;
+                        p[np++] = (struct pollfd) {
+                                .fd = relay->master,
+                                .events = (relay->to_out_len < sizeof(relay->to_out) ? POLLIN : 0) |
+                                          (relay->to_master_len > 0 ? POLLOUT : 0),
+                        };
+                }
+                if (relay && relay->out >= 0 && relay->to_out_len > 0) {
+                        i_rout = np;
+                        p[np++] = (struct pollfd) { .fd = relay->out, .events = POLLOUT };
+                }
                 if (poll(p, np, timeout_ms) < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -599,6 +788,9 @@ int exec_worker(int fd, const ExecRequest *req) {
                         if ((n < 0 && errno != EAGAIN && errno != EINTR) || input_done >= input_size)
                                 close(TAKE_FD(in_w));
                 }
+                if (relay)
+                        relay_step(relay, i_rin >= 0 ? p[i_rin].revents : 0, i_rmaster >= 0 ? p[i_rmaster].revents : 0,
+                                   i_rout >= 0 ? p[i_rout].revents : 0);
                 if (i_out >= 0 && p[i_out].revents)
                         append_read(&out_r, out, req->max_output, err, &over);
                 if (i_err >= 0 && p[i_err].revents)
@@ -625,6 +817,15 @@ int exec_worker(int fd, const ExecRequest *req) {
 
         r = write_result(fd, RESULT_STATUS, runtime_exit_status_from_wait(wstatus), out->data, out->len, err->data, err->len);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int exec_worker(int fd, const ExecRequest *req) {
+        int r;
+
+        r = exec_worker_run(fd, req);
+        if (saved_terminal_fd >= 0)
+                (void) tcsetattr(saved_terminal_fd, TCSANOW, &saved_terminal);
+        return r;
 }
 
 /* ---- the daemon's side ----------------------------------------------------------------- */

@@ -152,6 +152,11 @@ static int method_commit(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = polkit_check(c->manager, msg, CM_ACTION_MANAGE, container_polkit_details_with(c, "commit", "new_image", name, details), error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        /* It makes an image, which every user sees and anyone allowed to Create may use. */
+        const char *build_details[] = { "image", name, "verb", "commit", "container", c->name, NULL };
+        r = polkit_check(c->manager, msg, CM_ACTION_BUILD, build_details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         r = container_commit(c, name, reply_committed, sd_bus_message_ref(msg), error);
         if (r < 0) {
                 sd_bus_message_unref(msg);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -38,22 +39,72 @@ int top_parse_stat(const char *stat, uint64_t *ret_ticks) {
         return 0;
 }
 
-static char *read_cmdline(pid_t pid) {
-        g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int) pid);
-        g_autofree char *data = NULL;
-        gsize len = 0;
+/* At most max bytes of a file, never more: what a process puts in its argument area is its own
+ * business and may be huge. Sets *ret_cut when there was more. */
+static int read_bounded(const char *path, size_t max, char **ret, size_t *ret_len, bool *ret_cut) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        g_autofree char *buf = NULL;
+        size_t len = 0;
+        ssize_t n;
 
-        if (!g_file_get_contents(path, &data, &len, NULL) || len == 0) {
+        if (fd < 0)
+                return -errno;
+        buf = g_malloc(max + 2);
+        /* One byte more than we keep: whether anything was left out. */
+        while (len < max + 1) {
+                n = read(fd, buf + len, max + 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        *ret_cut = len > max;
+        if (*ret_cut)
+                len = max;
+        buf[len] = 0;
+        *ret_len = len;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* The command line, cut at TOP_CMDLINE_MAX bytes (with TOP_CUT_MARK) and valid UTF-8. */
+static char *read_cmdline(pid_t pid, bool *ret_cut) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int) pid);
+        g_autofree char *data = NULL, *valid = NULL;
+        const char *end = NULL;
+        size_t len = 0;
+        bool cut = false;
+
+        *ret_cut = false;
+        if (read_bounded(path, TOP_CMDLINE_MAX, &data, &len, &cut) < 0 || len == 0) {
                 g_autofree char *comm_path = g_strdup_printf("/proc/%d/comm", (int) pid);
                 g_autofree char *comm = NULL;
-                if (!g_file_get_contents(comm_path, &comm, NULL, NULL))
+                size_t n;
+                if (read_bounded(comm_path, 64, &comm, &n, &cut) < 0)
                         return g_strdup("");
                 return g_strdup_printf("[%s]", g_strchomp(comm));
         }
-        for (gsize i = 0; i + 1 < len; i++)
+        for (size_t i = 0; i + 1 < len; i++)
                 if (data[i] == 0)
                         data[i] = ' ';
-        return g_utf8_make_valid(data, -1);
+        if (cut)
+                for (size_t i = 0; i < len; i++)
+                        if (data[i] == 0)
+                                data[i] = ' ';
+        valid = g_utf8_make_valid(data, -1);
+        if (strlen(valid) > TOP_CMDLINE_MAX) {
+                /* Invalid bytes became U+FFFD, three bytes each: cut again, on a character. */
+                cut = true;
+                g_utf8_validate(valid, TOP_CMDLINE_MAX, &end);
+                valid[end - valid] = 0;
+        }
+        *ret_cut = cut;
+        if (cut)
+                return g_strconcat(valid, TOP_CUT_MARK, NULL);
+        return TAKE_PTR(valid);
 }
 
 static int read_process(pid_t pid, long ticks_per_sec, uid_t shift, uint32_t n_ids, TopProcess **ret) {
@@ -104,7 +155,6 @@ static int read_process(pid_t pid, long ticks_per_sec, uid_t shift, uint32_t n_i
                 else
                         t->user = g_strdup_printf("%u", (unsigned) t->uid);
         }
-        t->cmdline = read_cmdline(pid);
         *ret = t;
         return 0;
 }
@@ -118,6 +168,7 @@ int top_collect(const char *cgroup, uid_t shift, uint32_t n_ids, TopInfo *ret) {
         g_autoptr(GArray) pids = g_array_new(false, false, sizeof(pid_t));
         g_autofree char *dir = NULL;
         long ticks = sysconf(_SC_CLK_TCK);
+        size_t text = 0;
         TopInfo t = {};
 
         if (isempty(cgroup) || cgroup[0] != '/' || strstr(cgroup, ".."))
@@ -140,6 +191,24 @@ int top_collect(const char *cgroup, uid_t shift, uint32_t n_ids, TopInfo *ret) {
                 g_ptr_array_add(t.processes, p);
         }
         g_ptr_array_sort(t.processes, compare_pid);
+        /* The totals are of all of them; the list is bounded (see top.h). */
+        if (t.processes->len > TOP_PROCESSES_MAX) {
+                g_ptr_array_set_size(t.processes, TOP_PROCESSES_MAX);
+                t.truncated = true;
+        }
+        for (guint i = 0; i < t.processes->len; i++) {
+                TopProcess *p = t.processes->pdata[i];
+                bool cut = false;
+
+                if (text >= TOP_TEXT_MAX) {
+                        p->cmdline = g_strdup(TOP_CUT_MARK);
+                        t.truncated = true;
+                        continue;
+                }
+                p->cmdline = read_cmdline(p->pid, &cut);
+                t.truncated = t.truncated || cut;
+                text += strlen(p->cmdline) + strlen(p->user ?: "");
+        }
         *ret = t;
         return 0;
 }
@@ -149,8 +218,8 @@ int top_collect(const char *cgroup, uid_t shift, uint32_t n_ids, TopInfo *ret) {
 char *top_info_serialize(const TopInfo *t) {
         GString *s = g_string_new(NULL);
 
-        g_string_append_printf(s, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
-                               t->cpu_nsec, t->memory_bytes, t->tasks);
+        g_string_append_printf(s, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %d\n",
+                               t->cpu_nsec, t->memory_bytes, t->tasks, (int) t->truncated);
         for (guint i = 0; t->processes && i < t->processes->len; i++) {
                 const TopProcess *p = t->processes->pdata[i];
                 g_autofree char *user = g_strescape(p->user ?: "", NULL), *cmd = g_strescape(p->cmdline ?: "", NULL);
@@ -167,10 +236,12 @@ int top_info_deserialize(const char *text, size_t size, TopInfo *ret) {
         g_auto(GStrv) lines = g_strsplit(copy, "\n", -1);
         g_autoptr(GPtrArray) procs = g_ptr_array_new_with_free_func(top_process_free);
         TopInfo t = {};
+        int truncated = 0;
 
-        if (!lines[0] || sscanf(lines[0], "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
-                                &t.cpu_nsec, &t.memory_bytes, &t.tasks) != 3)
+        if (!lines[0] || sscanf(lines[0], "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %d",
+                                &t.cpu_nsec, &t.memory_bytes, &t.tasks, &truncated) != 4)
                 return -EBADMSG;
+        t.truncated = truncated != 0;
         for (char **l = lines + 1; *l; l++) {
                 g_auto(GStrv) f = NULL;
                 TopProcess *p;

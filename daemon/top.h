@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <glib.h>
@@ -21,7 +22,19 @@ typedef struct TopInfo {
         uint64_t memory_bytes;
         uint64_t tasks;
         GPtrArray *processes;   /* TopProcess*, sorted by pid */
+        bool truncated;         /* processes left out or command lines cut (the limits below) */
 } TopInfo;
+
+/* Top is open to every user: its reply is bounded whatever the processes do. Each command
+ * line is read up to TOP_CMDLINE_MAX bytes (never the whole of /proc/PID/cmdline) and cut
+ * with TOP_CUT_MARK; at most TOP_PROCESSES_MAX processes (the lowest pids) are listed; once the
+ * command lines and user names listed reach TOP_TEXT_MAX bytes, the rest show TOP_CUT_MARK
+ * alone. The totals count every process. */
+#define TOP_CMDLINE_MAX 4096
+#define TOP_PROCESSES_MAX 1024
+#define TOP_TEXT_MAX (1024 * 1024)
+#define TOP_CUT_MARK "..."
+
 
 void top_info_clear(TopInfo *t);
 

@@ -174,6 +174,7 @@ static void reply_container(Manager *m, Container *c, int error, const char *err
 }
 
 static int method_import_container(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error denied = SD_BUS_ERROR_NULL;
         Manager *m = userdata;
         g_autofree char *image = NULL;
         const OptionSpec specs[] = {
@@ -181,7 +182,7 @@ static int method_import_container(sd_bus_message *msg, void *userdata, sd_bus_e
                 {},
         };
         const char *name;
-        int fd, r;
+        int fd, allow_image, r;
 
         r = read_name_fd_options(msg, "container", false, specs, &name, &fd, error);
         if (r < 0)
@@ -196,8 +197,15 @@ static int method_import_container(sd_bus_message *msg, void *userdata, sd_bus_e
         r = polkit_check(m, msg, CM_ACTION_MANAGE, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        /* A stream may carry an image too, which needs build as ImportImage does. Whether it
+         * does shows only in the stream: asked now (never prompting: a stream without an image
+         * needs nothing more), the worker refuses an image before anything is written. */
+        const char *build_details[] = { "container", name, "image", image ?: "", "verb", "import", NULL };
+        allow_image = polkit_check_full(m, msg, CM_ACTION_BUILD, build_details, false, &denied);
+        if (allow_image == 0)
+                return 1;
 
-        r = transfer_import_container(m, name, fd, image, reply_container, sd_bus_message_ref(msg), error);
+        r = transfer_import_container(m, name, fd, image, allow_image > 0, reply_container, sd_bus_message_ref(msg), error);
         if (r < 0) {
                 sd_bus_message_unref(msg);
                 return r;

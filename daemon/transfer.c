@@ -29,6 +29,7 @@
 #define EXIT_INVALID 3  /* the worker's word for "the archive is bad" */
 #define EXIT_NO_BASE 4
 #define EXIT_IMAGE_EXISTS 5
+#define EXIT_IMAGE_DENIED 6     /* ImportContainer: an image without org.containers.build */
 
 typedef struct TransferOp {
         Manager *manager;
@@ -55,6 +56,7 @@ typedef struct TransferOp {
         char **container_environment;
         char *container_wd;
         char *image_name;       /* import: the name for the image the archive carries */
+        bool allow_image;       /* import: the caller may install that image (build) */
         TransferContainerDone container_done;
         uint64_t created_usec;
         TransferDone done;
@@ -1380,6 +1382,11 @@ static int import_container_inner(TransferOp *op, GString *out, char **ret_messa
         if (!s.upper)
                 return transfer_bad(ret_message, "The archive has no upper.tar");
 
+        if (s.manifest && !op->allow_image) {
+                *ret_message = g_strdup_printf("The archive carries image '%s': installing it needs org.containers.build",
+                                               op->image_name ?: image);
+                return -EACCES;
+        }
         if (s.manifest) {
                 const char *name = op->image_name ?: image;
                 SWAP_FREE(op->name, g_strdup(name));
@@ -1413,6 +1420,8 @@ static int import_container_worker(int fd, void *data) {
                         return report(fd, EXIT_INVALID, "%s", message ?: "Invalid archive");
                 if (r == -EEXIST)
                         return report(fd, EXIT_IMAGE_EXISTS, "%s", message);
+                if (r == -EACCES && message)
+                        return report(fd, EXIT_IMAGE_DENIED, "%s", message);
                 return report(fd, 1, "%s%s%s", message ?: "", message ? ": " : "", g_strerror(-r));
         }
         (void) loop_write(fd, out->str, out->len);
@@ -1510,7 +1519,8 @@ static void on_container_unpacked(Worker *w, const char *output, size_t size, in
 
         if (status != 0) {
                 const char *name = status == EXIT_INVALID ? CM_ERROR_INVALID_ARCHIVE :
-                                   status == EXIT_IMAGE_EXISTS ? CM_ERROR_IMAGE_EXISTS : SD_BUS_ERROR_FAILED;
+                                   status == EXIT_IMAGE_EXISTS ? CM_ERROR_IMAGE_EXISTS :
+                                   status == EXIT_IMAGE_DENIED ? SD_BUS_ERROR_ACCESS_DENIED : SD_BUS_ERROR_FAILED;
                 op->container_done(m, NULL, -EIO, name, text, op->userdata);
                 goto finish;
         }
@@ -1639,8 +1649,8 @@ int transfer_export_container(Manager *m, Container *c, int out_fd, bool include
         return 0;
 }
 
-int transfer_import_container(Manager *m, const char *name, int in_fd, const char *image_name, TransferContainerDone done,
-                              void *userdata, sd_bus_error *error) {
+int transfer_import_container(Manager *m, const char *name, int in_fd, const char *image_name, bool allow_image,
+                              TransferContainerDone done, void *userdata, sd_bus_error *error) {
         TransferOp *op;
         int r;
 
@@ -1654,6 +1664,7 @@ int transfer_import_container(Manager *m, const char *name, int in_fd, const cha
         op->tmp = tmp_path(m, "import");
         op->container_name = g_strdup(name);
         op->image_name = g_strdup(image_name);
+        op->allow_image = allow_image;
         op->oci_base = g_strdup("busybox");
         op->container_done = done;
         op->userdata = userdata;

@@ -38,11 +38,12 @@ int transfer_export_container(Manager *m, Container *c, int out_fd, bool include
                               TransferDone done, void *userdata, sd_bus_error *error);
 /* Creates container name (not started, a fresh id slot) from such a stream; the image it
  * carries is imported as image_name (NULL: its name in the archive: ImageExists if taken), else
- * the image it names must exist here. done gets the container through ret_container. */
+ * the image it names must exist here; an archive with an image is refused (AccessDenied, before
+ * anything is written) unless allow_image. done gets the container through ret_container. */
 typedef void (*TransferContainerDone)(Manager *m, Container *c, int error, const char *error_name, const char *message,
                                       void *userdata);
-int transfer_import_container(Manager *m, const char *name, int in_fd, const char *image_name, TransferContainerDone done,
-                              void *userdata, sd_bus_error *error);
+int transfer_import_container(Manager *m, const char *name, int in_fd, const char *image_name, bool allow_image,
+                              TransferContainerDone done, void *userdata, sd_bus_error *error);
 
 /* PullImage's worker (a Build with pull set: data is the Build): skopeo copies the reference
  * into an OCI layout, which is imported as ImportImage imports one, into the build's tmpdir.
