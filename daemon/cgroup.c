@@ -15,7 +15,7 @@ const char *cgroup_process_root(void) {
         return "/sys/fs/cgroup/systemd";
 }
 
-static void collect_pids(const char *dir, GArray *pids, unsigned depth) {
+static void collect_pids(const char *dir, const char *skip_prefix, GArray *pids, unsigned depth) {
         g_autofree char *procs = g_build_filename(dir, "cgroup.procs", NULL);
         g_autofree char *text = NULL;
         g_autoptr(GDir) d = NULL;
@@ -33,16 +33,26 @@ static void collect_pids(const char *dir, GArray *pids, unsigned depth) {
                 return;
         d = g_dir_open(dir, 0, NULL);
         while (d && (fn = g_dir_read_name(d))) {
-                g_autofree char *sub = g_build_filename(dir, fn, NULL);
+                g_autofree char *sub = NULL;
+
+                if (depth == 0 && skip_prefix && g_str_has_prefix(fn, skip_prefix))
+                        continue;
+                sub = g_build_filename(dir, fn, NULL);
                 if (g_file_test(sub, G_FILE_TEST_IS_DIR))
-                        collect_pids(sub, pids, depth + 1);
+                        collect_pids(sub, NULL, pids, depth + 1);
         }
 }
 
 void cgroup_collect_pids(const char *dir, GArray *pids) {
         assert(dir);
         assert(pids);
-        collect_pids(dir, pids, 0);
+        collect_pids(dir, NULL, pids, 0);
+}
+
+void cgroup_collect_pids_except(const char *dir, const char *skip_prefix, GArray *pids) {
+        assert(dir);
+        assert(pids);
+        collect_pids(dir, skip_prefix, pids, 0);
 }
 
 int cgroup_pid_unified_path(pid_t pid, char **ret) {

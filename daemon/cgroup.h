@@ -10,6 +10,8 @@ const char *cgroup_process_root(void);
 
 /* Appends the pids of the cgroup directory dir and of all its children to pids (pid_t). */
 void cgroup_collect_pids(const char *dir, GArray *pids);
+/* The same, leaving out the child cgroups of dir whose names start with skip_prefix. */
+void cgroup_collect_pids_except(const char *dir, const char *skip_prefix, GArray *pids);
 
 /* The directory of pid's cgroup on the unified hierarchy (for a container's leader: its payload
  * cgroup). -EOPNOTSUPP where there is no unified hierarchy. */

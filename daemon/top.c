@@ -179,7 +179,9 @@ int top_collect(const char *cgroup, uid_t shift, uint32_t n_ids, TopInfo *ret) {
         if (ticks <= 0)
                 ticks = 100;
 
-        cgroup_collect_pids(dir, pids);
+        /* What runs inside, as machinectl and podman show it: not LXC's monitor, which is ours
+         * (the scope holds lxc.monitor.NAME beside lxc.payload.NAME). */
+        cgroup_collect_pids_except(dir, "lxc.monitor.", pids);
         t.processes = g_ptr_array_new_with_free_func(top_process_free);
         for (guint i = 0; i < pids->len; i++) {
                 TopProcess *p;
