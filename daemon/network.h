@@ -69,6 +69,10 @@ void network_assignment_clear(NetworkAssignment *a);
  * when not given. Nothing is claimed: network_assignment_apply() then network_claim(). */
 int network_assign(Manager *m, const char *mode, const char *ipv4, const char *mac,
                    GPtrArray *ports, NetworkAssignment *ret, sd_bus_error *error);
+/* Before a start: PortInUse when a socket of the host holds one of the container's published
+ * ports (a TCP listener, a bound UDP socket). */
+int network_check_host_ports(const Container *c, sd_bus_error *error);
+
 /* Moves the assignment into the container. */
 void network_assignment_apply(NetworkAssignment *a, Container *c);
 
