@@ -151,8 +151,9 @@ static char *port_key(const char *protocol, uint16_t port) {
         return g_strdup_printf("%s/%u", protocol, port);
 }
 
-/* The local address of a socket of the host that holds the port ("127.0.0.1:7777", "*:53"),
- * from /proc/net: for messages only. */
+/* The local address and owner of a socket of the host that holds the port ("127.0.0.1:7777
+ * (uid 0)", "*:53 (uid 0)"), from /proc/net: for messages only. The process would take a walk
+ * through every /proc/PID/fd: `ss -lptn` tells it. */
 static char *host_port_holder(const char *protocol, uint16_t port) {
         FOREACH_STRING(family, "", "6") {
                 g_autofree char *path = g_strdup_printf("/proc/net/%s%s", protocol, family);
@@ -163,35 +164,36 @@ static char *host_port_holder(const char *protocol, uint16_t port) {
                         continue;
                 lines = g_strsplit(text, "\n", -1);
                 for (char **l = lines + (lines[0] ? 1 : 0); *l; l++) {
-                        char local[64];
-                        unsigned lport, state;
+                        char local[33], buf[INET6_ADDRSTRLEN] = "?";
+                        unsigned lport, state, uid;
+                        size_t len;
 
-                        /* "  0: 0100007F:1E61 00000000:0000 0A ..." (0A: LISTEN, 07: a bound UDP socket) */
-                        if (sscanf(*l, "%*u: %63[0-9A-Fa-f]:%x %*64[0-9A-Fa-f]:%*x %x", local, &lport, &state) != 3 ||
+                        /* "0: 0100007F:1E61 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 ..."
+                         * (0A: LISTEN, 07: a bound UDP socket), addresses as the kernel has them */
+                        if (sscanf(*l, " %*u: %32[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %u",
+                                   local, &lport, &state, &uid) != 4 ||
                             lport != port || state != (streq(protocol, "tcp") ? 0x0Au : 0x07u))
                                 continue;
-                        if (strlen(local) == 8) {
-                                uint32_t a = (uint32_t) strtoul(local, NULL, 16);
-                                struct in_addr in = { .s_addr = a };    /* as the kernel has it */
-                                char buf[INET_ADDRSTRLEN];
-                                if (a == 0)
-                                        return g_strdup_printf("*:%u", port);
-                                if (inet_ntop(AF_INET, &in, buf, sizeof(buf)))
-                                        return g_strdup_printf("%s:%u", buf, port);
+                        len = strlen(local);
+                        if (len == 8) {
+                                struct in_addr in = { .s_addr = (uint32_t) strtoul(local, NULL, 16) };
+                                if (in.s_addr == 0)
+                                        return g_strdup_printf("*:%u (uid %u)", port, uid);
+                                (void) inet_ntop(AF_INET, &in, buf, sizeof(buf));
+                                return g_strdup_printf("%s:%u (uid %u)", buf, port, uid);
                         }
-                        if (strlen(local) == 32) {
+                        if (len == 32) {
                                 struct in6_addr in6;
-                                char buf[INET6_ADDRSTRLEN];
                                 for (int i = 0; i < 4; i++) {
                                         char word[9];
                                         uint32_t w;
                                         memcpy(word, local + 8 * i, 8);
                                         word[8] = 0;
                                         w = (uint32_t) strtoul(word, NULL, 16);
-                                        memcpy(&in6.s6_addr[4 * i], &w, 4);     /* as the kernel has it */
+                                        memcpy(&in6.s6_addr[4 * i], &w, 4);
                                 }
-                                if (inet_ntop(AF_INET6, &in6, buf, sizeof(buf)))
-                                        return g_strdup_printf("[%s]:%u", buf, port);
+                                (void) inet_ntop(AF_INET6, &in6, buf, sizeof(buf));
+                                return g_strdup_printf("[%s]:%u (uid %u)", buf, port, uid);
                         }
                 }
         }

@@ -398,7 +398,7 @@ def t_port_in_use_create():
             sb.mcall("Remove", "s", "shadow", check=False)
         if r.ok or gdbus_error(r) != E + "PortInUse":
             problems.append("%s %d: rc=%d %s" % (proto, port, r.returncode, msg))
-        elif "%s/%d" % (proto, port) not in msg or holder not in msg:
+        elif "%s/%d" % (proto, port) not in msg or "%s (uid 0)" % holder not in msg:
             problems.append("%s %d: the message names neither port nor socket: %s" % (proto, port, msg))
     if problems:
         return "; ".join(problems)
