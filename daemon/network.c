@@ -532,11 +532,17 @@ static char *ruleset_build(Manager *m) {
                         "delete table bridge " NETWORK_NFT_TABLE "\n");
         g_hash_table_iter_init(&it, m->containers);
         while (g_hash_table_iter_next(&it, NULL, (gpointer *) &c)) {
-                g_autofree char *a = NULL, *veth = NULL;
+                g_autofree char *a = NULL, *veth = NULL, *mac = NULL;
 
-                if (c->network != NETWORK_BRIDGE || c->network_conflict || !c->mac_address)
+                if (c->network != NETWORK_BRIDGE || c->network_conflict)
                         continue;
                 any = true;
+                /* Text from the state files goes into the ruleset only as what it must be; a
+                 * container with a bad one gets no chain, and its veth sends nothing. */
+                if (parse_mac(c->mac_address, &mac) < 0 || strspn(c->id, "0123456789abcdef") < 10) {
+                        log_warning("Container %s: bad MAC address or id in its state, its veth is cut off", c->name);
+                        continue;
+                }
                 a = network_ipv4_to_string(c->ipv4_address);
                 for (guint i = 0; c->ports && i < c->ports->len; i++) {
                         const PortForward *f = &g_array_index(c->ports, PortForward, i);
@@ -554,7 +560,7 @@ static char *ruleset_build(Manager *m) {
                                        "\t\tether type ip ip saddr %s accept\n"
                                        "\t\tdrop\n"
                                        "\t}\n",
-                                       veth, c->mac_address, c->mac_address, a, a);
+                                       veth, mac, mac, a, a);
         }
         if (!any)
                 return g_string_free(g_steal_pointer(&s), false);
@@ -596,12 +602,13 @@ static char *ruleset_build(Manager *m) {
         g_string_append_printf(s,
                         "table bridge " NETWORK_NFT_TABLE " {\n"
                         "\tchain prerouting {\n\t\ttype filter hook prerouting priority filter; policy accept;\n"
-                        "\t\tiifname vmap { %s }\n"
+                        "%s%s%s"
                         "\t\tiifname \"vcm*\" drop\n"
                         "\t}\n"
                         "%s"
                         "}\n",
-                        vmap->str, veths->str);
+                        vmap->len > 0 ? "\t\tiifname vmap { " : "", vmap->str, vmap->len > 0 ? " }\n" : "",
+                        veths->str);
         return g_string_free(g_steal_pointer(&s), false);
 }
 
@@ -972,7 +979,8 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
                 (void) run_program(flush, -1, NULL);
         }
         {
-                /* Forwarding only once a bridge exists; 127.0.0.1:PORT may be forwarded onto it. */
+                /* Forwarding only once a bridge exists; 127.0.0.1:PORT may be forwarded onto it
+                 * (route_localnet; the raw chain drops any loopback address from the bridge). */
                 g_autofree char *localnet = g_strdup_printf("/proc/sys/net/ipv4/conf/%s/route_localnet", bridge);
                 FOREACH_STRING(p, "/proc/sys/net/ipv4/ip_forward", localnet) {
                         r = write_sysctl(p);

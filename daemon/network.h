@@ -90,8 +90,9 @@ void network_sync(Manager *m);
 /* A bridged container runs: the resolver on the bridge is wanted. */
 void network_container_started(Container *c);
 
-/* In the monitor, before LXC starts a bridged container: the bridge (with the gateway's
- * address, forwarding on) and the service's nftables table. Slow work, never on the loop. */
+/* In the monitor, before LXC starts a bridged container: the published ports bound (held, never
+ * listening, until the monitor ends), the bridge (with the gateway's address, forwarding on) and
+ * the service's nftables tables. Slow work, never on the loop. */
 int network_host_prepare(const char *lxc_dir, char **ret_message);
 
 /* Inspect's entries: Network, Addresses, MACAddress, Bridge, Ports a(sqq). */
