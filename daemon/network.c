@@ -200,10 +200,20 @@ static char *host_port_holder(const char *protocol, uint16_t port) {
         return NULL;
 }
 
-/* Opens a socket bound to 0.0.0.0:port of the protocol, never listening, so that no other
- * socket of the host can bind an IPv4 address (nor an IPv6 one that takes IPv4 too) on the
- * port. Without SO_REUSEADDR: with it, another socket with it could bind beside and listen.
- * -EADDRINUSE when something on the host has it. */
+/* Every packet for the socket dropped. */
+static int socket_drop_all(int fd) {
+        struct sock_filter none[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+        struct sock_fprog prog = { .len = 1, .filter = none };
+
+        return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}
+
+/* Opens a socket bound to 0.0.0.0:port of the protocol, so that no other socket of the host
+ * can bind an IPv4 address (nor an IPv6 one that takes IPv4 too) on the port. Bound, never
+ * listening, without SO_REUSEADDR: with it, another socket with it could bind beside and
+ * listen. Only when a TCP port still has connections that ended (TIME_WAIT, which refuse that
+ * bind for a minute) and no listener: SO_REUSEADDR and a listener that drops every packet, which
+ * holds the port as firmly. -EADDRINUSE when something on the host has it. */
 static int host_port_hold(const char *protocol, uint16_t port) {
         bool tcp = streq(protocol, "tcp");
         _cleanup_close_ int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
@@ -212,17 +222,26 @@ static int host_port_hold(const char *protocol, uint16_t port) {
                 .sin_port = htons(port),
                 .sin_addr.s_addr = htonl(INADDR_ANY),
         };
+        int one = 1;
 
         if (fd < 0)
                 return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
-        if (!tcp) {
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) >= 0) {
                 /* Datagrams the DNAT rules do not take (broadcasts) are dropped, not queued. */
-                struct sock_filter none[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
-                struct sock_fprog prog = { .len = 1, .filter = none };
-                (void) setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+                if (!tcp)
+                        (void) socket_drop_all(fd);
+                return TAKE_FD(fd);
         }
+        if (errno != EADDRINUSE || !tcp)
+                return -errno;
+
+        closep(&fd);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 || socket_drop_all(fd) < 0 ||
+            bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+                return -errno;
         return TAKE_FD(fd);
 }
 

@@ -466,6 +466,30 @@ def t_udp_held():
 tap.check("a published UDP port is held too", t_udp_held)
 
 
+def t_port_time_wait():
+    # a host service answered a connection on 7050 and ended: its side of the connection waits
+    # in TIME_WAIT for a minute; the port is free to publish, and held all the same
+    serve("cmt-tw", "tcp", "127.0.0.1", 7050, "tw-secret")
+    out = sh("curl -sS -m 5 telnet://127.0.0.1:7050 </dev/null").stdout
+    unserve("cmt-tw")
+    tw = sh("ss -Htan state time-wait '( sport = :7050 )'").stdout
+    if "tw-secret" not in out or not tw.strip():
+        return "no TIME_WAIT on 7050 to test with: %r %r" % (out, tw)
+    res = create("busybox", "tw", ports=[("tcp", 7050, 80)], command=WEB)
+    if not isinstance(res, list):
+        return "Create with a TIME_WAIT on the port: %s" % res.stderr
+    b = host_bind("tcp", "127.0.0.1", 7050)
+    web = http_get("http://127.0.0.1:7050/")
+    sb.mcall("Remove", "s", "tw")
+    if b != "EADDRINUSE":
+        return "a host program bound 127.0.0.1:7050: %s" % b
+    return "hello-web" in web or "127.0.0.1:7050 answers %r" % web
+
+
+tap.check("a port with connections of an ended host service in TIME_WAIT is published and held "
+          "too", t_port_time_wait)
+
+
 # ---- (d) published ports still answer -------------------------------------------------------
 
 def t_published():
