@@ -609,6 +609,11 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         if (!argv || !argv[0])
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Container '%s' has no command", c->name);
 
+        /* A published port never shadows a host's socket; the monitor then holds them. */
+        r = network_check_host_ports(c, error);
+        if (r < 0)
+                return r;
+
         {
                 g_autofree char *why = NULL;
 

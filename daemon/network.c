@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <linux/filter.h>
 
 #include "container.h"
 #include "errors.h"
@@ -148,6 +149,141 @@ static char *subnet_to_string(const Network *n) {
 
 static char *port_key(const char *protocol, uint16_t port) {
         return g_strdup_printf("%s/%u", protocol, port);
+}
+
+/* The local address and owner of a socket of the host that holds the port ("127.0.0.1:7777
+ * (uid 0)", "*:53 (uid 0)"), from /proc/net: for messages only. The process would take a walk
+ * through every /proc/PID/fd: `ss -lptn` tells it. */
+static char *host_port_holder(const char *protocol, uint16_t port) {
+        FOREACH_STRING(family, "", "6") {
+                g_autofree char *path = g_strdup_printf("/proc/net/%s%s", protocol, family);
+                g_autofree char *text = NULL;
+                g_auto(GStrv) lines = NULL;
+
+                if (!g_file_get_contents(path, &text, NULL, NULL))
+                        continue;
+                lines = g_strsplit(text, "\n", -1);
+                for (char **l = lines + (lines[0] ? 1 : 0); *l; l++) {
+                        char local[33], buf[INET6_ADDRSTRLEN] = "?";
+                        unsigned lport, state, uid;
+                        size_t len;
+
+                        /* "0: 0100007F:1E61 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 ..."
+                         * (0A: LISTEN, 07: a bound UDP socket), addresses as the kernel has them */
+                        if (sscanf(*l, " %*u: %32[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %u",
+                                   local, &lport, &state, &uid) != 4 ||
+                            lport != port || state != (streq(protocol, "tcp") ? 0x0Au : 0x07u))
+                                continue;
+                        len = strlen(local);
+                        if (len == 8) {
+                                struct in_addr in = { .s_addr = (uint32_t) strtoul(local, NULL, 16) };
+                                if (in.s_addr == 0)
+                                        return g_strdup_printf("*:%u (uid %u)", port, uid);
+                                (void) inet_ntop(AF_INET, &in, buf, sizeof(buf));
+                                return g_strdup_printf("%s:%u (uid %u)", buf, port, uid);
+                        }
+                        if (len == 32) {
+                                struct in6_addr in6;
+                                for (int i = 0; i < 4; i++) {
+                                        char word[9];
+                                        uint32_t w;
+                                        memcpy(word, local + 8 * i, 8);
+                                        word[8] = 0;
+                                        w = (uint32_t) strtoul(word, NULL, 16);
+                                        memcpy(&in6.s6_addr[4 * i], &w, 4);
+                                }
+                                (void) inet_ntop(AF_INET6, &in6, buf, sizeof(buf));
+                                return g_strdup_printf("[%s]:%u (uid %u)", buf, port, uid);
+                        }
+                }
+        }
+        return NULL;
+}
+
+/* Every packet for the socket dropped. */
+static int socket_drop_all(int fd) {
+        struct sock_filter none[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+        struct sock_fprog prog = { .len = 1, .filter = none };
+
+        return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}
+
+/* Opens a socket bound to 0.0.0.0:port of the protocol, so that no other socket of the host
+ * can bind an IPv4 address (nor an IPv6 one that takes IPv4 too) on the port. Bound, never
+ * listening, without SO_REUSEADDR: with it, another socket with it could bind beside and
+ * listen. Only when a TCP port still has connections that ended (TIME_WAIT, which refuse that
+ * bind for a minute) and no listener: SO_REUSEADDR and a listener that drops every packet, which
+ * holds the port as firmly. -EADDRINUSE when something on the host has it. */
+static int host_port_hold(const char *protocol, uint16_t port) {
+        bool tcp = streq(protocol, "tcp");
+        _cleanup_close_ int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {
+                .sin_family = AF_INET,
+                .sin_port = htons(port),
+                .sin_addr.s_addr = htonl(INADDR_ANY),
+        };
+        int one = 1;
+
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) >= 0) {
+                /* Datagrams the DNAT rules do not take (broadcasts) are dropped, not queued. */
+                if (!tcp)
+                        (void) socket_drop_all(fd);
+                return TAKE_FD(fd);
+        }
+        if (errno != EADDRINUSE || !tcp)
+                return -errno;
+
+        closep(&fd);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 || socket_drop_all(fd) < 0 ||
+            bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+/* Whether a socket of the host holds the port: a TCP listener or a bound UDP socket on any
+ * IPv4 address, or an IPv6 one that takes IPv4 too. One bind, no waiting: fine on the loop.
+ * For TCP with SO_REUSEADDR, so that a connection's TIME_WAIT does not count. */
+static int host_port_busy(const char *protocol, uint16_t port) {
+        bool tcp = streq(protocol, "tcp");
+        _cleanup_close_ int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {
+                .sin_family = AF_INET,
+                .sin_port = htons(port),
+                .sin_addr.s_addr = htonl(INADDR_ANY),
+        };
+        int one = 1;
+
+        if (fd < 0)
+                return -errno;
+        if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return errno == EADDRINUSE ? 1 : -errno;
+        return 0;
+}
+
+static int host_port_error(sd_bus_error *error, const char *protocol, uint16_t port) {
+        g_autofree char *holder = host_port_holder(protocol, port);
+
+        return sd_bus_error_setf(error, CM_ERROR_PORT_IN_USE, "Host port %s/%u is in use on the host%s%s", protocol, port,
+                                 holder ? ": a socket is bound to " : "", holder ?: "");
+}
+
+int network_check_host_ports(const Container *c, sd_bus_error *error) {
+        for (guint i = 0; c->network == NETWORK_BRIDGE && c->ports && i < c->ports->len; i++) {
+                const PortForward *f = &g_array_index(c->ports, PortForward, i);
+                int r = host_port_busy(f->protocol, f->host_port);
+                if (r > 0)
+                        return host_port_error(error, f->protocol, f->host_port);
+                if (r < 0)
+                        return sd_bus_error_set_errnof(error, r, "Cannot check host port %s/%u: %m", f->protocol, f->host_port);
+        }
+        return 0;
 }
 
 /* "02:00:5e:10:00:01": six hex pairs, unicast, not all zero. Lower case on return. */
@@ -289,6 +425,11 @@ int network_assign(Manager *m, const char *mode, const char *ipv4, const char *m
                 if (g_hash_table_contains(n->ports, key))
                         return sd_bus_error_setf(error, CM_ERROR_PORT_IN_USE,
                                                  "Host port %s is published by another container", key);
+                r = host_port_busy(p->s, f.host_port);
+                if (r > 0)
+                        return host_port_error(error, p->s, f.host_port);
+                if (r < 0)
+                        return sd_bus_error_set_errnof(error, r, "Cannot check host port %s: %m", key);
                 g_strlcpy(f.protocol, p->s, sizeof(f.protocol));
                 if (!forwards)
                         forwards = g_array_new(false, true, sizeof(PortForward));
@@ -376,27 +517,51 @@ static char *ruleset_path(Manager *m) {
         return g_build_filename(m->runtime_dir, "network.nft", NULL);
 }
 
-/* The whole table, replaced in one transaction: "table {}" makes the delete succeed on a host
- * that has none yet. With no bridged container left, only the delete. */
+/* The veth's host end of a container: named after its id, which renames keep. */
+static char *veth_name(const Container *c) {
+        return g_strdup_printf("vcm%.10s", c->id);
+}
+
+/* The whole tables, replaced in one transaction: "table {}" makes the delete succeed on a host
+ * that has none yet. With no bridged container left, only the deletes.
+ *
+ * Two tables of the same name:
+ * - ip: the published ports (DNAT), outbound NAT, and the host's side of the bridge: from a
+ *   container the host answers only DNS on the gateway, pings of the gateway and what belongs to
+ *   a connection it made; nothing with a loopback address from the bridge gets past prerouting.
+ * - bridge: each container's veth sends only its own MAC, IPv4 from its own address and ARP
+ *   for its own MAC and address (as Incus's security.mac_filtering and ipv4_filtering); no IPv6
+ *   (the network has none) nor other frame types. A veth of ours with no chain sends nothing. */
 static char *ruleset_build(Manager *m) {
         Network *n = m->network;
         g_autoptr(GString) s = g_string_new(NULL);
         g_autoptr(GString) dnat = g_string_new(NULL);
+        g_autoptr(GString) vmap = g_string_new(NULL);
+        g_autoptr(GString) veths = g_string_new(NULL);
         g_autofree char *subnet = subnet_to_string(n);
+        g_autofree char *gateway = network_ipv4_to_string(network_gateway(n));
         GHashTableIter it;
         Container *c;
         bool any = false;
 
         g_string_append(s, "# Generated by containers-manager; rewritten whenever its containers change.\n"
                         "table ip " NETWORK_NFT_TABLE " {}\n"
-                        "delete table ip " NETWORK_NFT_TABLE "\n");
+                        "delete table ip " NETWORK_NFT_TABLE "\n"
+                        "table bridge " NETWORK_NFT_TABLE " {}\n"
+                        "delete table bridge " NETWORK_NFT_TABLE "\n");
         g_hash_table_iter_init(&it, m->containers);
         while (g_hash_table_iter_next(&it, NULL, (gpointer *) &c)) {
-                g_autofree char *a = NULL;
+                g_autofree char *a = NULL, *veth = NULL, *mac = NULL;
 
                 if (c->network != NETWORK_BRIDGE || c->network_conflict)
                         continue;
                 any = true;
+                /* Text from the state files goes into the ruleset only as what it must be; a
+                 * container with a bad one gets no chain, and its veth sends nothing. */
+                if (parse_mac(c->mac_address, &mac) < 0 || strspn(c->id, "0123456789abcdef") < 10) {
+                        log_warning("Container %s: bad MAC address or id in its state, its veth is cut off", c->name);
+                        continue;
+                }
                 a = network_ipv4_to_string(c->ipv4_address);
                 for (guint i = 0; c->ports && i < c->ports->len; i++) {
                         const PortForward *f = &g_array_index(c->ports, PortForward, i);
@@ -404,14 +569,43 @@ static char *ruleset_build(Manager *m) {
                         g_string_append_printf(dnat, "\t\tfib daddr type local %s dport %u dnat to %s:%u\n",
                                                f->protocol, f->host_port, a, f->container_port);
                 }
+                veth = veth_name(c);
+                g_string_append_printf(vmap, "%s\"%s\" : jump %s", vmap->len > 0 ? ", " : "", veth, veth);
+                g_string_append_printf(veths,
+                                       "\tchain %s {\n"
+                                       "\t\tether saddr != %s drop\n"
+                                       "\t\tether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 "
+                                       "arp saddr ether %s arp saddr ip %s accept\n"
+                                       "\t\tether type ip ip saddr %s accept\n"
+                                       "\t\tdrop\n"
+                                       "\t}\n",
+                                       veth, mac, mac, a, a);
         }
         if (!any)
                 return g_string_free(g_steal_pointer(&s), false);
 
         g_string_append_printf(s,
                         "table ip " NETWORK_NFT_TABLE " {\n"
+                        /* Before conntrack and NAT: a loopback address never comes from the
+                         * bridge (route_localnet is on for the published ports' sake). */
+                        "\tchain raw {\n\t\ttype filter hook prerouting priority raw; policy accept;\n"
+                        "\t\tiifname \"%s\" ip daddr 127.0.0.0/8 drop\n"
+                        "\t\tiifname \"%s\" ip saddr 127.0.0.0/8 drop\n"
+                        "\t}\n"
                         "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n%s\t}\n"
                         "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n%s\t}\n"
+                        /* The host itself, from a container: published ports were translated
+                         * already and are forwarded, never delivered here. */
+                        "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
+                        "\t\tiifname \"%s\" jump from_bridge\n"
+                        "\t}\n"
+                        "\tchain from_bridge {\n"
+                        "\t\tct state established,related accept\n"
+                        "\t\tip daddr %s udp dport 53 accept\n"
+                        "\t\tip daddr %s tcp dport 53 accept\n"
+                        "\t\tip daddr %s icmp type echo-request accept\n"
+                        "\t\tdrop\n"
+                        "\t}\n"
                         "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
                         /* Outbound: the containers appear as the host. */
                         "\t\tip saddr %s oifname != \"%s\" masquerade\n"
@@ -422,7 +616,18 @@ static char *ruleset_build(Manager *m) {
                         "\t\toifname \"%s\" ip saddr %s ct status dnat masquerade\n"
                         "\t}\n"
                         "}\n",
-                        dnat->str, dnat->str, subnet, n->bridge, n->bridge, n->bridge, subnet);
+                        n->bridge, n->bridge, dnat->str, dnat->str, n->bridge, gateway, gateway, gateway,
+                        subnet, n->bridge, n->bridge, n->bridge, subnet);
+        g_string_append_printf(s,
+                        "table bridge " NETWORK_NFT_TABLE " {\n"
+                        "\tchain prerouting {\n\t\ttype filter hook prerouting priority filter; policy accept;\n"
+                        "%s%s%s"
+                        "\t\tiifname \"vcm*\" drop\n"
+                        "\t}\n"
+                        "%s"
+                        "}\n",
+                        vmap->len > 0 ? "\t\tiifname vmap { " : "", vmap->str, vmap->len > 0 ? " }\n" : "",
+                        veths->str);
         return g_string_free(g_steal_pointer(&s), false);
 }
 
@@ -646,6 +851,18 @@ int network_write_lxc_config(Manager *m, Container *c, const char *lxc_dir, LxcC
         g_key_file_set_string(kf, "Network", "Broadcast", broadcast);
         g_key_file_set_string(kf, "Network", "Address", address);
         g_key_file_set_string(kf, "Network", "Ruleset", ruleset);
+        {
+                /* Held by the monitor while the container runs. */
+                g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+                g_auto(GStrv) ports = NULL;
+                for (guint i = 0; c->ports && i < c->ports->len; i++) {
+                        const PortForward *f = &g_array_index(c->ports, PortForward, i);
+                        g_autofree char *key = port_key(f->protocol, f->host_port);
+                        g_strv_builder_add(b, key);
+                }
+                ports = g_strv_builder_end(b);
+                g_key_file_set_string_list(kf, "Network", "Ports", (const char * const *) ports, g_strv_length(ports));
+        }
         text = g_key_file_to_data(kf, &len, NULL);
         return store_write_file_atomic(host, text, len, 0600);
 }
@@ -697,6 +914,7 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
         g_autoptr(GError) e = NULL;
         g_autofree char *bridge = NULL, *gateway = NULL, *broadcast = NULL, *ruleset = NULL, *address = NULL;
         g_autofree char *out = NULL;
+        g_auto(GStrv) ports = NULL;
         bool made = false;
         int r;
 
@@ -714,6 +932,33 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
         if (!bridge_name_is_valid(bridge) || !gateway || !broadcast || !ruleset || !address) {
                 *ret_message = g_strdup_printf("%s is incomplete", path);
                 return -EINVAL;
+        }
+
+        /* The published ports, held until this process (the container's monitor) ends: nothing
+         * on the host takes them while the container runs. The descriptors are left open on
+         * purpose; close-on-exec, so the payload never has them. */
+        ports = g_key_file_get_string_list(kf, "Network", "Ports", NULL, NULL);
+        for (char **p = ports; p && *p; p++) {
+                const char *slash = strchr(*p, '/');
+                g_autofree char *protocol = slash ? g_strndup(*p, slash - *p) : NULL;
+                guint64 port;
+
+                if (!protocol || (!streq(protocol, "tcp") && !streq(protocol, "udp")) ||
+                    !g_ascii_string_to_unsigned(slash + 1, 10, 1, UINT16_MAX, &port, NULL)) {
+                        *ret_message = g_strdup_printf("%s: bad port '%s'", path, *p);
+                        return -EINVAL;
+                }
+                r = host_port_hold(protocol, (uint16_t) port);
+                if (r == -EADDRINUSE) {
+                        g_autofree char *holder = host_port_holder(protocol, (uint16_t) port);
+                        *ret_message = g_strdup_printf("Host port %s is in use on the host%s%s", *p,
+                                                       holder ? ": a socket is bound to " : "", holder ?: "");
+                        return r;
+                }
+                if (r < 0) {
+                        *ret_message = g_strdup_printf("Cannot hold host port %s: %s", *p, g_strerror(-r));
+                        return r;
+                }
         }
 
         if (if_nametoindex(bridge) == 0) {
@@ -752,7 +997,8 @@ int network_host_prepare(const char *lxc_dir, char **ret_message) {
                 (void) run_program(flush, -1, NULL);
         }
         {
-                /* Forwarding only once a bridge exists; 127.0.0.1:PORT may be forwarded onto it. */
+                /* Forwarding only once a bridge exists; 127.0.0.1:PORT may be forwarded onto it
+                 * (route_localnet; the raw chain drops any loopback address from the bridge). */
                 g_autofree char *localnet = g_strdup_printf("/proc/sys/net/ipv4/conf/%s/route_localnet", bridge);
                 FOREACH_STRING(p, "/proc/sys/net/ipv4/ip_forward", localnet) {
                         r = write_sysctl(p);

@@ -70,6 +70,10 @@ void network_assignment_clear(NetworkAssignment *a);
  * when not given. Nothing is claimed: network_assignment_apply() then network_claim(). */
 int network_assign(Manager *m, const char *mode, const char *ipv4, const char *mac,
                    GPtrArray *ports, NetworkAssignment *ret, sd_bus_error *error);
+/* Before a start: PortInUse when a socket of the host holds one of the container's published
+ * ports (a TCP listener, a bound UDP socket). */
+int network_check_host_ports(const Container *c, sd_bus_error *error);
+
 /* Moves the assignment into the container. */
 void network_assignment_apply(NetworkAssignment *a, Container *c);
 
@@ -87,8 +91,9 @@ void network_sync(Manager *m);
 /* A bridged container runs: the resolver on the bridge is wanted. */
 void network_container_started(Container *c);
 
-/* In the monitor, before LXC starts a bridged container: the bridge (with the gateway's
- * address, forwarding on) and the service's nftables table. Slow work, never on the loop. */
+/* In the monitor, before LXC starts a bridged container: the published ports bound (held, never
+ * listening, until the monitor ends), the bridge (with the gateway's address, forwarding on) and
+ * the service's nftables tables. Slow work, never on the loop. */
 int network_host_prepare(const char *lxc_dir, char **ret_message);
 
 /* Inspect's entries: Network, Addresses, MACAddress, Bridge, Ports a(sqq). */

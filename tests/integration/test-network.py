@@ -292,10 +292,11 @@ def t_table():
         return "no masquerade in:\n%s" % t
     after = sb.run(["nft", "list", "tables"]).stdout.split("\n")
     new = sorted(set(after) - set(tables_before))
-    return new == ["table ip %s" % TABLE] or "tables added: %r" % new
+    return new == ["table bridge %s" % TABLE, "table ip %s" % TABLE] or "tables added: %r" % new
 
 
-tap.check("nftables: the rules live in table ip %s, the only table the service adds" % TABLE, t_table)
+tap.check("nftables: the rules live in tables ip and bridge %s, the only tables the service adds" % TABLE,
+          t_table)
 
 
 # ---- bad input ------------------------------------------------------------------------------
