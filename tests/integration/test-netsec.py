@@ -37,16 +37,18 @@ OTHER = "192.168.79.1"      # an address of the host on another interface, never
 # A TCP (or UDP) service of the host: answers every connection with its text.
 SERVE = r"""
 import socket, sys
-proto, addr, port, text = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+proto, addr, port, text, ready = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
 if proto == "tcp":
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((addr, port))
+if proto == "tcp":
+    s.listen(16)
+open(ready, "w").close()
 if proto == "udp":
     while True:
         s.recvfrom(2048)
-s.listen(16)
 while True:
     c, _ = s.accept()
     c.sendall(text.encode() + b"\n")
@@ -190,9 +192,13 @@ def host_bind(proto, addr, port):
 
 def serve(unit, proto, addr, port, text):
     """A service of the host, as a transient unit; returns once it has bound its port."""
-    sb.run(["systemd-run", "--unit", unit, "--collect", "python3", "-c", SERVE, proto, addr, str(port), text])
+    # it says when it has bound (a file), rather than a probe that binds the port meanwhile and
+    # makes the service's own bind fail
+    ready = "/run/%s.ready" % unit
+    sb.run(["rm", "-f", ready])
+    sb.run(["systemd-run", "--unit", unit, "--collect", "python3", "-c", SERVE, proto, addr, str(port), text, ready])
     try:
-        wait_for(lambda: host_bind(proto, addr, port) == "EADDRINUSE", 20,
+        wait_for(lambda: sb.run(["test", "-e", ready], check=False).ok, 20,
                  what="%s to bind %s %s:%d" % (unit, proto, addr, port))
     except TimeoutError:
         raise RuntimeError("%s did not bind %s %s:%d: %s %s" % (
