@@ -85,6 +85,7 @@ Manager *manager_free(Manager *m) {
         g_ptr_array_unref(m->leftovers);
         g_hash_table_unref(m->images);
         g_hash_table_unref(m->uid_shifts);
+        g_free(m->id_block_problem);
         network_free(m->network);
         manager_workers_free_all(m);
         g_hash_table_unref(m->workers);
@@ -364,6 +365,9 @@ int manager_create_container(
         c->privileged = privileged;
         if (!privileged) {
                 r = manager_allocate_uid_shift(m, &c->uid_shift);
+                if (r == -EADDRNOTAVAIL)
+                        return sd_bus_error_setf(error, CM_ERROR_NO_ID_SLOT, "No id slot for container '%s': %s",
+                                                 name, m->id_block_problem);
                 if (r < 0)
                         return sd_bus_error_setf(error, CM_ERROR_NO_ID_SLOT,
                                                  "No free id slot for container '%s': all %u slots of %u ids from %u are in use",

@@ -33,6 +33,7 @@ struct Manager {
         GPtrArray *leftovers;   /* char*: trees found at start-up that are no one's (removed in a worker) */
         GHashTable *polkit_registry; /* sd_bus_message* -> AsyncPolkitQuery* */
         IdBlock id_block;
+        char *id_block_problem; /* why the block may not be used (idmap_block_check()): no unprivileged start */
         GHashTable *uid_shifts; /* GUINT_TO_POINTER(shift) -> Container* (not owned): slots in use */
         struct Network *network;        /* the bridge, its allocations and the nftables table */
         GHashTable *builds;     /* id -> Build*, owned */
