@@ -216,7 +216,7 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return r;
 
-        r = bus_check_name("container", name, error);
+        r = bus_check_new_container_name(name, error);
         if (r < 0)
                 return r;
         if (manager_get_container(m, name))

@@ -344,7 +344,7 @@ int manager_create_container(
         g_autofree char *dir = NULL, *tmp = NULL, *parent = NULL;
         int r;
 
-        r = bus_check_name("container", name, error);
+        r = bus_check_new_container_name(name, error);
         if (r < 0)
                 return r;
         /* Checked again after polkit answered: the name may have been taken meanwhile. */
@@ -476,7 +476,7 @@ int manager_rename_container_check(Manager *m, Container *c, const char *new_nam
         assert(m);
         assert(c);
         assert(new_name);
-        r = bus_check_name("container", new_name, error);
+        r = bus_check_new_container_name(new_name, error);
         if (r < 0)
                 return r;
         if (streq(new_name, c->name))

@@ -26,6 +26,19 @@ static void test_name_is_valid(void) {
         g_assert_false(name_is_valid(longest));
 }
 
+static void test_container_name_is_new_valid(void) {
+        /* New containers: no dots (a name with one shadows a DNS name, for every container and,
+         * through nss-mymachines, on the host). Existing ones load: name_is_valid() still holds. */
+        FOREACH_STRING(s, "web", "web-1", "my_app", "0abc")
+                g_assert_true(container_name_is_new_valid(s));
+        FOREACH_STRING(s, "example.com", "my_app.v2", "localhost.", "a.b.c", "", "-x", "a/b") {
+                g_assert_false(container_name_is_new_valid(s));
+        }
+        g_assert_false(container_name_is_new_valid(NULL));
+        g_assert_true(name_is_valid("example.com"));
+        g_assert_true(name_is_valid("my_app.v2"));
+}
+
 static void test_env_assignment(void) {
         g_assert_true(env_assignment_is_valid("A=b"));
         g_assert_true(env_assignment_is_valid("_X1="));
@@ -137,6 +150,7 @@ static void test_build_relative_path(void) {
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/util/name-is-valid", test_name_is_valid);
+        g_test_add_func("/util/container-name-is-new-valid", test_container_name_is_new_valid);
         g_test_add_func("/util/env-assignment", test_env_assignment);
         g_test_add_func("/util/env-name-and-paths", test_env_name_and_paths);
         g_test_add_func("/util/unit-name", test_unit_name);

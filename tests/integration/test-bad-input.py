@@ -223,6 +223,65 @@ def t_still_serving():
 
 tap.check("after all that the daemon still serves and run1 still runs", t_still_serving)
 
+
+
+# ---- names with dots: refused for new containers, existing ones keep working ---------------
+
+for n in ("a.b", "example.com", "localhost."):
+    tap.check("Create with name %r (would shadow a DNS name) -> InvalidName, nothing changed" % n,
+              expect_create_error, n)
+
+
+def gdbus_container(name, method, *args):
+    return sb.gdbus("--object-path", container_path(name), "--method", C + "." + method,
+                    *args, check=False)
+
+
+def t_dotted_existing():
+    # a container an earlier release let have a dot: its directory says its name
+    sb.mcall(*(["Create"] + busctl_create_args("busybox", "dotold", {},
+                                                {"start": False, "command": ["sh", "-c", LOOP]})))
+    sb.run(["systemctl", "stop", "containers-manager.service"])
+    sb.run(["mv", "/var/lib/containers-manager/containers/dotold",
+            "/var/lib/containers-manager/containers/old.dot"])
+    sb.run(["systemctl", "reset-failed", "containers-manager.service"], check=False)
+    sb.run(["systemctl", "start", "containers-manager.service"])
+    try:
+        if "old.dot" not in sb.list_containers():
+            return "old.dot not loaded: %s" % list(sb.list_containers())
+        r = gdbus_container("old.dot", "Start")
+        if not r.ok:
+            return "Start old.dot: %s" % r.stderr
+        if sb.get_property(container_path("old.dot"), C, "State") != "running":
+            return "old.dot not running"
+        r = gdbus_container("old.dot", "Stop")
+        if not r.ok:
+            return "Stop old.dot: %s" % r.stderr
+        # a new name with a dot: refused for Rename too; without one, fine
+        r = gdbus_container("old.dot", "Rename", gv_str("new.dot"))
+        if r.ok or gdbus_error(r) != E + "InvalidName":
+            return "Rename to new.dot: rc=%d %s" % (r.returncode, r.stderr)
+        # ImportContainer under a dotted name: refused before the stream is read
+        sb.write_file("/var/tmp/empty.tar", "")
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imageclient.py")) as f:
+            sb.write_file(sandbox.HELPER_DIR + "/imageclient.py", f.read(), mode=0o755)
+        out = sb.run(["/usr/bin/python3", sandbox.HELPER_DIR + "/imageclient.py",
+                      "import-container", "imp.dot", "/var/tmp/empty.tar"]).stdout.split()
+        if out[:2] != ["error", E + "InvalidName"]:
+            return "ImportContainer imp.dot: %s" % out
+        if "imp.dot" in sb.list_containers():
+            return "imp.dot created"
+        r = gdbus_manager("Remove", gv_str("old.dot"))
+        if not r.ok:
+            return "Remove old.dot: %s" % r.stderr
+        return unchanged()
+    finally:
+        sb.mcall("Remove", "s", "old.dot", check=False)
+
+
+tap.check("a container that already has a dot in its name loads, starts, stops and is removed; "
+          "Rename and ImportContainer to a dotted name -> InvalidName", t_dotted_existing)
+
 for n in ("run1", "idle1", "stp"):
     sb.mcall("Remove", "s", n, check=False)
 sb.stop()
