@@ -274,6 +274,12 @@ int main(int argc, char *argv[]) {
         }
         {
                 g_autofree char *msg = NULL;
+                r = size_caps_load(CONFIG_FILE_DEFAULT, &m->size_caps, &msg);
+                if (r < 0)
+                        log_warning("%s; every size cap is %" PRIu64 " bytes.", msg, SIZE_CAP_DEFAULT);
+        }
+        {
+                g_autofree char *msg = NULL;
                 r = network_config_load(m->network, CONFIG_FILE_DEFAULT, &msg);
                 if (r < 0)
                         log_warning("%s; using bridge %s and subnet %s.", msg, NETWORK_DEFAULT_BRIDGE, NETWORK_DEFAULT_SUBNET);

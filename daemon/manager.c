@@ -64,6 +64,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         g_queue_init(&m->worker_queue);
         m->max_workers = 16;
         m->id_block = (IdBlock) { .start = IDMAP_DEFAULT_START, .size = IDMAP_DEFAULT_SIZE };
+        m->size_caps = SIZE_CAPS_DEFAULT;
         m->builds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, build_destroy);
         m->build_retention_usec = 10 * 60 * USEC_PER_SEC;
         m->idle_timeout_usec = 30 * USEC_PER_SEC;

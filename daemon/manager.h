@@ -5,6 +5,7 @@
 #include <systemd/sd-event.h>
 #include <glib.h>
 
+#include "size-caps.h"
 #include "util.h"
 
 typedef struct Manager Manager;
@@ -40,6 +41,7 @@ struct Manager {
         unsigned last_build_id;
 
         uint64_t build_max_bytes;       /* 0: the fetcher's defaults */
+        SizeCaps size_caps;             /* imports, PutArchive, pulls ([Transfers]) */
         uint64_t build_timeout_usec;
         uint64_t build_max_files;
         uint64_t build_retention_usec;  /* how long finished builds stay visible */
