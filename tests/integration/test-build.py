@@ -689,11 +689,28 @@ tap.check("root may build from a file:// URL and from an absolute path", t_root_
 # ---- polkit --------------------------------------------------------------------------------
 
 RULES = "/etc/polkit-1/rules.d/50-cm-build.rules"
+# Callers other than root may not build from the loopback (127.0.0.1, where the git server
+# listens): the same server on a documentation address of the sandbox's own for them
+PUBLIC_ADDR = "192.0.2.77"
+PUBLIC_UNIT = "cm-git-http-public"
+
+
+def public_url(url):
+    if sb.unit_active(PUBLIC_UNIT) != "active":
+        sb.run(["ip", "addr", "replace", PUBLIC_ADDR + "/32", "dev", "lo"])
+        sb.run(["sh", "-c", "sed 's/127\\.0\\.0\\.1/%s/g' %s/lighttpd.conf > %s/lighttpd-public.conf"
+                % (PUBLIC_ADDR, gitserver.CONF_DIR, gitserver.CONF_DIR)])
+        sb.run(["systemd-run", "--unit=" + PUBLIC_UNIT, "--quiet", "--collect",
+                "/usr/sbin/lighttpd", "-D", "-f", gitserver.CONF_DIR + "/lighttpd-public.conf"])
+    url = url.replace("127.0.0.1", PUBLIC_ADDR)
+    wait_for(lambda: gitserver._http_ok(sb, url), 20, what="the git server on " + PUBLIC_ADDR)
+    return url
 
 
 def t_polkit():
     imgs = images()
-    r = start_build("ubuild", REPO["grant"], user=TEST_USER)
+    grant_url = public_url(REPO["grant"])
+    r = start_build("ubuild", grant_url, user=TEST_USER)
     e = expect_error(r, DENIED)
     if e is not True:
         return "unprivileged Build: " + e
@@ -713,7 +730,7 @@ polkit.addRule(function(action, subject) {
 """ % TEST_USER)
     try:
         path = wait_for(lambda: (lambda p: p if isinstance(p, str) else None)(
-            start_build("ubuild", REPO["grant"], user=TEST_USER)), 15, what="a granted Build")
+            start_build("ubuild", grant_url, user=TEST_USER)), 15, what="a granted Build")
         ok, log = sb.call(path, BUILD_IFACE, "Wait", user=TEST_USER)
         if not ok:
             return "the granted build failed: %r" % log
@@ -845,6 +862,72 @@ def t_retention():
 
 tap.check("a finished build goes away after CONTAINERS_MANAGER_BUILD_RETENTION_SEC (%d s here)"
           % RETENTION, t_retention)
+
+
+
+# ---- loopback and link-local sources: root's only -----------------------------------------
+
+def t_local_hosts():
+    port = REPO["grant"].split(":")[2].split("/")[0]
+    path = "/git/grant.git"
+    sb.write_file(RULES, """
+polkit.addRule(function(action, subject) {
+    if (action.id == "org.containers.build" && subject.user == "%s")
+        return polkit.Result.YES;
+});
+""" % TEST_USER)
+    hosts = sb.run(["cat", "/etc/hosts"]).stdout
+    try:
+        # granted: a build from the public address goes (and tells when polkitd has the rule)
+        ok_url = public_url(REPO["grant"])
+        p = wait_for(lambda: (lambda p: p if isinstance(p, str) else None)(
+            start_build("uok", ok_url, user=TEST_USER)), 15, what="a granted Build")
+        ok, log = sb.call(p, BUILD_IFACE, "Wait", user=TEST_USER)
+        if not ok:
+            return "the granted build from %s failed: %r" % (ok_url, log)
+        gdbus_manager("RemoveImage", gv_str("uok"))
+        # literal loopback, link-local and "this host" addresses: refused at once, before polkit
+        for host in ("127.0.0.1", "127.1", "2130706433", "localhost", "[::1]",
+                     "[::ffff:127.0.0.1]", "169.254.169.254", "[fe80::1]", "0.0.0.0"):
+            url = "http://%s:%s%s" % (host, port, path)
+            r = start_build("uloop", url, user=TEST_USER)
+            if isinstance(r, str) or gdbus_error(r) != DENIED[0] or "Only root" not in r.stderr:
+                return "Build from %s as %s: %s" % (url, TEST_USER, r if isinstance(r, str) else r.stderr)
+        tap.diag("0.0.0.0: %s" % r.stderr.strip()[-160:])
+        # a name that resolves to the loopback: the build's worker looks it up and refuses
+        # before it connects: no request reaches the server
+        sb.write_file("/etc/hosts", hosts + "127.0.0.1 cm-loop.test\n")
+        url = "http://cm-loop.test:%s%s" % (port, path)
+        before = gitserver.access_log(sb).count("grant.git")
+        p = start_build("uname", url, user=TEST_USER)
+        if not isinstance(p, str):
+            return "Build from %s as %s refused at once: %s" % (url, TEST_USER, p.stderr)
+        ok, log = sb.call(p, BUILD_IFACE, "Wait", user=TEST_USER)
+        log = "\n".join(log) if isinstance(log, list) else log
+        tap.diag("cm-loop.test: %s" % log.strip()[-200:])
+        if ok or "127.0.0.1" not in log or "loopback" not in log:
+            return "Build from %s as %s: ok=%s %r" % (url, TEST_USER, ok, log)
+        if bprop(p, "ErrorName") != E + "BuildFailed":
+            return "ErrorName %s" % bprop(p, "ErrorName")
+        if gitserver.access_log(sb).count("grant.git") != before:
+            return "the server was asked for grant.git"
+        if "uname" in images():
+            return "uname was built"
+        # root may: the same name builds
+        p = must_build("rname", url)
+        ok, log = wait(p)
+        if not ok:
+            return "root's build from %s: %r" % (url, log)
+        gdbus_manager("RemoveImage", gv_str("rname"))
+        return True
+    finally:
+        sb.write_file("/etc/hosts", hosts)
+        sb.run(["rm", "-f", RULES])
+
+
+tap.check("Build as a granted user from loopback, link-local or 'this host' addresses "
+          "(any notation) -> AccessDenied at once; from a name that resolves to 127.0.0.1 -> "
+          "the build fails before connecting; root still builds from there", t_local_hosts)
 
 tap.diag("images folder at the end: %s" % " ".join(image_dirs()))
 tap.diag("git server requests: %d" % len(gitserver.access_log(sb).splitlines()))
