@@ -1752,18 +1752,24 @@ static int pull_run_skopeo(const char *dir, char **argv, uint64_t max_bytes, cha
         for (;;) {
                 struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
-                if (pidfd >= 0 && poll(&p, 1, 100) < 0 && errno != EINTR) {
+                /* Woken when it ends; else each 100 ms (without a pidfd, poll() just waits). */
+                if (poll(pidfd >= 0 ? &p : NULL, pidfd >= 0 ? 1 : 0, 100) < 0 && errno != EINTR) {
                         r = -errno;
                         break;
                 }
-                if (waitpid(pid, &status, WNOHANG) == pid)
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        /* What came between the last look and its end counts too. */
+                        if (tree_bytes(dir) > max_bytes)
+                                r = -EFBIG;
+                        pid = 0;
                         break;
+                }
                 if (tree_bytes(dir) > max_bytes) {
                         r = -EFBIG;
                         break;
                 }
         }
-        if (r < 0) {
+        if (r < 0 && pid > 0) {
                 (void) kill(pid, SIGKILL);
                 (void) waitpid(pid, &status, 0);
         }

@@ -929,6 +929,93 @@ tap.check("Build as a granted user from loopback, link-local or 'this host' addr
           "(any notation) -> AccessDenied at once; from a name that resolves to 127.0.0.1 -> "
           "the build fails before connecting; root still builds from there", t_local_hosts)
 
+
+
+# ---- a total cap on a pull ([Transfers] PullMaxBytes=) -------------------------------------
+
+CONF = "/etc/containers-manager/containers-manager.conf"
+REGISTRY_CONF = """version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/tmp/cap-registry
+http:
+  addr: 127.0.0.1:5001
+"""
+# an OCI layout with one layer of 2 MiB of random bytes (gzip cannot shrink it)
+MAKE_OCI_DIR = r"""
+import gzip, hashlib, io, json, os, shutil, tarfile
+root = "/var/tmp/cap-oci"
+shutil.rmtree(root, ignore_errors=True)
+os.makedirs(root + "/blobs/sha256")
+def blob(data):
+    d = hashlib.sha256(data).hexdigest()
+    with open(root + "/blobs/sha256/" + d, "wb") as f:
+        f.write(data)
+    return {"digest": "sha256:" + d, "size": len(data)}
+raw = io.BytesIO()
+with tarfile.open(fileobj=raw, mode="w") as t:
+    i = tarfile.TarInfo("random.bin")
+    i.size = 2 << 20
+    t.addfile(i, io.BytesIO(os.urandom(i.size)))
+layer = dict(blob(gzip.compress(raw.getvalue())), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
+config = dict(blob(json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]},
+    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()]}}).encode()),
+    mediaType="application/vnd.oci.image.config.v1+json")
+manifest = dict(blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": config, "layers": [layer]}).encode()), mediaType="application/vnd.oci.image.manifest.v1+json",
+    annotations={"org.opencontainers.image.ref.name": "t"})
+with open(root + "/index.json", "w") as f:
+    json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
+with open(root + "/oci-layout", "w") as f:
+    f.write('{"imageLayoutVersion": "1.0.0"}')
+"""
+
+
+def restart_daemon():
+    sb.run(["systemctl", "reset-failed", "containers-manager.service"], check=False)
+    sb.run(["systemctl", "restart", "containers-manager.service"])
+
+
+def pull(name):
+    p = sb.mcall("PullImage", "ssa{sv}", name, "127.0.0.1:5001/cm/big:latest", "1",
+                 "tls_verify", "b", "false")[0]
+    ok, log = wait(p)
+    return p, ok, "\n".join(log) if isinstance(log, list) else log
+
+
+def t_pull_cap():
+    if not sb.run(["sh", "-c", "command -v docker-registry && command -v skopeo"], check=False).ok:
+        return "docker-registry or skopeo is not installed (apt-get install docker-registry skopeo)"
+    sb.run(["/usr/bin/python3", "-c", MAKE_OCI_DIR])
+    sb.write_file("/var/tmp/cap-registry.yml", REGISTRY_CONF)
+    sb.run(["systemd-run", "--unit=cm-test-cap-registry", "--collect", "docker-registry", "serve",
+            "/var/tmp/cap-registry.yml"])
+    wait_for(lambda: sb.run(["skopeo", "copy", "--dest-tls-verify=false", "oci:/var/tmp/cap-oci:t",
+                             "docker://127.0.0.1:5001/cm/big:latest"], check=False).ok,
+             20, interval=0.5, what="the registry to take the image")
+    sb.write_file(CONF, "[Transfers]\nPullMaxBytes=1M\n")
+    restart_daemon()
+    try:
+        p, ok, log = pull("bigpull")
+        tap.diag("capped pull: %s" % log.strip()[-200:])
+        if ok or bprop(p, "ErrorName") != E + "InvalidArchive" or "1048576" not in log:
+            return "a pull of 2 MiB with a cap of 1 MiB: ok=%s %s %r" % (ok, bprop(p, "ErrorName"), log)
+        if "bigpull" in images() or [d for d in image_dirs() if "pull" in d]:
+            return "left behind: %s %s" % (images(), image_dirs())
+    finally:
+        sb.run(["rm", "-f", CONF])
+        restart_daemon()
+    # under the default cap (16 GiB) the same image is pulled
+    p, ok, log = pull("bigpull")
+    if not ok:
+        return "the pull with the default cap: %r" % log
+    gdbus_manager("RemoveImage", gv_str("bigpull"))
+    return True
+
+
+tap.check("PullImage of 2 MiB with [Transfers] PullMaxBytes=1M -> InvalidArchive naming the cap, "
+          "nothing left; with the default cap it is pulled", t_pull_cap)
+
 tap.diag("images folder at the end: %s" % " ".join(image_dirs()))
 tap.diag("git server requests: %d" % len(gitserver.access_log(sb).splitlines()))
 sb.stop()
