@@ -148,6 +148,7 @@ static int build_worker(int fd, void *data) {
         limits.max_bytes = m->build_max_bytes;
         limits.timeout_usec = m->build_timeout_usec;
         limits.max_files = m->build_max_files;
+        limits.refuse_local_hosts = !b->allow_local;    /* allow_local: the caller is root */
 
         r = source_git_fetch(b->url, b->branch, b->allow_local, src, &limits, on_fetch_progress, &o, &commit, &error);
         if (r < 0)

@@ -12,6 +12,20 @@ int bus_check_name(const char *kind, const char *name, sd_bus_error *error) {
                                  "starting with a letter or digit", kind, name, NAME_MAX_LEN);
 }
 
+/* For a name a container is about to get (Create, Rename, ImportContainer): no dots. */
+int bus_check_new_container_name(const char *name, sd_bus_error *error) {
+        int r;
+
+        r = bus_check_name("container", name, error);
+        if (r < 0)
+                return r;
+        if (container_name_is_new_valid(name))
+                return 0;
+        return sd_bus_error_setf(error, CM_ERROR_INVALID_NAME,
+                                 "Invalid container name '%s': new container names may not contain '.' "
+                                 "(it would shadow DNS names); use letters, digits, '-' or '_'", name);
+}
+
 bool bus_sender_is_root(sd_bus_message *msg) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         uid_t uid;

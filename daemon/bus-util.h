@@ -8,6 +8,7 @@
 /* InvalidName, with the rules in the message, unless name is a valid container/image name.
  * kind is "container" or "image". */
 int bus_check_name(const char *kind, const char *name, sd_bus_error *error);
+int bus_check_new_container_name(const char *name, sd_bus_error *error);
 
 /* InvalidArgs unless fd (passed by a caller) is open for writing (write) or for reading, and is
  * not an O_PATH descriptor. what names it in the message ("stdin"), or NULL. */

@@ -255,7 +255,7 @@ static int method_rename(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = sd_bus_message_read(msg, "s", &new_name);
         if (r < 0)
                 return r;
-        r = bus_check_name("container", new_name, error);
+        r = bus_check_new_container_name(new_name, error);
         if (r < 0)
                 return r;
 

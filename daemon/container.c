@@ -608,6 +608,9 @@ static int container_start_internal(Container *c, sd_bus_error *error) {
         argv = c->command && c->command[0] ? c->command : image->command;
         if (!argv || !argv[0])
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Container '%s' has no command", c->name);
+        if (!c->privileged && m->id_block_problem)
+                return sd_bus_error_setf(error, CM_ERROR_START_FAILED, "Container '%s' cannot start: %s",
+                                         c->name, m->id_block_problem);
 
         /* A published port never shadows a host's socket; the monitor then holds them. */
         r = network_check_host_ports(c, error);

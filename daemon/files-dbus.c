@@ -532,7 +532,10 @@ static int method_put_archive(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = authorize(msg, c, FILE_OP_PUT_ARCHIVE, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        return files_run(msg, c, file_request_new(FILE_OP_PUT_ARCHIVE, path), fd, -1, error);
+        FileRequest *req = file_request_new(FILE_OP_PUT_ARCHIVE, path);
+        /* Over the cap: FileTooLarge, nothing unpacked (tar_unpack() stages the whole archive). */
+        req->max_bytes = c->manager->size_caps.put_archive_max_bytes;
+        return files_run(msg, c, req, fd, -1, error);
 }
 
 static int method_get_archive(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

@@ -381,7 +381,7 @@ static int pump_wait(pid_t pid, bool stop) {
 
 static int op_put_archive(int root_fd, const FileRequest *r, FileReply *reply) {
         /* As root of the container: the archive's ids are the container's, applied as they are. */
-        const TarLimits limits = { .keep_ownership = true };
+        const TarLimits limits = { .keep_ownership = true, .max_bytes = r->max_bytes };
         g_autofree char *message = NULL;
         pid_t pump;
         int in, k, p;

@@ -43,6 +43,7 @@ typedef struct FileRequest {
         bool mode_set, uid_set, gid_set;
         bool make_parents;
         bool recursive;
+        uint64_t max_bytes;     /* FILE_OP_PUT_ARCHIVE: the data of all entries at most (0: no cap) */
         FileTarget target;
 } FileRequest;
 

@@ -274,12 +274,29 @@ int main(int argc, char *argv[]) {
         }
         {
                 g_autofree char *msg = NULL;
+                r = size_caps_load(CONFIG_FILE_DEFAULT, &m->size_caps, &msg);
+                if (r < 0)
+                        log_warning("%s; every size cap is %" PRIu64 " bytes.", msg, SIZE_CAP_DEFAULT);
+        }
+        {
+                g_autofree char *msg = NULL;
                 r = network_config_load(m->network, CONFIG_FILE_DEFAULT, &msg);
                 if (r < 0)
                         log_warning("%s; using bridge %s and subnet %s.", msg, NETWORK_DEFAULT_BRIDGE, NETWORK_DEFAULT_SUBNET);
         }
+        {
+                g_autofree char *msg = NULL;
+                r = idmap_block_check(&m->id_block, "/etc/subuid", "/etc/subgid", &msg);
+                if (r < 0) {
+                        log_error("%s: no unprivileged container will start or be created until it is "
+                                  "moved (" CONFIG_FILE_DEFAULT ", [IdMap]).", msg);
+                        m->id_block_problem = TAKE_PTR(msg);
+                }
+        }
         /* Reserve the block for root, so that useradd never hands these ids to a user. */
         FOREACH_STRING(f, "/etc/subuid", "/etc/subgid") {
+                if (m->id_block_problem)
+                        break;
                 r = idmap_subid_file_ensure(f, &m->id_block);
                 if (r < 0)
                         log_warning_errno(r, "Cannot record the id block in %s", f);

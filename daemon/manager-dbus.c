@@ -216,7 +216,7 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return r;
 
-        r = bus_check_name("container", name, error);
+        r = bus_check_new_container_name(name, error);
         if (r < 0)
                 return r;
         if (manager_get_container(m, name))
@@ -518,6 +518,13 @@ static int method_build(sd_bus_message *msg, void *userdata, sd_bus_error *error
                         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                                  "Only root may build from file:// URLs and local paths ('%s')", url);
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid URL: %s", url_error);
+        }
+        /* Nor fetch from this machine's loopback or a link-local address (a cloud's metadata
+         * service) for someone else: literal hosts here, the name looked up in the worker. */
+        if (!root) {
+                g_autofree char *e = NULL;
+                if (source_git_check_host_literal(url, &e) < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Only root may build from '%s': %s", url, e);
         }
         if (!isempty(branch)) {
                 g_autofree char *e = NULL;

@@ -64,6 +64,7 @@ int manager_new(sd_event *event, const char *state_dir, const char *runtime_dir,
         g_queue_init(&m->worker_queue);
         m->max_workers = 16;
         m->id_block = (IdBlock) { .start = IDMAP_DEFAULT_START, .size = IDMAP_DEFAULT_SIZE };
+        m->size_caps = SIZE_CAPS_DEFAULT;
         m->builds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, build_destroy);
         m->build_retention_usec = 10 * 60 * USEC_PER_SEC;
         m->idle_timeout_usec = 30 * USEC_PER_SEC;
@@ -85,6 +86,7 @@ Manager *manager_free(Manager *m) {
         g_ptr_array_unref(m->leftovers);
         g_hash_table_unref(m->images);
         g_hash_table_unref(m->uid_shifts);
+        g_free(m->id_block_problem);
         network_free(m->network);
         manager_workers_free_all(m);
         g_hash_table_unref(m->workers);
@@ -343,7 +345,7 @@ int manager_create_container(
         g_autofree char *dir = NULL, *tmp = NULL, *parent = NULL;
         int r;
 
-        r = bus_check_name("container", name, error);
+        r = bus_check_new_container_name(name, error);
         if (r < 0)
                 return r;
         /* Checked again after polkit answered: the name may have been taken meanwhile. */
@@ -364,6 +366,9 @@ int manager_create_container(
         c->privileged = privileged;
         if (!privileged) {
                 r = manager_allocate_uid_shift(m, &c->uid_shift);
+                if (r == -EADDRNOTAVAIL)
+                        return sd_bus_error_setf(error, CM_ERROR_NO_ID_SLOT, "No id slot for container '%s': %s",
+                                                 name, m->id_block_problem);
                 if (r < 0)
                         return sd_bus_error_setf(error, CM_ERROR_NO_ID_SLOT,
                                                  "No free id slot for container '%s': all %u slots of %u ids from %u are in use",
@@ -472,7 +477,7 @@ int manager_rename_container_check(Manager *m, Container *c, const char *new_nam
         assert(m);
         assert(c);
         assert(new_name);
-        r = bus_check_name("container", new_name, error);
+        r = bus_check_new_container_name(new_name, error);
         if (r < 0)
                 return r;
         if (streq(new_name, c->name))

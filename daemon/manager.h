@@ -5,6 +5,7 @@
 #include <systemd/sd-event.h>
 #include <glib.h>
 
+#include "size-caps.h"
 #include "util.h"
 
 typedef struct Manager Manager;
@@ -33,12 +34,14 @@ struct Manager {
         GPtrArray *leftovers;   /* char*: trees found at start-up that are no one's (removed in a worker) */
         GHashTable *polkit_registry; /* sd_bus_message* -> AsyncPolkitQuery* */
         IdBlock id_block;
+        char *id_block_problem; /* why the block may not be used (idmap_block_check()): no unprivileged start */
         GHashTable *uid_shifts; /* GUINT_TO_POINTER(shift) -> Container* (not owned): slots in use */
         struct Network *network;        /* the bridge, its allocations and the nftables table */
         GHashTable *builds;     /* id -> Build*, owned */
         unsigned last_build_id;
 
         uint64_t build_max_bytes;       /* 0: the fetcher's defaults */
+        SizeCaps size_caps;             /* imports, PutArchive, pulls ([Transfers]) */
         uint64_t build_timeout_usec;
         uint64_t build_max_files;
         uint64_t build_retention_usec;  /* how long finished builds stay visible */

@@ -2,6 +2,9 @@
 #include <fcntl.h>
 #include <git2.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -115,6 +118,99 @@ static int validate_http_authority(const char *a, size_t n, char **ret_error) {
                         return fail(ret_error, -EINVAL, "URL has an invalid port");
         }
         return 0;
+}
+
+/* Loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16, fe80::/10) and "this host"
+ * (0.0.0.0/8, ::), also written as IPv4-mapped IPv6 addresses. */
+static bool address_is_local(const struct sockaddr *sa) {
+        if (sa->sa_family == AF_INET) {
+                uint32_t a = ntohl(((const struct sockaddr_in *) sa)->sin_addr.s_addr);
+                return (a >> 24) == 127 || (a >> 24) == 0 || (a >> 16) == 0xA9FEU;
+        }
+        if (sa->sa_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+
+                if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LINKLOCAL(a))
+                        return true;
+                if (IN6_IS_ADDR_V4MAPPED(a)) {
+                        struct sockaddr_in v4 = { .sin_family = AF_INET };
+                        memcpy(&v4.sin_addr, a->s6_addr + 12, 4);
+                        return address_is_local((const struct sockaddr *) &v4);
+                }
+                return false;
+        }
+        return true;    /* not an address git would connect to over the network */
+}
+
+static char *address_to_string(const struct sockaddr *sa) {
+        char buf[INET6_ADDRSTRLEN] = "?";
+
+        if (sa->sa_family == AF_INET)
+                (void) inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, buf, sizeof(buf));
+        else if (sa->sa_family == AF_INET6)
+                (void) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, buf, sizeof(buf));
+        return g_strdup(buf);
+}
+
+/* The host of an http:// or https:// URL (without the brackets of an IPv6 address), or NULL. */
+static char *url_host(const char *url) {
+        const char *a;
+        size_t n;
+
+        if (!g_str_has_prefix(url, "https://") && !g_str_has_prefix(url, "http://"))
+                return NULL;
+        a = strstr(url, "://") + 3;
+        n = strcspn(a, "/?#");
+        if (a[0] == '[') {
+                const char *close = memchr(a, ']', n);
+                return close ? g_strndup(a + 1, close - a - 1) : NULL;
+        }
+        return g_strndup(a, strcspn(a, ":/?#"));
+}
+
+/* host resolved with flags (AI_NUMERICHOST: only a literal, without a lookup): -EPERM and a
+ * message when any of its addresses is local. 0 when it is not, or cannot be resolved (git
+ * then fails on its own). */
+static int check_host(const char *host, int flags, char **ret_error) {
+        const struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = flags };
+        struct addrinfo *res = NULL;
+        int r = 0;
+
+        if (getaddrinfo(host, NULL, &hints, &res) != 0)
+                return 0;
+        for (struct addrinfo *i = res; i; i = i->ai_next)
+                if (address_is_local(i->ai_addr)) {
+                        g_autofree char *a = address_to_string(i->ai_addr);
+                        r = fail(ret_error, -EPERM, "the URL's host %s is %s, a loopback, link-local or unspecified address: "
+                                 "only root may build from there", host, a);
+                        break;
+                }
+        freeaddrinfo(res);
+        return r;
+}
+
+int source_git_check_host_literal(const char *url, char **ret_error) {
+        g_autofree char *host = url_host(url);
+        size_t n;
+
+        if (!host)
+                return 0;
+        n = strlen(host);
+        if (g_ascii_strcasecmp(host, "localhost") == 0 || g_ascii_strcasecmp(host, "localhost.") == 0 ||
+            (n > strlen(".localhost") && g_ascii_strcasecmp(host + n - strlen(".localhost"), ".localhost") == 0) ||
+            (n > strlen(".localhost.") && g_ascii_strcasecmp(host + n - strlen(".localhost."), ".localhost.") == 0))
+                return fail(ret_error, -EPERM, "the URL's host %s is this machine's loopback: only root may build from there", host);
+        return check_host(host, AI_NUMERICHOST, ret_error);
+}
+
+int source_git_check_host_resolved(const char *url, char **ret_error) {
+        g_autofree char *host = url_host(url);
+        int r;
+
+        r = source_git_check_host_literal(url, ret_error);
+        if (r < 0 || !host)
+                return r;
+        return check_host(host, 0, ret_error);
 }
 
 int source_git_validate_url(const char *url, bool allow_local, char **ret_error) {
@@ -445,6 +541,15 @@ static int child_fetch(FetchChild *c, const char *branch, char **ret_commit, cha
 
         child_setup_libgit2();
 
+        /* What the name resolves to now: a name that points at this machine's loopback or at
+         * a link-local address (a cloud's metadata service) is refused for callers but root.
+         * libgit2 resolves it again to connect (not pinned: see the README). */
+        if (c->limits.refuse_local_hosts) {
+                r = source_git_check_host_resolved(c->url, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
         r = git_repository_init(&repo, c->dest, /* is_bare= */ false);
         if (r < 0)
                 return -EIO;
@@ -453,7 +558,8 @@ static int child_fetch(FetchChild *c, const char *branch, char **ret_commit, cha
                 return -EIO;
 
         child_set_callbacks(c, &connect_opts.callbacks);
-        connect_opts.follow_redirects = GIT_REMOTE_REDIRECT_INITIAL;
+        /* A redirect could lead anywhere, the loopback included: root's fetches only. */
+        connect_opts.follow_redirects = c->limits.refuse_local_hosts ? GIT_REMOTE_REDIRECT_NONE : GIT_REMOTE_REDIRECT_INITIAL;
         r = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &connect_opts);
         if (r < 0)
                 return -EIO;

@@ -20,6 +20,7 @@ typedef struct SourceGitLimits {
         uint64_t max_bytes;      /* received pack bytes; 0: SOURCE_GIT_MAX_BYTES_DEFAULT */
         uint64_t timeout_usec;   /* whole fetch and checkout; 0: SOURCE_GIT_TIMEOUT_USEC_DEFAULT */
         uint64_t max_files;      /* files (and symlinks) in the checkout; 0: SOURCE_GIT_MAX_FILES_DEFAULT */
+        bool refuse_local_hosts; /* http(s): the host looked up first (source_git_check_host_resolved()), no redirects */
 } SourceGitLimits;
 
 /* Called in the calling process, in order, with fractions that never decrease; the last call
@@ -43,6 +44,7 @@ typedef void (*SourceGitProgress)(const char *line, double fraction, void *userd
  *   -E2BIG      more than limits->max_files in the tree
  *   -ETIMEDOUT  the deadline passed
  *   -EACCES     the server wants credentials
+ *   -EPERM      refuse_local_hosts: the host resolves to a loopback or link-local address
  *   -EIO        anything else (libgit2's message) */
 int source_git_fetch(
                 const char *url,
@@ -61,6 +63,14 @@ int source_git_fetch(
  * spaces, non-ASCII bytes and URLs longer than SOURCE_GIT_URL_MAX. Returns 0, or -EINVAL
  * with *ret_error (if not NULL, free with g_free()) saying what is wrong. */
 int source_git_validate_url(const char *url, bool allow_local, char **ret_error);
+/* For callers other than root: -EPERM and a message naming the address when the host of an
+ * http(s) URL is "localhost" (or under .localhost) or a literal loopback, link-local or "this
+ * host" address (127.0.0.0/8, 169.254.0.0/16, 0.0.0.0/8, ::1, fe80::/10, ::, IPv4-mapped
+ * forms; any notation getaddrinfo() takes without a lookup: no blocking, for the bus layer).
+ * The resolved form also looks the name up (blocks: fetch workers only); source_git_fetch()
+ * does so before connecting with limits->refuse_local_hosts (-EPERM). Not http(s): 0. */
+int source_git_check_host_literal(const char *url, char **ret_error);
+int source_git_check_host_resolved(const char *url, char **ret_error);
 
 /* git check-ref-format --branch rules (libgit2's check of "refs/heads/<branch>"), plus no
  * leading '-' and no "HEAD". Returns 0 or -EINVAL with *ret_error as above. */

@@ -1108,15 +1108,30 @@ static int data_copy(Unpacker *u, int fd, uint64_t size, const char *entry) {
         return skip_bytes(u, padding_of(size), entry);
 }
 
+/* The entry's data counted against the archive's cap and the operation's. */
+static int count_data(Unpacker *u, uint64_t size, const char *name) {
+        const TarLimits *l = &u->limits;
+
+        if (l->max_bytes > 0 && size > l->max_bytes - u->bytes)
+                return fail(&u->message, -EFBIG, name, "archive holds more than %" PRIu64 " bytes", l->max_bytes);
+        if (l->total_bytes && l->max_total_bytes > 0 &&
+            (*l->total_bytes > l->max_total_bytes || size > l->max_total_bytes - *l->total_bytes))
+                return fail(&u->message, -EFBIG, name, "more than %" PRIu64 " bytes in all", l->max_total_bytes);
+        u->bytes += size;
+        if (l->total_bytes)
+                *l->total_bytes += size;
+        return 0;
+}
+
 static int unpack_regular(Unpacker *u, const Entry *e, const char *norm) {
         const struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, e->mtime };
         _cleanup_close_ int parent_fd = -1, fd = -1;
         const char *base = name_base(norm);
         int r;
 
-        if (u->limits.max_bytes > 0 && e->size > u->limits.max_bytes - u->bytes)
-                return fail(&u->message, -EFBIG, e->name, "archive holds more than %" PRIu64 " bytes", u->limits.max_bytes);
-        u->bytes += e->size;
+        r = count_data(u, e->size, e->name);
+        if (r < 0)
+                return r;
 
         parent_fd = parent_open(u, norm, e->name);
         if (parent_fd < 0)
@@ -1794,11 +1809,9 @@ int tar_reader_next(TarReader *r, const char **ret_name, char *ret_type, uint64_
                 k = fail(&u->message, -EFBIG, r->entry.name, "archive holds more than %" PRIu64 " entries", u->limits.max_entries);
                 goto fail;
         }
-        if (u->limits.max_bytes > 0 && r->entry.size > u->limits.max_bytes - u->bytes) {
-                k = fail(&u->message, -EFBIG, r->entry.name, "archive holds more than %" PRIu64 " bytes", u->limits.max_bytes);
+        k = count_data(u, r->entry.size, r->entry.name);
+        if (k < 0)
                 goto fail;
-        }
-        u->bytes += r->entry.size;
         k = name_normalize(u, r->entry.name, r->entry.name, "name", &norm);
         if (k < 0)
                 goto fail;

@@ -14,6 +14,8 @@ typedef struct TarLimits {
         uint64_t max_bytes;     /* total size of the entries' data; 0: no limit */
         uint64_t max_entries;   /* 0: no limit */
         bool keep_ownership;    /* apply the archive's numeric uid/gid (fchownat); else the caller's ids */
+        uint64_t *total_bytes;  /* the entries' data of every archive of one operation (may be NULL) */
+        uint64_t max_total_bytes;       /* caps *total_bytes; 0: no cap */
 } TarLimits;
 
 /* Writes the file or the directory tree at path (an absolute path resolved inside root_fd with

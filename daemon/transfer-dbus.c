@@ -187,6 +187,9 @@ static int method_import_container(sd_bus_message *msg, void *userdata, sd_bus_e
         r = read_name_fd_options(msg, "container", false, specs, &name, &fd, error);
         if (r < 0)
                 return r;
+        r = bus_check_new_container_name(name, error);
+        if (r < 0)
+                return r;
         if (image) {
                 r = bus_check_name("image", image, error);
                 if (r < 0)

@@ -3,6 +3,8 @@
  * a hidden directory under images/ (removed at start-up if a crash leaves it) and renamed into
  * place only when every digest, path, owner and size was right. */
 #include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
 #include <stdio.h>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -61,7 +63,16 @@ typedef struct TransferOp {
         uint64_t created_usec;
         TransferDone done;
         void *userdata;
+
+        /* import and pull: the stream's entries, and again the data all layers unpack to, are
+         * capped at max_bytes ([Transfers] of the configuration file) */
+        uint64_t max_bytes;
+        uint64_t unpacked_bytes;
 } TransferOp;
+
+static uint64_t op_max_bytes(const TransferOp *op) {
+        return op->max_bytes > 0 ? op->max_bytes : TRANSFER_MAX_BYTES;
+}
 
 static void transfer_op_free(void *p) {
         TransferOp *op = p;
@@ -1021,7 +1032,8 @@ static int import_nested(TarReader *reader, const char *name, const char *dir, c
 
 static int import_entry(TransferOp *op, ImportState *s, TarReader *reader, const char *name, char type, uint64_t size,
                         int in_fd, char **ret_message) {
-        TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
+        TarLimits inner = { .max_bytes = op_max_bytes(op), .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true,
+                            .total_bytes = &op->unpacked_bytes, .max_total_bytes = op_max_bytes(op) };
         guint k;
 
         if (type == '5')
@@ -1052,7 +1064,7 @@ static int import_entry(TransferOp *op, ImportState *s, TarReader *reader, const
 static int import_stream(TransferOp *op, ImportState *s, char **ret_message) {
         g_autofree char *in = g_build_filename(op->tmp, "in", NULL), *img = g_build_filename(op->tmp, "image", NULL);
         g_autofree char *layers_dir = g_build_filename(img, "layers", NULL);
-        TarLimits outer = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = 4096 };
+        TarLimits outer = { .max_bytes = op_max_bytes(op), .max_entries = 4096 };
         _cleanup_(tar_reader_freep) TarReader *reader = NULL;
         _cleanup_close_ int in_fd = -1, stream = -1;
         pid_t feeder = 0, filter = 0;
@@ -1132,7 +1144,8 @@ static int import_image_part(TransferOp *op, const ImportState *s, char **ret_me
         g_autoptr(GStrvBuilder) layer_paths = g_strv_builder_new();
         _cleanup_(image_freep) Image *i = NULL;
         _cleanup_close_ int in_fd = -1;
-        TarLimits inner = { .max_bytes = TRANSFER_MAX_BYTES, .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true };
+        TarLimits inner = { .max_bytes = op_max_bytes(op), .max_entries = TRANSFER_MAX_ENTRIES, .keep_ownership = true,
+                            .total_bytes = &op->unpacked_bytes, .max_total_bytes = op_max_bytes(op) };
         JsonObject *o;
         JsonArray *layers;
         guint n;
@@ -1222,7 +1235,7 @@ static int import_worker(int fd, void *data) {
         (void) umask(0022);
         r = import_worker_inner(op, &message);
         (void) rm_rf(op->tmp);
-        if (r == -EBADMSG)
+        if (r == -EBADMSG || r == -EFBIG)
                 return report(fd, EXIT_INVALID, "%s", message ?: "Invalid archive");
         if (r < 0)
                 return report(fd, 1, "%s%s%s", message ?: "", message ? ": " : "", g_strerror(-r));
@@ -1323,6 +1336,7 @@ int transfer_import_image(Manager *m, const char *name, int in_fd, const char *o
         op = g_new0(TransferOp, 1);
         op->manager = m;
         op->import = true;
+        op->max_bytes = m->size_caps.import_max_bytes;
         op->name = g_strdup(name);
         op->tmp = tmp_path(m, "import");
         op->final = manager_image_dir(m, name);
@@ -1416,7 +1430,7 @@ static int import_container_worker(int fd, void *data) {
                 /* An image imported before the failure goes too: nothing is left. */
                 if (op->final && r != -EEXIST)
                         (void) rm_rf(op->final);
-                if (r == -EBADMSG)
+                if (r == -EBADMSG || r == -EFBIG)
                         return report(fd, EXIT_INVALID, "%s", message ?: "Invalid archive");
                 if (r == -EEXIST)
                         return report(fd, EXIT_IMAGE_EXISTS, "%s", message);
@@ -1661,6 +1675,7 @@ int transfer_import_container(Manager *m, const char *name, int in_fd, const cha
         op = g_new0(TransferOp, 1);
         op->manager = m;
         op->import = true;
+        op->max_bytes = m->size_caps.import_max_bytes;
         op->tmp = tmp_path(m, "import");
         op->container_name = g_strdup(name);
         op->image_name = g_strdup(image_name);
@@ -1709,6 +1724,75 @@ static void pull_line(int fd, const char *kind, const char *text) {
         (void) loop_write(fd, line, strlen(line));
 }
 
+/* The pull worker is a process of its own: nftw() has no userdata. */
+static uint64_t tree_bytes_sum;
+
+static int tree_bytes_add(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        if (flag == FTW_F)
+                tree_bytes_sum += (uint64_t) st->st_size;
+        return 0;
+}
+
+static uint64_t tree_bytes(const char *path) {
+        tree_bytes_sum = 0;
+        (void) nftw(path, tree_bytes_add, 16, FTW_PHYS);
+        return tree_bytes_sum;
+}
+
+/* skopeo copies into dir (its temporary files there too); what it has written is looked at
+ * every 100 ms, and over max_bytes it is killed: -EFBIG. Its stderr in *ret_err. */
+static int pull_run_skopeo(const char *dir, char **argv, uint64_t max_bytes, char **ret_err) {
+        g_autofree char *err_path = g_build_filename(dir, "skopeo.err", NULL);
+        _cleanup_close_ int pidfd = -1;
+        int status, r = 0;
+        pid_t pid;
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                int n = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (e < 0 || n < 0 || dup2(n, STDIN_FILENO) < 0 || dup2(n, STDOUT_FILENO) < 0 || dup2(e, STDERR_FILENO) < 0)
+                        _exit(127);
+                (void) setenv("TMPDIR", dir, 1);
+                execvp(argv[0], argv);
+                _exit(127);
+        }
+        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        for (;;) {
+                struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+                /* Woken when it ends; else each 100 ms (without a pidfd, poll() just waits). */
+                if (poll(pidfd >= 0 ? &p : NULL, pidfd >= 0 ? 1 : 0, 100) < 0 && errno != EINTR) {
+                        r = -errno;
+                        break;
+                }
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        /* What came between the last look and its end counts too. */
+                        if (tree_bytes(dir) > max_bytes)
+                                r = -EFBIG;
+                        pid = 0;
+                        break;
+                }
+                if (tree_bytes(dir) > max_bytes) {
+                        r = -EFBIG;
+                        break;
+                }
+        }
+        if (r < 0 && pid > 0) {
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, &status, 0);
+        }
+        (void) g_file_get_contents(err_path, ret_err, NULL, NULL);
+        (void) unlink(err_path);
+        if (r < 0)
+                return r;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+                return -ENOENT;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
+}
+
 int transfer_pull_worker(int fd, void *data) {
         Build *b = data; /* our copy of the daemon's memory, taken at fork() */
         TransferOp op = {
@@ -1717,12 +1801,12 @@ int transfer_pull_worker(int fd, void *data) {
                 .name = b->name,
                 .final = b->tmpdir,
                 .oci_base = b->base ?: (char *) "busybox",
+                .max_bytes = b->manager->size_caps.pull_max_bytes,
         };
         g_autofree char *tmp = g_strdup_printf("%s/images/.pull-%u-%d", b->manager->state_dir, b->id, (int) getpid());
-        g_autofree char *src = g_strconcat("docker://", b->url, NULL), *dst = NULL, *out = NULL, *err = NULL;
+        g_autofree char *src = g_strconcat("docker://", b->url, NULL), *dst = NULL, *err = NULL;
         g_autofree char *message = NULL, *tls = g_strdup_printf("--src-tls-verify=%s", b->tls_verify ? "true" : "false");
-        g_autoptr(GError) e = NULL;
-        int status, r;
+        int r;
 
         (void) umask(0022);
         op.tmp = tmp;
@@ -1737,16 +1821,25 @@ int transfer_pull_worker(int fd, void *data) {
                 pull_line(fd, "LOG", l);
         }
         const char *argv[] = { "skopeo", "copy", "--quiet", tls, src, dst, NULL };
-        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &e)) {
-                g_autofree char *l = g_strdup_printf("org.containers.Error.BuildFailed skopeo cannot be run (is it installed?): %s", e->message);
+        r = pull_run_skopeo(tmp, (char **) argv, op_max_bytes(&op), &err);
+        if (r == -ENOENT) {
+                pull_line(fd, "FAIL", "org.containers.Error.BuildFailed skopeo cannot be run (is it installed?)");
+                (void) rm_rf(tmp);
+                return 1;
+        }
+        if (r == -EFBIG) {
+                g_autofree char *l = g_strdup_printf(CM_ERROR_INVALID_ARCHIVE " The pull downloaded more than %" PRIu64 " bytes "
+                                                     "(PullMaxBytes= in [Transfers] of the configuration file): stopped",
+                                                     op_max_bytes(&op));
                 pull_line(fd, "FAIL", l);
                 (void) rm_rf(tmp);
                 return 1;
         }
-        if (!g_spawn_check_wait_status(status, NULL)) {
+        if (r < 0) {
                 /* Once, as the job's error (which ends its log too); with a hint where skopeo
                  * met a registry that speaks plain HTTP. */
-                g_autofree char *why = text_make_safe(g_strstrip(g_strdelimit(err, "\r\n", ' ')), 4096);
+                g_autofree char *why = err ? text_make_safe(g_strstrip(g_strdelimit(err, "\r\n", ' ')), 4096)
+                                           : g_strdup(g_strerror(-r));
                 g_autofree char *l = g_strdup_printf("org.containers.Error.BuildFailed skopeo failed: %s%s", why,
                                                      b->tls_verify && strstr(why, "HTTP response to HTTPS client") ?
                                                      " (a registry without TLS: pull with the option tls_verify false, "
@@ -1766,7 +1859,7 @@ int transfer_pull_worker(int fd, void *data) {
         }
         (void) rm_rf(tmp);
         if (r < 0) {
-                g_autofree char *l = g_strdup_printf("%s %s", r == -EBADMSG ? CM_ERROR_INVALID_ARCHIVE : "org.containers.Error.BuildFailed",
+                g_autofree char *l = g_strdup_printf("%s %s", r == -EBADMSG || r == -EFBIG ? CM_ERROR_INVALID_ARCHIVE : "org.containers.Error.BuildFailed",
                                                      message ?: g_strerror(-r));
                 (void) mkdir(b->tmpdir, 0755);
                 pull_line(fd, "FAIL", l);

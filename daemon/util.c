@@ -39,6 +39,13 @@ bool name_is_valid(const char *name) {
         return true;
 }
 
+/* A container's name is its host name, its machine's name (nss-mymachines resolves it on the
+ * host) and the name other containers resolve it by: with a dot it could shadow a DNS name.
+ * Names given to new containers have none; containers that already have one keep it. */
+bool container_name_is_new_valid(const char *name) {
+        return name_is_valid(name) && !strchr(name, '.');
+}
+
 bool env_name_is_valid(const char *s) {
         if (isempty(s) || g_ascii_isdigit(s[0]))
                 return false;

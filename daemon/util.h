@@ -122,6 +122,7 @@ uint64_t now_usec(int clock);
 
 #define NAME_MAX_LEN 64
 bool name_is_valid(const char *name);
+bool container_name_is_new_valid(const char *name);
 bool env_name_is_valid(const char *s);
 bool env_assignment_is_valid(const char *s);
 /* Text from an image, an archive, a state file or a caller that may reach LXC's configuration, a

@@ -78,6 +78,94 @@ static void test_find_free(void) {
         g_assert_cmpuint(s, ==, 2000000000U + IDMAP_SLOT_SIZE);
 }
 
+static void test_find_free_ranges(void) {
+        IdBlock b = { .start = 0x70000000U, .size = 4 * IDMAP_SLOT_SIZE };
+        g_autoptr(GHashTable) used = g_hash_table_new(g_direct_hash, g_direct_equal);
+        uint32_t s = 0;
+
+        /* A slot of an earlier block, half a slot off: it takes ids of the first two slots. */
+        g_hash_table_add(used, GUINT_TO_POINTER(0x70000000U + IDMAP_SLOT_SIZE / 2));
+        g_assert_cmpint(idmap_block_find_free(&b, used, &s), ==, 0);
+        g_assert_cmpuint(s, ==, 0x70000000U + 2 * IDMAP_SLOT_SIZE);
+        /* One ending exactly where a slot begins leaves it free; one ending a single id in takes it. */
+        g_hash_table_remove_all(used);
+        g_hash_table_add(used, GUINT_TO_POINTER(0x70000000U - IDMAP_SLOT_SIZE));
+        g_assert_cmpint(idmap_block_find_free(&b, used, &s), ==, 0);
+        g_assert_cmpuint(s, ==, 0x70000000U);
+        g_hash_table_add(used, GUINT_TO_POINTER(0x70000000U - IDMAP_SLOT_SIZE + 1));
+        g_assert_cmpint(idmap_block_find_free(&b, used, &s), ==, 0);
+        g_assert_cmpuint(s, ==, 0x70000000U + IDMAP_SLOT_SIZE);
+        /* Misaligned slots over the whole block: nothing left. */
+        for (uint32_t u = 0x70000000U + 1; u < 0x70000000U + 4 * IDMAP_SLOT_SIZE; u += IDMAP_SLOT_SIZE)
+                g_hash_table_add(used, GUINT_TO_POINTER(u));
+        s = 7;
+        g_assert_cmpint(idmap_block_find_free(&b, used, &s), ==, -ENOSPC);
+        g_assert_cmpuint(s, ==, 7);
+}
+
+static void test_block_check(void) {
+        IdBlock def = { .start = IDMAP_DEFAULT_START, .size = IDMAP_DEFAULT_SIZE };
+        IdBlock b = { .start = 0x78000000U, .size = 16 * IDMAP_SLOT_SIZE };
+        g_autofree char *msg = NULL;
+        g_autofree char *users = write_temp("alice:100000:65536\n"
+                                            "# a comment\n"
+                                            "\n"
+                                            "root:1000000000:268435456\n"   /* the daemon's earlier block */
+                                            "0:2013265920:65536\n"          /* root by number */
+                                            "broken line\n"
+                                            "bob:200000:65536\n");
+        g_autofree char *groups_bad = write_temp("alice:100000:65536\n"
+                                                 "mallory:2013331456:10\n");  /* 0x78000000 + 65536 */
+        g_autofree char *users_edge = write_temp("carol:2012217344:1048576\n"     /* ends at 0x78000000 - 1 */
+                                                 "dave:2014314496:65536\n");      /* begins at the block's end */
+
+        /* The default block is clear of systemd's ranges, and aligned. */
+        g_assert_cmpint(idmap_block_check(&def, NULL, NULL, &msg), ==, 0);
+        g_assert_null(msg);
+        g_assert_cmpuint(def.start % IDMAP_SLOT_SIZE, ==, 0);
+        g_assert_true(idmap_block_is_valid(&def));
+        g_assert_cmpint(idmap_block_check(&b, users, users, NULL), ==, 0);
+        g_assert_cmpint(idmap_block_check(&b, users_edge, "/nonexistent/subgid", NULL), ==, 0);
+
+        /* Another user's range in subgid, named with the user and the range. */
+        g_assert_cmpint(idmap_block_check(&b, users, groups_bad, &msg), ==, -EADDRINUSE);
+        g_test_message("%s", msg);
+        g_assert_nonnull(strstr(msg, "mallory"));
+        g_assert_nonnull(strstr(msg, "2013331456-2013331465"));
+        g_assert_nonnull(strstr(msg, groups_bad));
+        g_clear_pointer(&msg, g_free);
+        g_assert_cmpint(idmap_block_check(&b, groups_bad, NULL, &msg), ==, -EADDRINUSE);
+        g_clear_pointer(&msg, g_free);
+
+        /* Not aligned on a slot: the block of the finding, moved by half a slot. */
+        b.start += IDMAP_SLOT_SIZE / 2;
+        g_assert_cmpint(idmap_block_check(&b, NULL, NULL, &msg), ==, -EINVAL);
+        g_assert_nonnull(strstr(msg, "multiple of 65536"));
+        g_clear_pointer(&msg, g_free);
+
+        /* systemd's ranges: the containers of nspawn/machined (the old default block lay in
+         * it), DynamicUser=, foreign images. */
+        b = (IdBlock) { .start = 0x3B9A0000U, .size = 4096 * IDMAP_SLOT_SIZE };
+        g_assert_cmpint(idmap_block_check(&b, NULL, NULL, &msg), ==, -EADDRINUSE);
+        g_assert_nonnull(strstr(msg, "container range"));
+        g_assert_nonnull(strstr(msg, "524288-1879048191"));
+        g_clear_pointer(&msg, g_free);
+        b = (IdBlock) { .start = 0x6FFF0000U, .size = 2 * IDMAP_SLOT_SIZE };
+        g_assert_cmpint(idmap_block_check(&b, NULL, NULL, &msg), ==, -EADDRINUSE);
+        g_clear_pointer(&msg, g_free);
+        b = (IdBlock) { .start = 0, .size = IDMAP_SLOT_SIZE };
+        g_assert_cmpint(idmap_block_check(&b, NULL, NULL, &msg), ==, -EADDRINUSE);
+        g_assert_nonnull(strstr(msg, "DynamicUser"));
+        g_clear_pointer(&msg, g_free);
+        b = (IdBlock) { .start = 0x7FF00000U, .size = 16 * IDMAP_SLOT_SIZE };
+        g_assert_cmpint(idmap_block_check(&b, NULL, NULL, &msg), ==, -EADDRINUSE);
+        g_assert_nonnull(strstr(msg, "foreign"));
+        g_clear_pointer(&msg, g_free);
+
+        FOREACH_STRING(p, users, groups_bad, users_edge)
+                (void) g_unlink(p);
+}
+
 static void test_claim(void) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(container_freep) Container *a = NULL, *b = NULL, *p = NULL;
@@ -97,6 +185,11 @@ static void test_claim(void) {
         /* Never two containers on one slot, never a slot inside useradd's range. */
         b->uid_shift = a->uid_shift;
         g_assert_cmpint(manager_claim_uid_shift(m, b), ==, -EADDRINUSE);
+        /* Nor on a slot that begins inside another one, on either side. */
+        b->uid_shift = a->uid_shift + IDMAP_SLOT_SIZE / 2;
+        g_assert_cmpint(manager_claim_uid_shift(m, b), ==, -EADDRINUSE);
+        b->uid_shift = a->uid_shift - 1;
+        g_assert_cmpint(manager_claim_uid_shift(m, b), ==, -EADDRINUSE);
         b->uid_shift = 100000;
         g_assert_cmpint(manager_claim_uid_shift(m, b), ==, -EINVAL);
         /* Privileged containers have no slot. */
@@ -110,6 +203,10 @@ static void test_claim(void) {
         g_assert_cmpuint(g_hash_table_size(m->uid_shifts), ==, 0);
         g_assert_cmpint(manager_allocate_uid_shift(m, &s), ==, 0);
         g_assert_cmpuint(s, ==, a->uid_shift);
+
+        /* A block that failed its check hands out nothing. */
+        m->id_block_problem = g_strdup("overlaps user mallory's range");
+        g_assert_cmpint(manager_allocate_uid_shift(m, &s), ==, -EADDRNOTAVAIL);
 }
 
 static void test_subid_text(void) {
@@ -193,6 +290,8 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/idmap/block-load", test_block_load);
         g_test_add_func("/idmap/find-free", test_find_free);
+        g_test_add_func("/idmap/find-free-ranges", test_find_free_ranges);
+        g_test_add_func("/idmap/block-check", test_block_check);
         g_test_add_func("/idmap/claim", test_claim);
         g_test_add_func("/idmap/subid-text", test_subid_text);
         g_test_add_func("/rootfs/bind-parse", test_bind_parse);

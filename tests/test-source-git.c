@@ -446,6 +446,47 @@ static void test_fetch_empty_and_missing(void) {
         g_assert_nonnull(strstr(e2, "404"));
 }
 
+static void test_local_hosts(void) {
+        /* For callers other than root: this machine's loopback, link-local addresses (a
+         * cloud's metadata service) and "this host", in every notation getaddrinfo() takes. */
+        FOREACH_STRING(u, "http://127.0.0.1:8080/x.git", "http://127.1/r", "http://2130706433/r",
+                       "http://0x7f000001/r", "https://[::1]:443/r.git", "http://[::ffff:127.0.0.1]/r",
+                       "http://169.254.169.254/latest/meta-data", "http://[fe80::1]/r", "http://0.0.0.0/r",
+                       "http://[::]/r", "http://localhost:80/r", "http://LOCALHOST/r", "http://localhost./r",
+                       "http://git.localhost/r") {
+                g_autofree char *error = NULL;
+
+                if (source_git_check_host_literal(u, &error) != -EPERM)
+                        g_error("accepted %s", u);
+                g_assert_nonnull(strstr(error, "only root"));
+        }
+        FOREACH_STRING(u, "https://github.com/user/repo.git", "http://192.0.2.1/r", "http://10.1.2.3:8080/r",
+                       "http://[2001:db8::1]/r", "http://128.0.0.1/r", "http://169.255.0.1/r", "http://[fec0::1]/r",
+                       "http://localhost.example.com/r", "file:///srv/r.git", "/srv/r.git") {
+                g_autofree char *error = NULL;
+
+                if (source_git_check_host_literal(u, &error) != 0)
+                        g_error("refused %s: %s", u, error);
+                g_assert_null(error);
+        }
+        /* The lookup: what a name resolves to. */
+        g_assert_cmpint(source_git_check_host_resolved("http://localhost/r", NULL), ==, -EPERM);
+        g_assert_cmpint(source_git_check_host_resolved("http://192.0.2.1/r", NULL), ==, 0);
+}
+
+static void test_fetch_local_host_refused(void) {
+        g_autofree char *url = url_for("small.git"), *dest = NULL, *commit = NULL, *error = NULL;
+        g_autofree char *dest2 = NULL, *commit2 = NULL, *error2 = NULL;
+        SourceGitLimits refuse = { .refuse_local_hosts = true };
+
+        /* The test server listens on the loopback: refused before anything connects... */
+        g_assert_cmpint(fetch(url, NULL, false, &refuse, NULL, &dest, &commit, &error), ==, -EPERM);
+        g_assert_nonnull(strstr(error, "127.0.0.1"));
+        g_assert_nonnull(strstr(error, "loopback"));
+        /* ...and fetched for root. */
+        g_assert_cmpint(fetch(url, NULL, false, NULL, NULL, &dest2, &commit2, &error2), ==, 0);
+}
+
 static void test_fetch_auth_refused(void) {
         g_autofree char *url = url_for("auth/small.git"), *dest = NULL, *commit = NULL, *error = NULL;
         uint64_t start = now_usec(CLOCK_MONOTONIC);
@@ -626,6 +667,8 @@ int main(int argc, char *argv[]) {
 
         g_test_add_func("/source-git/validate-url", test_validate_url);
         g_test_add_func("/source-git/validate-branch", test_validate_branch);
+        g_test_add_func("/source-git/local-hosts", test_local_hosts);
+        g_test_add_func("/source-git/fetch-local-host-refused", test_fetch_local_host_refused);
         g_test_add_func("/source-git/fetch-default-branch", test_fetch_default_branch);
         g_test_add_func("/source-git/fetch-named-branch", test_fetch_named_branch);
         g_test_add_func("/source-git/fetch-follows-remote-head", test_fetch_follows_remote_head);

@@ -4,6 +4,7 @@
 #include "build.h"
 #include "container.h"
 #include "runtime.h"
+#include "size-caps.h"
 #include "util.h"
 
 static void test_name_is_valid(void) {
@@ -24,6 +25,56 @@ static void test_name_is_valid(void) {
         longest[NAME_MAX_LEN] = 'a';
         longest[NAME_MAX_LEN + 1] = 0;
         g_assert_false(name_is_valid(longest));
+}
+
+static void test_container_name_is_new_valid(void) {
+        /* New containers: no dots (a name with one shadows a DNS name, for every container and,
+         * through nss-mymachines, on the host). Existing ones load: name_is_valid() still holds. */
+        FOREACH_STRING(s, "web", "web-1", "my_app", "0abc")
+                g_assert_true(container_name_is_new_valid(s));
+        FOREACH_STRING(s, "example.com", "my_app.v2", "localhost.", "a.b.c", "", "-x", "a/b") {
+                g_assert_false(container_name_is_new_valid(s));
+        }
+        g_assert_false(container_name_is_new_valid(NULL));
+        g_assert_true(name_is_valid("example.com"));
+        g_assert_true(name_is_valid("my_app.v2"));
+}
+
+static void test_size_caps(void) {
+        g_autofree char *path = NULL, *msg = NULL;
+        SizeCaps caps = SIZE_CAPS_DEFAULT;
+        uint64_t v;
+        int fd;
+
+        g_assert_cmpint(size_parse("1234", &v), ==, 0);
+        g_assert_cmpuint(v, ==, 1234);
+        g_assert_cmpint(size_parse("1M", &v), ==, 0);
+        g_assert_cmpuint(v, ==, 1048576);
+        g_assert_cmpint(size_parse("16g", &v), ==, 0);
+        g_assert_cmpuint(v, ==, UINT64_C(16) << 30);
+        FOREACH_STRING(bad, "", "0", "-1", "1.5G", "G", "1P", "16 G", "99999999999T")
+                g_assert_cmpint(size_parse(bad, &v), ==, -EINVAL);
+
+        /* No file: 16 GiB each. */
+        g_assert_cmpint(size_caps_load("/nonexistent/cm.conf", &caps, NULL), ==, 0);
+        g_assert_cmpuint(caps.import_max_bytes, ==, UINT64_C(16) << 30);
+        g_assert_cmpuint(caps.put_archive_max_bytes, ==, UINT64_C(16) << 30);
+        g_assert_cmpuint(caps.pull_max_bytes, ==, UINT64_C(16) << 30);
+
+        fd = g_file_open_tmp("cm-caps-XXXXXX", &path, NULL);
+        g_assert_cmpint(fd, >=, 0);
+        close(fd);
+        g_assert_true(g_file_set_contents(path, "[IdMap]\nStart=1\n[Transfers]\nImportMaxBytes=2G\nPullMaxBytes = 512M\n", -1, NULL));
+        g_assert_cmpint(size_caps_load(path, &caps, NULL), ==, 0);
+        g_assert_cmpuint(caps.import_max_bytes, ==, UINT64_C(2) << 30);
+        g_assert_cmpuint(caps.pull_max_bytes, ==, UINT64_C(512) << 20);
+        g_assert_cmpuint(caps.put_archive_max_bytes, ==, UINT64_C(16) << 30);
+        /* An invalid value: refused, named, caps as they were. */
+        g_assert_true(g_file_set_contents(path, "[Transfers]\nPutArchiveMaxBytes=lots\n", -1, NULL));
+        g_assert_cmpint(size_caps_load(path, &caps, &msg), ==, -EINVAL);
+        g_assert_nonnull(strstr(msg, "PutArchiveMaxBytes=lots"));
+        g_assert_cmpuint(caps.import_max_bytes, ==, UINT64_C(2) << 30);
+        (void) unlink(path);
 }
 
 static void test_env_assignment(void) {
@@ -137,6 +188,8 @@ static void test_build_relative_path(void) {
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/util/name-is-valid", test_name_is_valid);
+        g_test_add_func("/util/container-name-is-new-valid", test_container_name_is_new_valid);
+        g_test_add_func("/util/size-caps", test_size_caps);
         g_test_add_func("/util/env-assignment", test_env_assignment);
         g_test_add_func("/util/env-name-and-paths", test_env_name_and_paths);
         g_test_add_func("/util/unit-name", test_unit_name);

@@ -223,6 +223,150 @@ def t_still_serving():
 
 tap.check("after all that the daemon still serves and run1 still runs", t_still_serving)
 
+
+
+# ---- names with dots: refused for new containers, existing ones keep working ---------------
+
+for n in ("a.b", "example.com", "localhost."):
+    tap.check("Create with name %r (would shadow a DNS name) -> InvalidName, nothing changed" % n,
+              expect_create_error, n)
+
+
+def gdbus_container(name, method, *args):
+    return sb.gdbus("--object-path", container_path(name), "--method", C + "." + method,
+                    *args, check=False)
+
+
+def t_dotted_existing():
+    # a container an earlier release let have a dot: its directory says its name
+    sb.mcall(*(["Create"] + busctl_create_args("busybox", "dotold", {},
+                                                {"start": False, "command": ["sh", "-c", LOOP]})))
+    sb.run(["systemctl", "stop", "containers-manager.service"])
+    sb.run(["mv", "/var/lib/containers-manager/containers/dotold",
+            "/var/lib/containers-manager/containers/old.dot"])
+    sb.run(["systemctl", "reset-failed", "containers-manager.service"], check=False)
+    sb.run(["systemctl", "start", "containers-manager.service"])
+    try:
+        if "old.dot" not in sb.list_containers():
+            return "old.dot not loaded: %s" % list(sb.list_containers())
+        r = gdbus_container("old.dot", "Start")
+        if not r.ok:
+            return "Start old.dot: %s" % r.stderr
+        if sb.get_property(container_path("old.dot"), C, "State") != "running":
+            return "old.dot not running"
+        r = gdbus_container("old.dot", "Stop")
+        if not r.ok:
+            return "Stop old.dot: %s" % r.stderr
+        # a new name with a dot: refused for Rename too; without one, fine
+        r = gdbus_container("old.dot", "Rename", gv_str("new.dot"))
+        if r.ok or gdbus_error(r) != E + "InvalidName":
+            return "Rename to new.dot: rc=%d %s" % (r.returncode, r.stderr)
+        # ImportContainer under a dotted name: refused before the stream is read
+        sb.write_file("/var/tmp/empty.tar", "")
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imageclient.py")) as f:
+            sb.write_file(sandbox.HELPER_DIR + "/imageclient.py", f.read(), mode=0o755)
+        out = sb.run(["/usr/bin/python3", sandbox.HELPER_DIR + "/imageclient.py",
+                      "import-container", "imp.dot", "/var/tmp/empty.tar"]).stdout.split()
+        if out[:2] != ["error", E + "InvalidName"]:
+            return "ImportContainer imp.dot: %s" % out
+        if "imp.dot" in sb.list_containers():
+            return "imp.dot created"
+        r = gdbus_manager("Remove", gv_str("old.dot"))
+        if not r.ok:
+            return "Remove old.dot: %s" % r.stderr
+        return unchanged()
+    finally:
+        sb.mcall("Remove", "s", "old.dot", check=False)
+
+
+tap.check("a container that already has a dot in its name loads, starts, stops and is removed; "
+          "Rename and ImportContainer to a dotted name -> InvalidName", t_dotted_existing)
+
+
+
+# ---- a total cap on what an import unpacks ([Transfers] ImportMaxBytes=) ------------------
+
+CONF = "/etc/containers-manager/containers-manager.conf"
+# an OCI layout with two gzip layers of 700 KiB of zeros each: a few KiB on the wire, each
+# layer under a 1 MiB cap, together over it
+MAKE_OCI = r"""
+import gzip, hashlib, io, json, tarfile
+
+blobs = {}
+def blob(data):
+    d = hashlib.sha256(data).hexdigest()
+    blobs[d] = data
+    return "sha256:" + d, len(data)
+
+layers, diff_ids = [], []
+for n in ("one", "two"):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as t:
+        i = tarfile.TarInfo("big-" + n)
+        i.size = 700 * 1024
+        t.addfile(i, io.BytesIO(b"\0" * i.size))
+    diff_ids.append("sha256:" + hashlib.sha256(raw.getvalue()).hexdigest())
+    d, size = blob(gzip.compress(raw.getvalue()))
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": size})
+cd, csize = blob(json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]},
+                             "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode())
+md, msize = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                             "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                        "digest": cd, "size": csize},
+                             "layers": layers}).encode())
+index = json.dumps({"schemaVersion": 2, "manifests": [
+    {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": msize}]}).encode()
+with tarfile.open("/var/tmp/capped-oci.tar", "w") as t:
+    def add(name, data):
+        i = tarfile.TarInfo(name)
+        i.size = len(data)
+        t.addfile(i, io.BytesIO(data))
+    add("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+    add("index.json", index)
+    for d, data in blobs.items():
+        add("blobs/sha256/" + d, data)
+"""
+
+
+def image_client(*args):
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imageclient.py")) as f:
+        sb.write_file(sandbox.HELPER_DIR + "/imageclient.py", f.read(), mode=0o755)
+    return sb.run(["/usr/bin/python3", sandbox.HELPER_DIR + "/imageclient.py"] + list(args),
+                  timeout=300).stdout.split(None, 2)
+
+
+def images():
+    return [i[0] for i in sb.mcall("Images")[0]]
+
+
+def t_import_cap():
+    sb.run(["/usr/bin/python3", "-c", MAKE_OCI])
+    sb.write_file(CONF, "[Transfers]\nImportMaxBytes=1M\n")
+    sb.run(["systemctl", "reset-failed", "containers-manager.service"], check=False)
+    sb.run(["systemctl", "restart", "containers-manager.service"])
+    try:
+        r = image_client("import", "capbig", "/var/tmp/capped-oci.tar")
+        if r[:2] != ["error", E + "InvalidArchive"] or "1048576" not in r[2]:
+            return "ImportImage of 1.4 MiB of layers with a cap of 1 MiB: %s" % r
+        tap.diag("ImportImage: %s" % " ".join(r))
+        if "capbig" in images():
+            return "capbig was imported"
+    finally:
+        sb.run(["rm", "-f", CONF])
+        sb.run(["systemctl", "reset-failed", "containers-manager.service"], check=False)
+        sb.run(["systemctl", "restart", "containers-manager.service"])
+    # the archive itself is good: under the default cap (16 GiB) it imports
+    r = image_client("import", "capok", "/var/tmp/capped-oci.tar")
+    if r[0] != "ok":
+        return "ImportImage with the default cap: %s" % r
+    sb.mcall("RemoveImage", "s", "capok", check=False)
+    return unchanged()
+
+
+tap.check("ImportImage whose layers unpack to more than [Transfers] ImportMaxBytes= (each layer "
+          "under it) -> InvalidArchive naming the cap, nothing imported; under the default it "
+          "imports", t_import_cap)
+
 for n in ("run1", "idle1", "stp"):
     sb.mcall("Remove", "s", n, check=False)
 sb.stop()

@@ -693,11 +693,28 @@ tap.check("root may build from a file:// URL and from an absolute path", t_root_
 # ---- polkit --------------------------------------------------------------------------------
 
 RULES = "/etc/polkit-1/rules.d/50-cm-build.rules"
+# Callers other than root may not build from the loopback (127.0.0.1, where the git server
+# listens): the same server on a documentation address of the sandbox's own for them
+PUBLIC_ADDR = "192.0.2.77"
+PUBLIC_UNIT = "cm-git-http-public"
+
+
+def public_url(url):
+    if sb.unit_active(PUBLIC_UNIT) != "active":
+        sb.run(["ip", "addr", "replace", PUBLIC_ADDR + "/32", "dev", "lo"])
+        sb.run(["sh", "-c", "sed 's/127\\.0\\.0\\.1/%s/g' %s/lighttpd.conf > %s/lighttpd-public.conf"
+                % (PUBLIC_ADDR, gitserver.CONF_DIR, gitserver.CONF_DIR)])
+        sb.run(["systemd-run", "--unit=" + PUBLIC_UNIT, "--quiet", "--collect",
+                "/usr/sbin/lighttpd", "-D", "-f", gitserver.CONF_DIR + "/lighttpd-public.conf"])
+    url = url.replace("127.0.0.1", PUBLIC_ADDR)
+    wait_for(lambda: gitserver._http_ok(sb, url), 20, what="the git server on " + PUBLIC_ADDR)
+    return url
 
 
 def t_polkit():
     imgs = images()
-    r = start_build("ubuild", REPO["grant"], user=TEST_USER)
+    grant_url = public_url(REPO["grant"])
+    r = start_build("ubuild", grant_url, user=TEST_USER)
     e = expect_error(r, DENIED)
     if e is not True:
         return "unprivileged Build: " + e
@@ -717,7 +734,7 @@ polkit.addRule(function(action, subject) {
 """ % TEST_USER)
     try:
         path = wait_for(lambda: (lambda p: p if isinstance(p, str) else None)(
-            start_build("ubuild", REPO["grant"], user=TEST_USER)), 15, what="a granted Build")
+            start_build("ubuild", grant_url, user=TEST_USER)), 15, what="a granted Build")
         ok, log = sb.call(path, BUILD_IFACE, "Wait", user=TEST_USER)
         if not ok:
             return "the granted build failed: %r" % log
@@ -849,6 +866,159 @@ def t_retention():
 
 tap.check("a finished build goes away after CONTAINERS_MANAGER_BUILD_RETENTION_SEC (%d s here)"
           % RETENTION, t_retention)
+
+
+
+# ---- loopback and link-local sources: root's only -----------------------------------------
+
+def t_local_hosts():
+    port = REPO["grant"].split(":")[2].split("/")[0]
+    path = "/git/grant.git"
+    sb.write_file(RULES, """
+polkit.addRule(function(action, subject) {
+    if (action.id == "org.containers.build" && subject.user == "%s")
+        return polkit.Result.YES;
+});
+""" % TEST_USER)
+    hosts = sb.run(["cat", "/etc/hosts"]).stdout
+    try:
+        # granted: a build from the public address goes (and tells when polkitd has the rule)
+        ok_url = public_url(REPO["grant"])
+        p = wait_for(lambda: (lambda p: p if isinstance(p, str) else None)(
+            start_build("uok", ok_url, user=TEST_USER)), 15, what="a granted Build")
+        ok, log = sb.call(p, BUILD_IFACE, "Wait", user=TEST_USER)
+        if not ok:
+            return "the granted build from %s failed: %r" % (ok_url, log)
+        gdbus_manager("RemoveImage", gv_str("uok"))
+        # literal loopback, link-local and "this host" addresses: refused at once, before polkit
+        for host in ("127.0.0.1", "127.1", "2130706433", "localhost", "[::1]",
+                     "[::ffff:127.0.0.1]", "169.254.169.254", "[fe80::1]", "0.0.0.0"):
+            url = "http://%s:%s%s" % (host, port, path)
+            r = start_build("uloop", url, user=TEST_USER)
+            if isinstance(r, str) or gdbus_error(r) != DENIED[0] or "Only root" not in r.stderr:
+                return "Build from %s as %s: %s" % (url, TEST_USER, r if isinstance(r, str) else r.stderr)
+        tap.diag("0.0.0.0: %s" % r.stderr.strip()[-160:])
+        # a name that resolves to the loopback: the build's worker looks it up and refuses
+        # before it connects: no request reaches the server
+        sb.write_file("/etc/hosts", hosts + "127.0.0.1 cm-loop.test\n")
+        url = "http://cm-loop.test:%s%s" % (port, path)
+        before = gitserver.access_log(sb).count("grant.git")
+        p = start_build("uname", url, user=TEST_USER)
+        if not isinstance(p, str):
+            return "Build from %s as %s refused at once: %s" % (url, TEST_USER, p.stderr)
+        ok, log = sb.call(p, BUILD_IFACE, "Wait", user=TEST_USER)
+        log = "\n".join(log) if isinstance(log, list) else log
+        tap.diag("cm-loop.test: %s" % log.strip()[-200:])
+        if ok or "127.0.0.1" not in log or "loopback" not in log:
+            return "Build from %s as %s: ok=%s %r" % (url, TEST_USER, ok, log)
+        if bprop(p, "ErrorName") != E + "BuildFailed":
+            return "ErrorName %s" % bprop(p, "ErrorName")
+        if gitserver.access_log(sb).count("grant.git") != before:
+            return "the server was asked for grant.git"
+        if "uname" in images():
+            return "uname was built"
+        # root may: the same name builds
+        p = must_build("rname", url)
+        ok, log = wait(p)
+        if not ok:
+            return "root's build from %s: %r" % (url, log)
+        gdbus_manager("RemoveImage", gv_str("rname"))
+        return True
+    finally:
+        sb.write_file("/etc/hosts", hosts)
+        sb.run(["rm", "-f", RULES])
+
+
+tap.check("Build as a granted user from loopback, link-local or 'this host' addresses "
+          "(any notation) -> AccessDenied at once; from a name that resolves to 127.0.0.1 -> "
+          "the build fails before connecting; root still builds from there", t_local_hosts)
+
+
+
+# ---- a total cap on a pull ([Transfers] PullMaxBytes=) -------------------------------------
+
+CONF = "/etc/containers-manager/containers-manager.conf"
+REGISTRY_CONF = """version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/tmp/cap-registry
+http:
+  addr: 127.0.0.1:5001
+"""
+# an OCI layout with one layer of 2 MiB of random bytes (gzip cannot shrink it)
+MAKE_OCI_DIR = r"""
+import gzip, hashlib, io, json, os, shutil, tarfile
+root = "/var/tmp/cap-oci"
+shutil.rmtree(root, ignore_errors=True)
+os.makedirs(root + "/blobs/sha256")
+def blob(data):
+    d = hashlib.sha256(data).hexdigest()
+    with open(root + "/blobs/sha256/" + d, "wb") as f:
+        f.write(data)
+    return {"digest": "sha256:" + d, "size": len(data)}
+raw = io.BytesIO()
+with tarfile.open(fileobj=raw, mode="w") as t:
+    i = tarfile.TarInfo("random.bin")
+    i.size = 2 << 20
+    t.addfile(i, io.BytesIO(os.urandom(i.size)))
+layer = dict(blob(gzip.compress(raw.getvalue())), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
+config = dict(blob(json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]},
+    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()]}}).encode()),
+    mediaType="application/vnd.oci.image.config.v1+json")
+manifest = dict(blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": config, "layers": [layer]}).encode()), mediaType="application/vnd.oci.image.manifest.v1+json",
+    annotations={"org.opencontainers.image.ref.name": "t"})
+with open(root + "/index.json", "w") as f:
+    json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
+with open(root + "/oci-layout", "w") as f:
+    f.write('{"imageLayoutVersion": "1.0.0"}')
+"""
+
+
+def restart_daemon():
+    sb.run(["systemctl", "reset-failed", "containers-manager.service"], check=False)
+    sb.run(["systemctl", "restart", "containers-manager.service"])
+
+
+def pull(name):
+    p = sb.mcall("PullImage", "ssa{sv}", name, "127.0.0.1:5001/cm/big:latest", "1",
+                 "tls_verify", "b", "false")[0]
+    ok, log = wait(p)
+    return p, ok, "\n".join(log) if isinstance(log, list) else log
+
+
+def t_pull_cap():
+    if not sb.run(["sh", "-c", "command -v docker-registry && command -v skopeo"], check=False).ok:
+        return "docker-registry or skopeo is not installed (apt-get install docker-registry skopeo)"
+    sb.run(["/usr/bin/python3", "-c", MAKE_OCI_DIR])
+    sb.write_file("/var/tmp/cap-registry.yml", REGISTRY_CONF)
+    sb.run(["systemd-run", "--unit=cm-test-cap-registry", "--collect", "docker-registry", "serve",
+            "/var/tmp/cap-registry.yml"])
+    wait_for(lambda: sb.run(["skopeo", "copy", "--dest-tls-verify=false", "oci:/var/tmp/cap-oci:t",
+                             "docker://127.0.0.1:5001/cm/big:latest"], check=False).ok,
+             20, interval=0.5, what="the registry to take the image")
+    sb.write_file(CONF, "[Transfers]\nPullMaxBytes=1M\n")
+    restart_daemon()
+    try:
+        p, ok, log = pull("bigpull")
+        tap.diag("capped pull: %s" % log.strip()[-200:])
+        if ok or bprop(p, "ErrorName") != E + "InvalidArchive" or "1048576" not in log:
+            return "a pull of 2 MiB with a cap of 1 MiB: ok=%s %s %r" % (ok, bprop(p, "ErrorName"), log)
+        if "bigpull" in images() or [d for d in image_dirs() if "pull" in d]:
+            return "left behind: %s %s" % (images(), image_dirs())
+    finally:
+        sb.run(["rm", "-f", CONF])
+        restart_daemon()
+    # under the default cap (16 GiB) the same image is pulled
+    p, ok, log = pull("bigpull")
+    if not ok:
+        return "the pull with the default cap: %r" % log
+    gdbus_manager("RemoveImage", gv_str("bigpull"))
+    return True
+
+
+tap.check("PullImage of 2 MiB with [Transfers] PullMaxBytes=1M -> InvalidArchive naming the cap, "
+          "nothing left; with the default cap it is pulled", t_pull_cap)
 
 tap.diag("images folder at the end: %s" % " ".join(image_dirs()))
 tap.diag("git server requests: %d" % len(gitserver.access_log(sb).splitlines()))

@@ -813,6 +813,57 @@ def t_granted():
 
 tap.check("with a rule granting org.containers.exec the user may use them", t_granted)
 
+
+
+# ---- a total cap on PutArchive ([Transfers] PutArchiveMaxBytes=) --------------------------
+
+CONF = "/etc/containers-manager/containers-manager.conf"
+MAKE_BIG_TAR = r"""
+import io, tarfile
+with tarfile.open("/var/tmp/capped.tar", "w") as t:
+    for n in ("one", "two"):     # 600 KiB each: each under the cap, together over it
+        i = tarfile.TarInfo("capped/" + n)
+        i.size = 600 * 1024
+        t.addfile(i, io.BytesIO(b"\0" * i.size))
+"""
+
+
+def restart_daemon():
+    sb.run(["systemctl", "reset-failed", "containers-manager.service"], check=False)
+    sb.run(["systemctl", "restart", "containers-manager.service"])
+
+
+def t_put_archive_cap():
+    sb.run(["/usr/bin/python3", "-c", MAKE_BIG_TAR])
+    sb.write_file(CONF, "[Transfers]\nPutArchiveMaxBytes=1M\n")
+    restart_daemon()
+    try:
+        wait_for(lambda: state("stop1") in ("stopped", "created"), 30, what="stop1 loaded")
+        call("stop1", "MakeDirectory", "sa{sv}", "/srv/cap", "1", "make_parents", "b", "true")
+        r = client("stop1", "put-archive", "/srv/cap", "/var/tmp/capped.tar")
+        if r.get("result") != "error" or r.get("error") != E + "FileTooLarge":
+            return "PutArchive of 1.2 MiB with a cap of 1 MiB: %s" % r
+        tap.diag("PutArchive: %s" % r)
+        if "1048576" not in json.dumps(r):
+            return "the message does not say the cap: %s" % r
+        if listdir("stop1", "/srv/cap"):
+            return "something was unpacked: %s" % listdir("stop1", "/srv/cap")
+    finally:
+        sb.run(["rm", "-f", CONF])
+        restart_daemon()
+    # without the cap (16 GiB by default) the same archive goes in
+    wait_for(lambda: state("stop1") in ("stopped", "created"), 30, what="stop1 loaded")
+    r = client("stop1", "put-archive", "/srv/cap", "/var/tmp/capped.tar")
+    if r != {"result": "ok"}:
+        return "PutArchive with the default cap: %s" % r
+    return sorted(listdir("stop1", "/srv/cap/capped")) == ["one", "two"] or \
+        listdir("stop1", "/srv/cap/capped")
+
+
+tap.check("PutArchive over [Transfers] PutArchiveMaxBytes= (two entries under it, together over "
+          "it) -> FileTooLarge naming the cap, nothing unpacked; under the default cap it goes in",
+          t_put_archive_cap)
+
 for n in ("run1", "stop1", "new1"):
     sb.mcall("Remove", "s", n, check=False)
 sb.stop()

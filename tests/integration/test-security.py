@@ -316,14 +316,14 @@ tap.check("the writable layer belongs to the slot; shared layers stay root's",
 
 
 def t_exhaustion():
-    sb.write_file(CONF, "[IdMap]\nStart=2000000000\nSize=%d\n" % (2 * SLOT))
+    sb.write_file(CONF, "[IdMap]\nStart=2013265920\nSize=%d\n" % (2 * SLOT))
     restart_daemon()
     try:
         for n in ("x1", "x2"):
             res = create("busybox", n, start=False, command=["true"])
             if not isinstance(res, list):
                 return "Create %s: %s" % (n, res.stderr)
-            if not 2000000000 <= prop(n, "UidShift") < 2000000000 + 2 * SLOT:
+            if not 2013265920 <= prop(n, "UidShift") < 2013265920 + 2 * SLOT:
                 return "%s got slot %d outside the configured block" % (n, prop(n, "UidShift"))
         before = sb.list_containers()
         r = sb.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".Create",
@@ -336,9 +336,9 @@ def t_exhaustion():
             return "List changed"
         if os.path.exists(os.path.join(sb.statedir, "containers", "x3")):
             return "x3 left a directory"
-        sub = sb.run(["grep", "^root:2000000000:%d$" % (2 * SLOT), "/etc/subuid", "/etc/subgid"],
+        sub = sb.run(["grep", "^root:2013265920:%d$" % (2 * SLOT), "/etc/subuid", "/etc/subgid"],
                      check=False).stdout
-        if sub.count("root:2000000000") != 2:
+        if sub.count("root:2013265920") != 2:
             return "the block is not recorded for root in /etc/subuid and /etc/subgid: %r" % sub
         return True
     finally:
@@ -462,6 +462,91 @@ def t_secrets():
 
 tap.check("environment values: names only for an unprivileged user (Inspect, property, "
           "GetManagedObjects), values for root", t_secrets)
+
+
+
+# ---- id slots as ranges: a block another user holds ids in is refused -------------------
+
+def restart_daemon_again():
+    # many restarts in a row: not systemd's start rate limit's business
+    sb.run(["systemctl", "reset-failed", "containers-manager.service"], check=False)
+    restart_daemon()
+
+
+def t_block_overlap():
+    # ub (unprivileged, running) has its slot; "mallory" is given ids inside the block in
+    # /etc/subgid only, as usermod --add-subgids would
+    sb.call(container_path("ub"), C, "Stop")
+    sub = sb.run(["cat", "/etc/subgid"]).stdout
+    start = 0x78000000
+    sb.write_file(CONF, "[IdMap]\nStart=%d\nSize=%d\n" % (start, 16 * SLOT))
+    sb.write_file("/etc/subgid", sub + "mallory:%d:1000\n" % (start + 3 * SLOT + 5))
+    restart_daemon_again()
+    try:
+        r = sb.gdbus("--object-path", container_path("ub"), "--method", C + ".Start", check=False)
+        if r.ok or gdbus_error(r) != E + "StartFailed" or "mallory" not in r.stderr:
+            return "Start of ub on a block that overlaps mallory's ids: rc=%d %s" % (
+                r.returncode, r.stderr)
+        tap.diag("Start: %s" % r.stderr.strip())
+        want = "%d-%d" % (start + 3 * SLOT + 5, start + 3 * SLOT + 1004)
+        if want not in r.stderr or "/etc/subgid" not in r.stderr:
+            return "the message does not name the range %s in /etc/subgid: %s" % (want, r.stderr)
+        before = sb.list_containers()
+        r = sb.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".Create",
+                     "busybox", "ov", "{}", "{'command': <['true']>, 'start': <false>}",
+                     check=False)
+        if r.ok or gdbus_error(r) != E + "NoIdSlot" or "mallory" not in r.stderr:
+            return "Create on that block: rc=%d %s" % (r.returncode, r.stderr)
+        if sb.list_containers() != before:
+            return "List changed"
+        if "mallory" not in sb.journal("containers-manager.service"):
+            return "the journal does not say why"
+        subuid = sb.run(["cat", "/etc/subuid"]).stdout
+        if "root:%d:%d" % (start, 16 * SLOT) in subuid:
+            return "the refused block was recorded for root in /etc/subuid"
+        return True
+    finally:
+        sb.write_file("/etc/subgid", sub)
+        sb.run(["rm", "-f", CONF])
+        restart_daemon_again()
+
+
+tap.check("a block overlapping another user's /etc/subgid range: Start (StartFailed) and "
+          "Create (NoIdSlot) refused, naming the user and the range", t_block_overlap)
+
+
+def t_block_misaligned():
+    # the finding: the block moved by half a slot would give containers ids of their
+    # neighbours; now it is refused, and so is a block in systemd's container range
+    for conf, what in (("[IdMap]\nStart=%d\nSize=%d\n" % (0x78000000 + SLOT // 2, 16 * SLOT),
+                        "multiple of 65536"),
+                       ("[IdMap]\nStart=%d\nSize=%d\n" % (0x40000000, 16 * SLOT),
+                        "container range")):
+        sb.write_file(CONF, conf)
+        restart_daemon_again()
+        try:
+            r = sb.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".Create",
+                         "busybox", "mis", "{}", "{'command': <['true']>, 'start': <false>}",
+                         check=False)
+            if r.ok or gdbus_error(r) != E + "NoIdSlot" or what not in r.stderr:
+                sb.mcall("Remove", "s", "mis", check=False)
+                return "Create with %r: rc=%d %s" % (conf, r.returncode, r.stderr)
+            tap.diag("Create: %s" % r.stderr.strip())
+        finally:
+            sb.run(["rm", "-f", CONF])
+    restart_daemon_again()
+    # with the default block again: two containers never share an id
+    sb.call(container_path("ub"), C, "Start")
+    res = create("busybox", "ud", start=False, command=["true"])
+    if not isinstance(res, list):
+        return "Create ud: %s" % res.stderr
+    a, b = prop("ub", "UidShift"), prop("ud", "UidShift")
+    sb.mcall("Remove", "s", "ud")
+    return abs(a - b) >= SLOT or "slots overlap: %d %d" % (a, b)
+
+
+tap.check("a block off the 65536 grid or inside systemd's container range: Create refused "
+          "with a message saying so", t_block_misaligned)
 
 victim.kill()
 sb.stop()
