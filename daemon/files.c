@@ -787,6 +787,9 @@ static int enter_running(const FileTarget *t, FileReply *reply) {
                 return reply_errorf(reply, -errno, "Cannot enter the namespaces of process %d", (int) t->leader);
         if (become_root(reply) < 0)
                 return reply->error;
+        /* Changing ids made us dumpable again if fs.suid_dumpable is 1; our child will be
+         * visible to the container's processes, and holds a copy of the daemon's memory. */
+        (void) prctl(PR_SET_DUMPABLE, 0);
 
         pid = fork();
         if (pid < 0)
