@@ -656,17 +656,61 @@ static int become_root(FileReply *reply) {
         return 0;
 }
 
-/* The worker ends here once its child works inside the container: it waits for it and passes
- * on how it ended. Nothing of ours stays open, so the caller sees the end of the data when the
- * child is done. */
-static _Noreturn void wait_in_container(pid_t pid) {
-        siginfo_t si = {};
+static char *read_proc_at(int proc_fd, pid_t pid, const char *what) {
+        g_autofree char *path = pid > 0 ? g_strdup_printf("%d/%s", (int) pid, what) : g_strdup_printf("self/%s", what);
+        _cleanup_close_ int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+        char buf[4096];
+        ssize_t n;
 
-        (void) close_range(WORKER_RESULT_FD, ~0U, 0);
-        while (waitid(P_PID, pid, &si, WEXITED) < 0)
-                if (errno != EINTR)
+        if (fd < 0)
+                return NULL;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return NULL;
+        return g_strndup(buf, n);
+}
+
+/* Whether the container holds our child: stopped (SIGSTOP, which its root may send to a process
+ * of its PID namespace and user) or moved out of our cgroup (into one it froze). */
+static bool child_held(int proc_fd, pid_t pid, const char *own_cgroups) {
+        g_autofree char *stat = read_proc_at(proc_fd, pid, "stat"), *cgroups = read_proc_at(proc_fd, pid, "cgroup");
+        const char *p = stat ? strrchr(stat, ')') : NULL;
+
+        if (!p || !cgroups)
+                return false; /* gone: waitid() says so */
+        if (p[1] == ' ' && IN_SET(p[2], 'T', 't'))
+                return true;
+        return own_cgroups && !streq(cgroups, own_cgroups);
+}
+
+/* The worker ends here once its child works inside the container: it waits for it and passes
+ * on how it ended. Nothing else of ours stays open, so the caller sees the end of the data when
+ * the child is done. The container's processes can see and signal the child, not us: a child
+ * they stop or move is killed, so that it cannot hold a worker slot for as long as the
+ * container runs. proc_fd: the host's /proc. */
+static _Noreturn void wait_in_container(pid_t pid, int proc_fd) {
+        g_autofree char *own = NULL;
+        int pidfd;
+
+        (void) close_range(WORKER_RESULT_FD, proc_fd - 1, 0);
+        (void) close_range(proc_fd + 1, ~0U, 0);
+        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        own = read_proc_at(proc_fd, 0, "cgroup");
+        for (;;) {
+                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+                siginfo_t si = {};
+
+                if (waitid(P_PID, pid, &si, WEXITED | WNOHANG) < 0) {
+                        if (errno == EINTR)
+                                continue;
                         _exit(EXIT_FAILURE);
-        _exit(si.si_code == CLD_EXITED ? si.si_status : EXIT_FAILURE);
+                }
+                if (si.si_pid == pid)
+                        _exit(si.si_code == CLD_EXITED ? si.si_status : EXIT_FAILURE);
+                if (pidfd < 0 || poll(&pfd, 1, 1000) == 0)
+                        if (child_held(proc_fd, pid, own))
+                                (void) kill(pid, SIGKILL);
+        }
 }
 
 static bool cgroup_file_has(int dfd, const char *name, const char *what) {
@@ -760,7 +804,7 @@ static int join_leader_cgroup(const FileTarget *t, const char *cgroups, const ch
  * /dev/shm are the container's. Joining a PID namespace takes effect for children only: the
  * work is done by a child, which is in it, and this process waits for it. */
 static int enter_running(const FileTarget *t, FileReply *reply) {
-        _cleanup_close_ int pidfd = -1;
+        _cleanup_close_ int pidfd = -1, proc_fd = -1;
         g_autofree char *cgroup_path = g_strdup_printf("/proc/%d/cgroup", (int) t->leader);
         g_autofree char *cgroups = NULL, *needle = g_strdup_printf("/%s/", t->unit);
         int fd, k;
@@ -779,6 +823,10 @@ static int enter_running(const FileTarget *t, FileReply *reply) {
         k = join_leader_cgroup(t, cgroups, needle, reply);
         if (k < 0)
                 return k;
+        /* The host's, to watch our child from outside the container's mount namespace. */
+        proc_fd = open("/proc", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+        if (proc_fd < 0)
+                return reply_errorf(reply, -errno, "Cannot open /proc");
         /* All at once through the pidfd (Linux 5.8); the user namespace first, which then owns
          * the others. A namespace the container shares with the host is joined as well: that
          * is where it is. */
@@ -795,7 +843,9 @@ static int enter_running(const FileTarget *t, FileReply *reply) {
         if (pid < 0)
                 return reply_errorf(reply, -errno, "Cannot start a process in the container");
         if (pid > 0)
-                wait_in_container(pid);
+                wait_in_container(pid, proc_fd);
+        /* Nothing of the host's in the container. */
+        close(TAKE_FD(proc_fd));
         /* Our parent is outside the container's PID namespace, so getppid() says 0 while it
          * lives; after it died we would have the container's init as parent. */
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);

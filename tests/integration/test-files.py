@@ -779,6 +779,27 @@ def t_worker_cgroup():
 tap.check("the file worker of a running container works in the container's cgroup", t_worker_cgroup)
 
 
+def t_worker_stopped():
+    # the container's root sees the worker's child in its PID namespace and may stop it
+    # (SIGSTOP): the worker then kills it, so that no worker slot stays taken while the
+    # container runs
+    create("stp", "while :; do for p in /proc/[0-9]*; do "
+                  "[ \"$(cat $p/comm 2>/dev/null)\" = containers-mana ] && kill -STOP ${p#/proc/}; "
+                  "done; sleep 0.2; done")
+    p = hold_put("stp")
+    try:
+        wait_for(lambda: not worker_running(), 30, what="the stopped file worker to end")
+        out, _ = p.communicate("late\n", timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        sb.mcall("Remove", "s", "stp", check=False)
+    return '"ok"' not in out or out
+
+
+tap.check("a file worker the container stops is killed: the call fails, the worker ends", t_worker_stopped)
+
+
 def t_start_busy():
     p = hold_put("stop1")
     r = sb.gdbus("--object-path", container_path("stop1"), "--method", C + ".Start", check=False)
