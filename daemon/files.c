@@ -828,8 +828,8 @@ static int enter_running(const FileTarget *t, FileReply *reply) {
         if (proc_fd < 0)
                 return reply_errorf(reply, -errno, "Cannot open /proc");
         /* All at once through the pidfd (Linux 5.8); the user namespace first, which then owns
-         * the others. A namespace the container shares with the host is joined as well: that
-         * is where it is. */
+         * the others (every container has all of them of its own: runtime-lxc.c keeps or
+         * shares none with the host, which the container's root could not join). */
         if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
                          (t->privileged ? 0 : CLONE_NEWUSER)) < 0)
                 return reply_errorf(reply, -errno, "Cannot enter the namespaces of process %d", (int) t->leader);
