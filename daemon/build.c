@@ -12,6 +12,7 @@
 #include "build-dbus.h"
 #include "log.h"
 #include "build.h"
+#include "confine.h"
 #include "transfer.h"
 #include "errors.h"
 #include "image-dbus.h"
@@ -145,6 +146,10 @@ static int build_worker(int fd, void *data) {
 
         if (!o.f)
                 _exit(EXIT_FAILURE);
+        /* Before the first byte from the server (confine.h): what writing the checkout takes. */
+        r = confine_apply(CONFINE_CAPS_STORE);
+        if (r < 0)
+                worker_fail(&o, CM_ERROR_BUILD_FAILED, "Cannot confine the build");
         limits.max_bytes = m->build_max_bytes;
         limits.timeout_usec = m->build_timeout_usec;
         limits.max_files = m->build_max_files;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Files of a container, read and written by a forked worker that first becomes the container's
- * root: in a running container's user and mount namespaces, or in a private mount namespace
- * with the root assembled as a start would, then in a user namespace of the container's slot.
+ * root: in a running container's namespaces (all of them) and cgroup, or in a private mount
+ * namespace with the root assembled as a start would, then in a user namespace of the
+ * container's slot.
  * Either way the container's own ids and permission rules apply, and every path is resolved
  * with openat2(RESOLVE_IN_ROOT) from the root: a link or ".." can never lead out of it. */
 #include <dirent.h>
@@ -655,13 +656,159 @@ static int become_root(FileReply *reply) {
         return 0;
 }
 
-/* A running container: its leader's user namespace (unless privileged), then its mount
- * namespace, whose root is the container's. */
+static char *read_proc_at(int proc_fd, pid_t pid, const char *what) {
+        g_autofree char *path = pid > 0 ? g_strdup_printf("%d/%s", (int) pid, what) : g_strdup_printf("self/%s", what);
+        _cleanup_close_ int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+        char buf[4096];
+        ssize_t n;
+
+        if (fd < 0)
+                return NULL;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return NULL;
+        return g_strndup(buf, n);
+}
+
+/* Whether the container holds our child: stopped (SIGSTOP, which its root may send to a process
+ * of its PID namespace and user) or moved out of our cgroup (into one it froze). */
+static bool child_held(int proc_fd, pid_t pid, const char *own_cgroups) {
+        g_autofree char *stat = read_proc_at(proc_fd, pid, "stat"), *cgroups = read_proc_at(proc_fd, pid, "cgroup");
+        const char *p = stat ? strrchr(stat, ')') : NULL;
+
+        if (!p || !cgroups)
+                return false; /* gone: waitid() says so */
+        if (p[1] == ' ' && IN_SET(p[2], 'T', 't'))
+                return true;
+        return own_cgroups && !streq(cgroups, own_cgroups);
+}
+
+/* The worker ends here once its child works inside the container: it waits for it and passes
+ * on how it ended. Nothing else of ours stays open, so the caller sees the end of the data when
+ * the child is done. The container's processes can see and signal the child, not us: a child
+ * they stop or move is killed, so that it cannot hold a worker slot for as long as the
+ * container runs. proc_fd: the host's /proc. */
+static _Noreturn void wait_in_container(pid_t pid, int proc_fd) {
+        g_autofree char *own = NULL;
+        int pidfd;
+
+        (void) close_range(WORKER_RESULT_FD, proc_fd - 1, 0);
+        (void) close_range(proc_fd + 1, ~0U, 0);
+        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        own = read_proc_at(proc_fd, 0, "cgroup");
+        for (;;) {
+                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+                siginfo_t si = {};
+
+                if (waitid(P_PID, pid, &si, WEXITED | WNOHANG) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        _exit(EXIT_FAILURE);
+                }
+                if (si.si_pid == pid)
+                        _exit(si.si_code == CLD_EXITED ? si.si_status : EXIT_FAILURE);
+                if (pidfd < 0 || poll(&pfd, 1, 1000) == 0)
+                        if (child_held(proc_fd, pid, own))
+                                (void) kill(pid, SIGKILL);
+        }
+}
+
+static bool cgroup_file_has(int dfd, const char *name, const char *what) {
+        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        char buf[512];
+        ssize_t n;
+
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        return strstr(buf, what);
+}
+
+/* Where the hierarchy of a /proc/PID/cgroup line ("0::" for the unified one, "N:name=systemd:"
+ * or "N:cpu,cpuacct:" for v1) is mounted, by systemd's layout. NULL: not mounted there. */
+static char *cgroup_mount_dir(const char *controllers) {
+        char *dir;
+
+        if (isempty(controllers)) {
+                if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+                        return g_strdup("/sys/fs/cgroup");
+                dir = g_strdup("/sys/fs/cgroup/unified");
+        } else {
+                /* Only the unified hierarchy: a v1 line is stale. */
+                if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+                        return NULL;
+                dir = g_strconcat("/sys/fs/cgroup/",
+                                  g_str_has_prefix(controllers, "name=") ? controllers + 5 : controllers, NULL);
+        }
+        if (access(dir, F_OK) < 0) {
+                g_free(dir);
+                return NULL;
+        }
+        return dir;
+}
+
+/* Joins the cgroups the leader is in (its payload cgroup, under the container's scope, in each
+ * hierarchy) while we are still host root: the container's limits and accounting then cover the
+ * work done for it, and a Stop ends it. Not when the payload is frozen or freezing: we would
+ * freeze with it. */
+static int join_leader_cgroup(const FileTarget *t, const char *cgroups, const char *needle, FileReply *reply) {
+        g_auto(GStrv) lines = g_strsplit(cgroups, "\n", -1), ours = NULL;
+        g_autofree char *own = NULL;
+        int k;
+
+        if (!g_file_get_contents("/proc/self/cgroup", &own, NULL, NULL))
+                return reply_errorf(reply, -errno, "Cannot read our own cgroups");
+        ours = g_strsplit(own, "\n", -1);
+        for (int pass = 0; pass < 2; pass++)
+                for (char **l = lines; *l; l++) {
+                        g_auto(GStrv) f = g_strsplit(*l, ":", 3);
+                        g_autofree char *mount = NULL, *dir = NULL, *slashed = NULL;
+                        _cleanup_close_ int dfd = -1, procs = -1;
+
+                        if (g_strv_length(f) != 3 || f[2][0] != '/')
+                                continue;
+                        /* Where we are already (v1 controllers both at their root, often
+                         * mounted read-only): nothing to do. */
+                        if (pass == 1 && g_strv_contains((const char * const *) ours, *l))
+                                continue;
+                        mount = cgroup_mount_dir(f[1]);
+                        if (!mount)
+                                continue;
+                        slashed = g_strconcat(f[2], "/", NULL);
+                        if (strstr(slashed, "/../") || (!streq(f[2], "/") && !strstr(slashed, needle)))
+                                return reply_failf(reply, -ESRCH, "Process %d is not in %s", (int) t->leader, t->unit);
+                        dir = g_strconcat(mount, f[2], NULL);
+                        dfd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+                        if (dfd < 0)
+                                return reply_errorf(reply, -errno, "Cannot open the cgroup of process %d", (int) t->leader);
+                        /* First pass: only look whether the unified one is frozen. */
+                        if (pass == 0) {
+                                if (isempty(f[1]) && (cgroup_file_has(dfd, "cgroup.freeze", "1") ||
+                                                      cgroup_file_has(dfd, "cgroup.events", "frozen 1")))
+                                        return 0;
+                                continue;
+                        }
+                        procs = openat(dfd, "cgroup.procs", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                        k = procs < 0 ? -errno : loop_write(procs, "0", 1);
+                        if (k < 0)
+                                return reply_errorf(reply, k, "Cannot join the cgroup of process %d", (int) t->leader);
+                }
+        return 0;
+}
+
+/* A running container: every namespace of its leader (the user namespace unless privileged)
+ * and its cgroup, as the container's own processes have them, so that /proc, /proc/sys/net,
+ * /dev/shm are the container's. Joining a PID namespace takes effect for children only: the
+ * work is done by a child, which is in it, and this process waits for it. */
 static int enter_running(const FileTarget *t, FileReply *reply) {
-        _cleanup_close_ int pidfd = -1;
+        _cleanup_close_ int pidfd = -1, proc_fd = -1;
         g_autofree char *cgroup_path = g_strdup_printf("/proc/%d/cgroup", (int) t->leader);
         g_autofree char *cgroups = NULL, *needle = g_strdup_printf("/%s/", t->unit);
-        int fd;
+        int fd, k;
+        pid_t pid;
 
         pidfd = (int) syscall(SYS_pidfd_open, t->leader, 0);
         if (pidfd < 0)
@@ -673,10 +820,37 @@ static int enter_running(const FileTarget *t, FileReply *reply) {
         if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
                 return reply_failf(reply, -ESRCH, "The container's leader %d is gone", (int) t->leader);
 
-        if (setns(pidfd, CLONE_NEWNS | (t->privileged ? 0 : CLONE_NEWUSER)) < 0)
+        k = join_leader_cgroup(t, cgroups, needle, reply);
+        if (k < 0)
+                return k;
+        /* The host's, to watch our child from outside the container's mount namespace. */
+        proc_fd = open("/proc", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+        if (proc_fd < 0)
+                return reply_errorf(reply, -errno, "Cannot open /proc");
+        /* All at once through the pidfd (Linux 5.8); the user namespace first, which then owns
+         * the others (every container has all of them of its own: runtime-lxc.c keeps or
+         * shares none with the host, which the container's root could not join). */
+        if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
+                         (t->privileged ? 0 : CLONE_NEWUSER)) < 0)
                 return reply_errorf(reply, -errno, "Cannot enter the namespaces of process %d", (int) t->leader);
         if (become_root(reply) < 0)
                 return reply->error;
+        /* Changing ids made us dumpable again if fs.suid_dumpable is 1; our child will be
+         * visible to the container's processes, and holds a copy of the daemon's memory. */
+        (void) prctl(PR_SET_DUMPABLE, 0);
+
+        pid = fork();
+        if (pid < 0)
+                return reply_errorf(reply, -errno, "Cannot start a process in the container");
+        if (pid > 0)
+                wait_in_container(pid, proc_fd);
+        /* Nothing of the host's in the container. */
+        close(TAKE_FD(proc_fd));
+        /* Our parent is outside the container's PID namespace, so getppid() says 0 while it
+         * lives; after it died we would have the container's init as parent. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != 0)
+                _exit(EXIT_FAILURE);
         fd = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return reply_errorf(reply, -errno, "Cannot open the container's root");

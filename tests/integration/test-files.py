@@ -282,6 +282,44 @@ def t_frozen():
 tap.check("file methods on a frozen container work and leave it frozen", t_frozen)
 
 
+def t_namespaces():
+    # what the container's own processes see, written down by its command at start; the file
+    # methods must see the same: its UTS, network, PID and cgroup namespaces, not the host's
+    create("nsv", "hostname > /seen-hostname; ls /proc/sys/net/ipv4/conf > /seen-conf; "
+           "cat /proc/self/cgroup > /seen-cgroup; echo done > /seen-done; " + LOOP)
+    try:
+        def seen():
+            r = call("nsv", "GetFile", "s", "/seen-done")
+            return isinstance(r, list) and bytes(r[0]) == b"done\n"
+        wait_for(seen, 30, what="the container's own view")
+        host_name = sb.run(["cat", "/proc/sys/kernel/hostname"]).stdout.strip()
+        name = get("nsv", "/seen-hostname")[0].decode().strip()
+        assert name != host_name, (name, host_name)
+        r = call("nsv", "GetFile", "s", "/proc/sys/kernel/hostname")
+        assert isinstance(r, list), "GetFile /proc/sys/kernel/hostname: %s" % r.stderr.strip()
+        got = bytes(r[0]).decode().strip()
+        assert got == name, "hostname: the container's is %r, GetFile says %r (the host's is %r)" % (
+            name, got, host_name)
+        conf = set(get("nsv", "/seen-conf")[0].decode().split())
+        got = set(listdir("nsv", "/proc/sys/net/ipv4/conf"))
+        assert got == conf, "/proc/sys/net/ipv4/conf: the container's %s, ListDirectory %s" % (conf, got)
+        r = call("nsv", "GetFile", "s", "/proc/net/dev")
+        assert isinstance(r, list), "GetFile /proc/net/dev: %s" % r.stderr.strip()
+        devs = {line.split(":")[0].strip() for line in bytes(r[0]).decode().splitlines()[2:]}
+        assert devs == conf - {"all", "default"}, (devs, conf)
+        cg = get("nsv", "/seen-cgroup")[0]
+        r = call("nsv", "GetFile", "s", "/proc/self/cgroup")
+        assert isinstance(r, list), "GetFile /proc/self/cgroup: %s" % r.stderr.strip()
+        assert bytes(r[0]) == cg, "cgroup: the container's %r, GetFile's %r" % (cg, bytes(r[0]))
+    finally:
+        sb.mcall("Remove", "s", "nsv", check=False)
+    return True
+
+
+tap.check("a running container's file methods see its namespaces: hostname, /proc/sys/net, "
+          "/proc/net/dev, /proc/self/cgroup", t_namespaces)
+
+
 def t_renamed():
     create("ren1", "true", start=False)
     put("ren1", "/before-rename", b"x")
@@ -709,6 +747,59 @@ def hold_put(name):
     return p
 
 
+def t_worker_cgroup():
+    # while it works, the file worker is in the cgroup of the container's leader, not the daemon's
+    create("cgw", LOOP)
+    p = hold_put("cgw")
+    try:
+        leader = int(sb.get_property(container_path("cgw"), C, "Leader"))
+        mine = sb.run(["cat", "/proc/%d/cgroup" % sb.daemon_pid()]).stdout
+        want = sb.run(["cat", "/proc/%d/cgroup" % leader]).stdout
+        assert want != mine, (want, mine)
+        got = []
+
+        def in_leader_cgroup():
+            workers = sb.run(["pgrep", "-P", str(sb.daemon_pid())]).stdout.split()
+            got[:] = [sb.run(["cat", "/proc/%s/cgroup" % w], check=False).stdout for w in workers]
+            return got and all(g == want for g in got)
+        try:
+            wait_for(in_leader_cgroup, 15, what="the worker in the leader's cgroup")
+        except TimeoutError:
+            return "the leader's cgroup %r, the daemon's %r, the workers' %r" % (want, mine, got)
+        out, _ = p.communicate("held data\n", timeout=60)
+        assert '"ok"' in out, out
+        assert get("cgw", "/held")[0] == b"held data\n"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        sb.mcall("Remove", "s", "cgw", check=False)
+    return True
+
+
+tap.check("the file worker of a running container works in the container's cgroup", t_worker_cgroup)
+
+
+def t_worker_stopped():
+    # the container's root sees the worker's child in its PID namespace and may stop it
+    # (SIGSTOP): the worker then kills it, so that no worker slot stays taken while the
+    # container runs
+    create("stp", "while :; do for p in /proc/[0-9]*; do "
+                  "[ \"$(cat $p/comm 2>/dev/null)\" = containers-mana ] && kill -STOP ${p#/proc/}; "
+                  "done; sleep 0.2; done")
+    p = hold_put("stp")
+    try:
+        wait_for(lambda: not worker_running(), 30, what="the stopped file worker to end")
+        out, _ = p.communicate("late\n", timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        sb.mcall("Remove", "s", "stp", check=False)
+    return '"ok"' not in out or out
+
+
+tap.check("a file worker the container stops is killed: the call fails, the worker ends", t_worker_stopped)
+
+
 def t_start_busy():
     p = hold_put("stop1")
     r = sb.gdbus("--object-path", container_path("stop1"), "--method", C + ".Start", check=False)
@@ -749,22 +840,30 @@ def t_start_busy_running():
     try:
         sb.call(container_path("busy2"), C, "Stop")
         wait_for(lambda: state("busy2") == "stopped", 30, what="busy2 stopped")
-        r = sb.gdbus("--object-path", container_path("busy2"), "--method", C + ".Start", check=False)
-        busy = gdbus_error(r)
+        # its worker was in the container's PID namespace and cgroup: it ended with them, and
+        # holds neither the old mount namespace nor the layers any more
         out, _ = p.communicate("held data\n", timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
-    r2 = sb.gdbus("--object-path", container_path("busy2"), "--method", C + ".Start", check=False)
-    data = get("busy2", "/held")[0] if r2.ok else None
-    sb.mcall("Remove", "s", "busy2", check=False)
-    if busy != E + "Busy":
-        return "Start while a file call holds the stopped container's old namespace: %s" % (
-            r.stderr or "succeeded")
-    return (r2.ok and data == b"held data\n") or "after the call: %s %s %r" % (out, r2.stderr, data)
+    errors = []
+
+    def started():
+        r = sb.gdbus("--object-path", container_path("busy2"), "--method", C + ".Start", check=False)
+        if r.ok:
+            return True
+        errors.append(gdbus_error(r))
+        # Busy only until the daemon has reaped the worker
+        assert errors[-1] == E + "Busy", r
+        return False
+    try:
+        wait_for(started, 30, what="busy2 to start")
+    finally:
+        sb.mcall("Remove", "s", "busy2", check=False)
+    return '"ok"' not in out or "the call went on after the container stopped: %s" % out
 
 
-tap.check("a file call in a running container that stops meanwhile: Start is Busy until it ends",
+tap.check("a file call in a running container that stops ends with it; Start works then",
           t_start_busy_running)
 
 
