@@ -19,9 +19,14 @@
 #include "startup-protocol.h"
 #include "store.h"
 
+/* A privileged container keeps LXC's system-container profile (module loading, kexec,
+ * open_by_handle_at); every other one gets the service's own (data/containers-manager.seccomp),
+ * or, created with 'nesting', the same without the user namespace and mount rules. */
 #define LXC_SECCOMP_PROFILE "/usr/share/lxc/config/common.seccomp"
 #define CAP_DROP_PRIVILEGED "mac_admin mac_override sys_time sys_module sys_rawio sys_boot"
-#define CAP_DROP_UNPRIVILEGED CAP_DROP_PRIVILEGED " sys_admin net_admin syslog sys_ptrace audit_control"
+/* net_raw: no raw or packet sockets (ARP spoofing on the bridge). mknod needs no entry: in a
+ * user namespace the kernel refuses device nodes whatever the capabilities. */
+#define CAP_DROP_UNPRIVILEGED CAP_DROP_PRIVILEGED " sys_admin net_admin net_raw syslog sys_ptrace audit_control"
 
 /* Where the monitor leaves its reason when it cannot assemble the root (for the start worker). */
 static char *start_error_path(const char *lxcpath, const char *name) {
@@ -55,8 +60,23 @@ static bool apparmor_enabled(void) {
         return g_file_get_contents("/sys/module/apparmor/parameters/enabled", &v, NULL, NULL) && v[0] == 'Y';
 }
 
-static bool seccomp_available(void) {
-        return access(LXC_SECCOMP_PROFILE, R_OK) == 0 && access("/proc/sys/kernel/seccomp/actions_avail", F_OK) == 0;
+static const char *seccomp_profile(const Container *c, const char **ret_name) {
+        if (c->privileged) {
+                *ret_name = "lxc-common";
+                return LXC_SECCOMP_PROFILE;
+        }
+        *ret_name = c->nesting ? "nesting" : "containers-manager";
+        return c->nesting ? SECCOMP_NESTING_PROFILE : SECCOMP_PROFILE;
+}
+
+/* Our own profiles are installed with the service: if one is missing the start fails (LXC cannot
+ * open it) rather than run the container without it. */
+static bool seccomp_available(const Container *c) {
+        const char *name;
+
+        if (access("/proc/sys/kernel/seccomp/actions_avail", F_OK) < 0)
+                return false;
+        return !c->privileged || access(seccomp_profile(c, &name), R_OK) == 0;
 }
 
 char **runtime_confinement(const Container *c) {
@@ -64,8 +84,12 @@ char **runtime_confinement(const Container *c) {
 
         if (!c->privileged)
                 g_strv_builder_add_many(b, "userns", "idmapped-layers", NULL);
-        if (seccomp_available())
-                g_strv_builder_add(b, "seccomp");
+        if (seccomp_available(c)) {
+                const char *name;
+                (void) seccomp_profile(c, &name);
+                g_autofree char *v = g_strconcat("seccomp:", name, NULL);
+                g_strv_builder_add(b, v);
+        }
         g_strv_builder_add_many(b, "no_new_privs", "capability-drop", "read-only-host-binds", NULL);
         if (apparmor_enabled())
                 g_strv_builder_add(b, "apparmor");
@@ -221,8 +245,13 @@ int runtime_write_config(Container *c, Image *image) {
         g_string_append_printf(s, "lxc.cap.drop = %s\n", c->privileged ? CAP_DROP_PRIVILEGED : CAP_DROP_UNPRIVILEGED);
         /* Where the kernel has AppArmor, LXC's own profile for the container; else nothing to set. */
         g_string_append_printf(s, "lxc.apparmor.profile = %s\n", apparmor_enabled() ? "generated" : "unconfined");
-        if (seccomp_available())
-                g_string_append(s, "lxc.seccomp.profile = " LXC_SECCOMP_PROFILE "\n");
+        /* allow_nesting: load it even when the service itself runs under a seccomp filter (a
+         * unit's SystemCallFilter=, systemd-nspawn), where LXC would otherwise skip it silently. */
+        if (seccomp_available(c)) {
+                const char *name;
+                g_string_append_printf(s, "lxc.seccomp.profile = %s\nlxc.seccomp.allow_nesting = 1\n",
+                                       seccomp_profile(c, &name));
+        }
         g_string_append_printf(s, "lxc.log.file = %s/lxc.log\nlxc.log.level = WARN\n", dir);
 
         for (char **e = env; e && *e; e++)
