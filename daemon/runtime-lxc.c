@@ -243,6 +243,13 @@ int runtime_write_config(Container *c, Image *image) {
          * neither mount a fresh proc or sysfs nor remount what LXC set up. A privileged
          * container is root's explicit choice and keeps what LXC keeps for system containers. */
         g_string_append_printf(s, "lxc.cap.drop = %s\n", c->privileged ? CAP_DROP_PRIVILEGED : CAP_DROP_UNPRIVILEGED);
+        /* Without CAP_NET_RAW, ping needs ICMP datagram sockets: allowed to every group of the
+         * container (as Podman and Docker do; the kernel refuses gids its namespace lacks). Not
+         * lxc.sysctl: LXC writes those after proc:mixed made /proc/sys read-only. The pre-mount
+         * hook runs the host's /bin/sh in the container's namespaces before its root is set up. */
+        if (!c->privileged)
+                g_string_append_printf(s, "lxc.hook.pre-mount = /bin/sh -c 'echo 0 %u >/proc/sys/net/ipv4/ping_group_range'\n",
+                                       IDMAP_SLOT_SIZE - 1);
         /* Where the kernel has AppArmor, LXC's own profile for the container; else nothing to set. */
         g_string_append_printf(s, "lxc.apparmor.profile = %s\n", apparmor_enabled() ? "generated" : "unconfined");
         /* allow_nesting: load it even when the service itself runs under a seccomp filter (a
