@@ -112,6 +112,9 @@ try:
     plain = run_probe("sc-plain")
 except Exception as e:
     plain = e
+# for comparison with the containers' count (a diagnostic): the filters the service runs under
+tap.diag("the service (pid %d): %s" % (sb.daemon_pid(), sb.run(
+    ["sh", "-c", "grep ^Seccomp_filters /proc/%d/status" % sb.daemon_pid()], check=False).stdout.strip()))
 
 # One check per kind; each holds a call the kernel lets through (or answers otherwise) without
 # the profile, so each fails on a container with LXC's five-rule profile and CAP_NET_RAW.
