@@ -390,8 +390,9 @@ int bus_container_method_inspect_append(sd_bus_message *reply, Container *c, boo
         if (r >= 0)
                 r = policy_inspect_append(reply, c);
         if (r >= 0)
-                r = sd_bus_message_append(reply, "{sv}{sv}{sv}",
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}",
                                           "Privileged", "b", c->privileged,
+                                          "Nesting", "b", c->nesting,
                                           "UidShift", "u", c->privileged ? 0 : c->uid_shift,
                                           "EnvironmentValuesShown", "b", show_secrets);
         if (r >= 0 && c->legacy)

@@ -49,6 +49,7 @@ struct Container {
          * host ids uid_shift.. (a slot of the manager's block, kept until Remove). */
         bool privileged;
         bool legacy;            /* made by a release before user namespaces: runs privileged */
+        bool nesting;           /* may make user namespaces (and mount in them): runs containers */
         uint32_t uid_shift;
         bool slot_conflict;     /* its stored slot is another container's too: it does not start */
 

@@ -37,6 +37,8 @@ static const char *const allowed_keys[] = {
         "lxc.cap.drop",
         "lxc.apparmor.profile",
         "lxc.seccomp.profile",
+        "lxc.seccomp.allow_nesting",
+        "lxc.hook.pre-mount",   /* our own ping_group_range line only (runtime-lxc.c) */
         "lxc.log.file",
         "lxc.log.level",
         "lxc.environment",

@@ -47,6 +47,7 @@ typedef struct CreateOptions {
         uint32_t log_burst;     /* UINT32_MAX: not given */
         const ContainerLimits *limits;
         const ContainerPolicy *policy;
+        bool nesting;
 } CreateOptions;
 
 static void configure_created(Container *c, void *userdata) {
@@ -58,6 +59,7 @@ static void configure_created(Container *c, void *userdata) {
         c->log_rate_limit_burst_set = o->log_burst != UINT32_MAX;
         c->log_rate_limit_burst = o->log_burst;
         c->limits = *o->limits;
+        c->nesting = o->nesting;
         policy_done(&c->policy);
         policy_copy(&c->policy, o->policy);
 }
@@ -168,7 +170,7 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         Manager *m = userdata;
         g_auto(GStrv) environment = NULL, command = NULL;
         const char *image, *name;
-        bool start = true, ephemeral = false, privileged = false;
+        bool start = true, ephemeral = false, privileged = false, nesting = false;
         /* The largest values stand for "not given" (bus_read_options() does not say). */
         uint64_t log_interval = UINT64_MAX;
         uint32_t log_burst = UINT32_MAX;
@@ -197,6 +199,7 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 { "command", "as", &command },
                 { "ephemeral", "b", &ephemeral },
                 { "privileged", "b", &privileged },
+                { "nesting", "b", &nesting },
                 { "log_rate_limit_interval_usec", "t", &log_interval },
                 { "log_rate_limit_burst", "u", &log_burst },
                 { "network", "s", &network },
@@ -242,8 +245,9 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = polkit_check(m, msg, CM_ACTION_MANAGE, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
-        if (privileged) {
-                /* Root on the host in all but name: asked for separately, every time. */
+        if (privileged || nesting) {
+                /* Root on the host in all but name (privileged), or the kernel's user namespace
+                 * code open to the container (nesting): asked for separately, every time. */
                 r = polkit_check(m, msg, CM_ACTION_PRIVILEGED, details, error);
                 if (r <= 0)
                         return r < 0 ? r : 1;
@@ -256,6 +260,7 @@ static int method_create(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                         .log_burst = log_burst,
                         .limits = &limits,
                         .policy = &policy,
+                        .nesting = nesting,
                 };
                 r = manager_create_container(m, image, name, environment, command, ephemeral, privileged,
                                              configure_created, &o, &c, error);

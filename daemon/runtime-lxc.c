@@ -20,9 +20,14 @@
 #include "startup-protocol.h"
 #include "store.h"
 
+/* A privileged container keeps LXC's system-container profile (module loading, kexec,
+ * open_by_handle_at); every other one gets the service's own (data/containers-manager.seccomp),
+ * or, created with 'nesting', the same without the user namespace and mount rules. */
 #define LXC_SECCOMP_PROFILE "/usr/share/lxc/config/common.seccomp"
 #define CAP_DROP_PRIVILEGED "mac_admin mac_override sys_time sys_module sys_rawio sys_boot"
-#define CAP_DROP_UNPRIVILEGED CAP_DROP_PRIVILEGED " sys_admin net_admin syslog sys_ptrace audit_control"
+/* net_raw: no raw or packet sockets (ARP spoofing on the bridge). mknod needs no entry: in a
+ * user namespace the kernel refuses device nodes whatever the capabilities. */
+#define CAP_DROP_UNPRIVILEGED CAP_DROP_PRIVILEGED " sys_admin net_admin net_raw syslog sys_ptrace audit_control"
 
 /* Where the monitor leaves its reason when it cannot assemble the root (for the start worker). */
 static char *start_error_path(const char *lxcpath, const char *name) {
@@ -40,8 +45,23 @@ static bool apparmor_enabled(void) {
         return g_file_get_contents("/sys/module/apparmor/parameters/enabled", &v, NULL, NULL) && v[0] == 'Y';
 }
 
-static bool seccomp_available(void) {
-        return access(LXC_SECCOMP_PROFILE, R_OK) == 0 && access("/proc/sys/kernel/seccomp/actions_avail", F_OK) == 0;
+static const char *seccomp_profile(const Container *c, const char **ret_name) {
+        if (c->privileged) {
+                *ret_name = "lxc-common";
+                return LXC_SECCOMP_PROFILE;
+        }
+        *ret_name = c->nesting ? "nesting" : "containers-manager";
+        return c->nesting ? SECCOMP_NESTING_PROFILE : SECCOMP_PROFILE;
+}
+
+/* Our own profiles are installed with the service: if one is missing the start fails (LXC cannot
+ * open it) rather than run the container without it. */
+static bool seccomp_available(const Container *c) {
+        const char *name;
+
+        if (access("/proc/sys/kernel/seccomp/actions_avail", F_OK) < 0)
+                return false;
+        return !c->privileged || access(seccomp_profile(c, &name), R_OK) == 0;
 }
 
 char **runtime_confinement(const Container *c) {
@@ -49,8 +69,12 @@ char **runtime_confinement(const Container *c) {
 
         if (!c->privileged)
                 g_strv_builder_add_many(b, "userns", "idmapped-layers", NULL);
-        if (seccomp_available())
-                g_strv_builder_add(b, "seccomp");
+        if (seccomp_available(c)) {
+                const char *name;
+                (void) seccomp_profile(c, &name);
+                g_autofree char *v = g_strconcat("seccomp:", name, NULL);
+                g_strv_builder_add(b, v);
+        }
         g_strv_builder_add_many(b, "no_new_privs", "capability-drop", "read-only-host-binds", NULL);
         if (apparmor_enabled())
                 g_strv_builder_add(b, "apparmor");
@@ -62,7 +86,7 @@ char **runtime_start_checks(const Container *c) {
 
         /* runtime_verify_config(), then runtime_verify_payload() */
         g_strv_builder_add_many(b, "lxc-config-readback", "id-map", "capability-bounding-set", "no_new_privs", NULL);
-        if (seccomp_available())
+        if (seccomp_available(c))
                 g_strv_builder_add(b, "seccomp");
         return g_strv_builder_end(b);
 }
@@ -180,10 +204,23 @@ static int build_lxc_config(Container *c, Image *image, Image *base, const char 
          * neither mount a fresh proc or sysfs nor remount what LXC set up. A privileged
          * container is root's explicit choice and keeps what LXC keeps for system containers. */
         lxc_config_add(cfg, "lxc.cap.drop", c->privileged ? CAP_DROP_PRIVILEGED : CAP_DROP_UNPRIVILEGED);
+        /* Without CAP_NET_RAW, ping needs ICMP datagram sockets: allowed to every group of the
+         * container (as Podman and Docker do; the kernel refuses gids its namespace lacks). Not
+         * lxc.sysctl: LXC writes those after proc:mixed made /proc/sys read-only. The pre-mount
+         * hook runs the host's /bin/sh in the container's namespaces before its root is set up;
+         * its text is ours alone (and the monitor checks that it is what liblxc read). */
+        if (!c->privileged)
+                lxc_config_addf(cfg, "lxc.hook.pre-mount", "/bin/sh -c 'echo 0 %u >/proc/sys/net/ipv4/ping_group_range'",
+                                IDMAP_SLOT_SIZE - 1);
         /* Where the kernel has AppArmor, LXC's own profile for the container; else nothing to set. */
         lxc_config_add(cfg, "lxc.apparmor.profile", apparmor_enabled() ? "generated" : "unconfined");
-        if (seccomp_available())
-                lxc_config_add(cfg, "lxc.seccomp.profile", LXC_SECCOMP_PROFILE);
+        /* allow_nesting: load it even when the service itself runs under a seccomp filter (a
+         * unit's SystemCallFilter=, systemd-nspawn), where LXC would otherwise skip it silently. */
+        if (seccomp_available(c)) {
+                const char *name;
+                lxc_config_add(cfg, "lxc.seccomp.profile", seccomp_profile(c, &name));
+                lxc_config_add(cfg, "lxc.seccomp.allow_nesting", "1");
+        }
         lxc_config_addf(cfg, "lxc.log.file", "%s/lxc.log", dir);
         lxc_config_add(cfg, "lxc.log.level", "WARN");
         for (char **e = env; e && *e; e++)
@@ -913,7 +950,7 @@ int runtime_spawn(Container *c, char **argv, RuntimeWorker *ret) {
                         PayloadExpect expect = {
                                 .userns = !c->privileged,
                                 .uid_shift = c->uid_shift,
-                                .seccomp = seccomp_available(),
+                                .seccomp = seccomp_available(c),
                         };
                         if (runtime_capability_mask(c->privileged ? CAP_DROP_PRIVILEGED : CAP_DROP_UNPRIVILEGED,
                                                     &expect.dropped) < 0)

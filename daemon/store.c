@@ -295,6 +295,10 @@ int store_save_container_in(Container *c, const char *dir) {
                 json_builder_set_member_name(b, "Legacy");
                 json_builder_add_boolean_value(b, true);
         }
+        if (c->nesting) {
+                json_builder_set_member_name(b, "Nesting");
+                json_builder_add_boolean_value(b, true);
+        }
         if (!c->privileged) {
                 json_builder_set_member_name(b, "UidShift");
                 json_builder_add_int_value(b, c->uid_shift);
@@ -451,6 +455,7 @@ int store_load_container(Manager *m, const char *name, Container **ret) {
                 c->privileged = json_object_get_boolean_member_with_default(o, "Privileged", true);
                 c->legacy = json_object_get_boolean_member_with_default(o, "Legacy", false);
         }
+        c->nesting = json_object_get_boolean_member_with_default(o, "Nesting", false);
         if (!c->privileged) {
                 gint64 shift = json_object_get_int_member_with_default(o, "UidShift", 0);
                 /* An invalid slot is caught by manager_claim_uid_shift(): listed, never started. */
