@@ -32,6 +32,8 @@ BRIDGE = "cm0"
 GW = "10.89.0.1"
 WEB = ["sh", "-c", "mkdir -p /www && echo hello-web > /www/index.html && exec httpd -f -p 80 -h /www"]
 SLEEPER = ["sleep", "100000"]
+# containers have no CAP_NET_RAW: a ping over ICMP datagram sockets (sandbox.install_ping)
+PING = "/usr/local/bin/ping"
 OTHER = "192.168.79.1"      # an address of the host on another interface, never published
 
 # A TCP (or UDP) service of the host: answers every connection with its text.
@@ -231,6 +233,7 @@ def t_setup():
                      command=command, **opts)
         if not isinstance(res, list):
             return "Create %s: %s" % (name, res.stderr)
+    sb.install_ping("victim")
     for c in ("ip link add cmt-other type veth peer name cmt-other-p", "ip addr add %s/24 dev cmt-other" % OTHER,
               "ip link set cmt-other up", "ip link set cmt-other-p up"):
         r = sh(c)
@@ -296,7 +299,7 @@ tap.check("a SYN crafted to 127.0.0.1 (and to unpublished host ports) and sent t
 
 
 def t_still_works():
-    rc, out, err = run_in("victim", ["ping", "-c", "1", "-W", "3", GW])
+    rc, out, err = run_in("victim", [PING, "-c", "1", "-W", "3", GW])
     if rc != 0:
         return "ping the gateway: %r %r" % (out, err)
     rc, out, err = run_in("victim", ["nslookup", "web", GW])
@@ -347,7 +350,7 @@ def neigh(where, addr):
 
 def t_arp_spoof():
     # real entries first: the victim knows the gateway, the host knows the victim
-    rc, out, err = run_in("victim", ["ping", "-c", "1", "-W", "3", GW])
+    rc, out, err = run_in("victim", [PING, "-c", "1", "-W", "3", GW])
     if rc != 0:
         return "ping the gateway: %r" % out
     if not sh("busybox ping -c 1 -W 3 10.89.0.30").ok:
@@ -367,7 +370,7 @@ def t_arp_spoof():
         problems.append("the host's entry for the victim: %s" % neigh("host", "10.89.0.30").strip())
     if problems:
         return "ARP spoofing worked: " + "; ".join(problems)
-    rc, out, err = run_in("victim", ["ping", "-c", "1", "-W", "3", GW])
+    rc, out, err = run_in("victim", [PING, "-c", "1", "-W", "3", GW])
     return rc == 0 or "the victim lost the gateway: %r" % out
 
 
@@ -383,7 +386,7 @@ def t_ipv6_dropped():
     ll = [a.split("/")[0] for a in ll if a.startswith("fe80")]
     if not ll:
         return True     # no IPv6 on the bridge at all: nothing to reach
-    rc, out, err = run_in("victim", ["ping", "-6", "-c", "1", "-W", "2", "%s%%eth0" % ll[0]])
+    rc, out, err = run_in("victim", [PING, "-6", "-c", "1", "-W", "2", "%s%%eth0" % ll[0]])
     return rc != 0 or "the host answered IPv6 from a container: %r" % out
 
 
