@@ -29,22 +29,19 @@ static int keyfile_get_u32(GKeyFile *kf, const char *key, uint32_t *value, char 
 }
 
 int idmap_block_load(const char *path, IdBlock *ret, char **ret_message) {
-        g_autoptr(GKeyFile) kf = g_key_file_new();
-        g_autoptr(GError) e = NULL;
+        g_autoptr(GKeyFile) kf = NULL;
         IdBlock b = { .start = IDMAP_DEFAULT_START, .size = IDMAP_DEFAULT_SIZE };
         int r;
 
         assert(path);
         assert(ret);
 
-        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
-                if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-                        *ret = b;
-                        return 0;
-                }
-                if (ret_message)
-                        *ret_message = g_strdup_printf("%s: %s", path, e->message);
-                return -EINVAL;
+        r = key_file_load_optional(path, &kf, ret_message);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                *ret = b;
+                return 0;
         }
 
         g_autofree char *msg = NULL;

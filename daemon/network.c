@@ -94,22 +94,18 @@ Network *network_free(Network *n) {
 }
 
 int network_config_load(Network *n, const char *path, char **ret_message) {
-        g_autoptr(GKeyFile) kf = g_key_file_new();
-        g_autoptr(GError) e = NULL;
+        g_autoptr(GKeyFile) kf = NULL;
         g_autofree char *bridge = NULL, *subnet = NULL;
         uint32_t net = n->subnet;
         unsigned prefix = n->prefix;
+        int r;
 
         assert(n);
         assert(path);
 
-        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
-                if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-                        return 0;
-                if (ret_message)
-                        *ret_message = g_strdup_printf("%s: %s", path, e->message);
-                return -EINVAL;
-        }
+        r = key_file_load_optional(path, &kf, ret_message);
+        if (r <= 0)
+                return r;
         bridge = g_key_file_get_value(kf, "Network", "Bridge", NULL);
         subnet = g_key_file_get_value(kf, "Network", "Subnet", NULL);
         if (bridge && !bridge_name_is_valid(g_strstrip(bridge))) {
@@ -208,6 +204,26 @@ static int socket_drop_all(int fd) {
         return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
 }
 
+/* A socket of the protocol bound to 0.0.0.0:port, with SO_REUSEADDR where reuse; -errno. */
+static int host_port_bind(const char *protocol, uint16_t port, bool reuse) {
+        bool tcp = streq(protocol, "tcp");
+        _cleanup_close_ int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {
+                .sin_family = AF_INET,
+                .sin_port = htons(port),
+                .sin_addr.s_addr = htonl(INADDR_ANY),
+        };
+        int one = 1;
+
+        if (fd < 0)
+                return -errno;
+        if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
 /* Opens a socket bound to 0.0.0.0:port of the protocol, so that no other socket of the host
  * can bind an IPv4 address (nor an IPv6 one that takes IPv4 too) on the port. Bound, never
  * listening, without SO_REUSEADDR: with it, another socket with it could bind beside and
@@ -216,31 +232,21 @@ static int socket_drop_all(int fd) {
  * holds the port as firmly. -EADDRINUSE when something on the host has it. */
 static int host_port_hold(const char *protocol, uint16_t port) {
         bool tcp = streq(protocol, "tcp");
-        _cleanup_close_ int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
-        struct sockaddr_in sa = {
-                .sin_family = AF_INET,
-                .sin_port = htons(port),
-                .sin_addr.s_addr = htonl(INADDR_ANY),
-        };
-        int one = 1;
+        _cleanup_close_ int fd = host_port_bind(protocol, port, false);
 
-        if (fd < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) >= 0) {
+        if (fd >= 0) {
                 /* Datagrams the DNAT rules do not take (broadcasts) are dropped, not queued. */
                 if (!tcp)
                         (void) socket_drop_all(fd);
                 return TAKE_FD(fd);
         }
-        if (errno != EADDRINUSE || !tcp)
-                return -errno;
+        if (fd != -EADDRINUSE || !tcp)
+                return fd;
 
-        closep(&fd);
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = host_port_bind(protocol, port, true);
         if (fd < 0)
-                return -errno;
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 || socket_drop_all(fd) < 0 ||
-            bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+                return fd;
+        if (socket_drop_all(fd) < 0 || listen(fd, 1) < 0)
                 return -errno;
         return TAKE_FD(fd);
 }
@@ -249,22 +255,11 @@ static int host_port_hold(const char *protocol, uint16_t port) {
  * IPv4 address, or an IPv6 one that takes IPv4 too. One bind, no waiting: fine on the loop.
  * For TCP with SO_REUSEADDR, so that a connection's TIME_WAIT does not count. */
 static int host_port_busy(const char *protocol, uint16_t port) {
-        bool tcp = streq(protocol, "tcp");
-        _cleanup_close_ int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
-        struct sockaddr_in sa = {
-                .sin_family = AF_INET,
-                .sin_port = htons(port),
-                .sin_addr.s_addr = htonl(INADDR_ANY),
-        };
-        int one = 1;
+        _cleanup_close_ int fd = host_port_bind(protocol, port, streq(protocol, "tcp"));
 
-        if (fd < 0)
-                return -errno;
-        if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return errno == EADDRINUSE ? 1 : -errno;
-        return 0;
+        if (fd == -EADDRINUSE)
+                return 1;
+        return fd < 0 ? fd : 0;
 }
 
 static int host_port_error(sd_bus_error *error, const char *protocol, uint16_t port) {

@@ -35,22 +35,16 @@ int size_caps_load(const char *path, SizeCaps *ret, char **ret_message) {
                 { "PutArchiveMaxBytes", offsetof(SizeCaps, put_archive_max_bytes) },
                 { "PullMaxBytes",       offsetof(SizeCaps, pull_max_bytes) },
         };
-        g_autoptr(GKeyFile) kf = g_key_file_new();
-        g_autoptr(GError) e = NULL;
+        g_autoptr(GKeyFile) kf = NULL;
         SizeCaps caps = SIZE_CAPS_DEFAULT;
+        int r;
 
         assert(path);
         assert(ret);
 
-        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
-                if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-                        *ret = caps;
-                        return 0;
-                }
-                if (ret_message)
-                        *ret_message = g_strdup_printf("%s: %s", path, e->message);
-                return -EINVAL;
-        }
+        r = key_file_load_optional(path, &kf, ret_message);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
                 g_autofree char *v = g_key_file_get_value(kf, "Transfers", keys[i].key, NULL);
 

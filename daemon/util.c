@@ -117,6 +117,24 @@ bool container_path_is_valid(const char *p) {
         return p && p[0] == '/' && text_is_safe(p, PATH_MAX - 1, false) && !path_has_dotdot(p);
 }
 
+int key_file_load_optional(const char *path, GKeyFile **ret, char **ret_message) {
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) e = NULL;
+        bool loaded;
+
+        assert(path);
+        assert(ret);
+
+        loaded = g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e);
+        if (!loaded && !g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+                if (ret_message)
+                        *ret_message = g_strdup_printf("%s: %s", path, e->message);
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(kf);
+        return loaded;
+}
+
 int mkdir_p(const char *path, mode_t mode) {
         if (g_mkdir_with_parents(path, mode) < 0)
                 return -errno;

@@ -143,6 +143,10 @@ int loop_write(int fd, const void *buf, size_t size);
 /* Merges "K=V" lists: a later K replaces an earlier one, at the earlier one's place. */
 char **env_merge(char **const *lists, size_t n);
 
+/* The configuration file at path into *ret: 1 when read, 0 when there is none (*ret empty), -EINVAL
+ * with "PATH: why" in *ret_message when it cannot be read or parsed. */
+int key_file_load_optional(const char *path, GKeyFile **ret, char **ret_message);
+
 int rename_process(const char *name);
 int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);

@@ -11,17 +11,7 @@
 
 #include "lxc-config.h"
 #include "util.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                \
-        do {                                                                    \
-                if (!(x)) {                                                     \
-                        fprintf(stderr, "%s:%d: check failed: %s\n",            \
-                                __FILE__, __LINE__, #x);                        \
-                        abort();                                                \
-                }                                                               \
-        } while (0)
+#include "fuzz-check.h"
 
 /* The file's lines must be the settings, in order, and nothing else. */
 static void check_text(const LxcConfig *cfg) {

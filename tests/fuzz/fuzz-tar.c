@@ -13,17 +13,7 @@
 
 #include "tar.h"
 #include "util.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                \
-        do {                                                                    \
-                if (!(x)) {                                                     \
-                        fprintf(stderr, "%s:%d: check failed: %s\n",            \
-                                __FILE__, __LINE__, #x);                        \
-                        abort();                                                \
-                }                                                               \
-        } while (0)
+#include "fuzz-check.h"
 
 static char *top;               /* holds target/ and copy/, nothing else */
 static int top_fd = -1;

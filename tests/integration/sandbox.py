@@ -556,6 +556,14 @@ class Sandbox:
             shutil.copy(os.path.join(build_root(), "tests", "dgram-ping"), host)
         self.run(["/usr/bin/python3", "-c", code, container_path(name), inside, path])
 
+    def create_as(self, user, name, **flags):
+        """gdbus Create of a busybox container running true, not started, as user, with the
+        boolean options given (e.g. privileged=True); the Result."""
+        opts = "".join(", '%s': <%s>" % (k, "true" if v else "false") for k, v in flags.items())
+        return self.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".Create",
+                          "busybox", name, "{}", "{'command': <['true']>, 'start': <false>%s}" % opts,
+                          user=user, check=False)
+
     def gdbus(self, *args, user=None, check=True, timeout=120):
         return self.run(["gdbus", "call", "--system", "--dest", BUS,
                          "--timeout", str(max(timeout - 5, 5))] + [str(a) for a in args],
@@ -599,6 +607,14 @@ def wait_for(pred, timeout=30.0, interval=0.1, what="condition"):
 
 
 _ALPHA = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def polkit_grant(action, user):
+    """The text of a polkit rules file that grants action to user."""
+    return ('polkit.addRule(function(action, subject) {\n'
+            '    if (action.id == "%s" && subject.user == "%s")\n'
+            '        return polkit.Result.YES;\n'
+            '});\n' % (action, user))
 
 
 def container_path(name):

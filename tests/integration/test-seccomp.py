@@ -15,7 +15,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandbox  # noqa: E402
-from sandbox import (MANAGER_PATH, MANAGER_IFACE, CONTAINER_IFACE, HELPER_DIR, TEST_USER,  # noqa: E402
+from sandbox import (CONTAINER_IFACE, HELPER_DIR, TEST_USER,  # noqa: E402
                      busctl_create_args, container_path, gdbus_error, wait_for)
 
 tap = sandbox.Tap()
@@ -246,17 +246,11 @@ tap.check("python3 with a thread, a subprocess and sockets works on the host bas
 # ---- the nesting option -----------------------------------------------------------------
 
 def user_create(name, nesting):
-    opts = "{'command': <['true']>, 'start': <false>%s}" % (", 'nesting': <true>" if nesting else "")
-    return sb.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".Create",
-                    "busybox", name, "{}", opts, user=U, check=False)
+    return sb.create_as(U, name, nesting=nesting)
 
 
-RULES_MANAGE = """polkit.addRule(function(action, subject) {
-    if (action.id == "org.containers.manage" && subject.user == "%s")
-        return polkit.Result.YES;
-});
-""" % U
-RULES_PRIV = RULES_MANAGE.replace("org.containers.manage", "org.containers.privileged")
+RULES_MANAGE = sandbox.polkit_grant("org.containers.manage", U)
+RULES_PRIV = sandbox.polkit_grant("org.containers.privileged", U)
 
 
 def t_nesting_refused():

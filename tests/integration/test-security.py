@@ -385,18 +385,11 @@ tap.check("a container of the previous release (root-owned files) starts privile
 # ---- polkit: the privileged option, environment values ----------------------------------
 
 def user_create(name, privileged):
-    opts = "{'command': <['true']>, 'start': <false>%s}" % (
-        ", 'privileged': <true>" if privileged else "")
-    return sb.gdbus("--object-path", MANAGER_PATH, "--method", MANAGER_IFACE + ".Create",
-                    "busybox", name, "{}", opts, user=U, check=False)
+    return sb.create_as(U, name, privileged=privileged)
 
 
-RULES_MANAGE = """polkit.addRule(function(action, subject) {
-    if (action.id == "org.containers.manage" && subject.user == "%s")
-        return polkit.Result.YES;
-});
-""" % U
-RULES_PRIV = RULES_MANAGE.replace("org.containers.manage", "org.containers.privileged")
+RULES_MANAGE = sandbox.polkit_grant("org.containers.manage", U)
+RULES_PRIV = sandbox.polkit_grant("org.containers.privileged", U)
 
 
 def t_privileged_refused():
