@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,7 +54,8 @@ static char *rename_transform(const char *from, const char *to) {
         return s;
 }
 
-static int spawn_tar(char *const argv[], int stdin_fd, int stdout_fd, pid_t *ret) {
+/* With stderr_fd >= 0, tar's complaints go there, for wait_tar() to show only when they matter. */
+static int spawn_tar(char *const argv[], int stdin_fd, int stdout_fd, int stderr_fd, pid_t *ret) {
         pid_t pid = fork();
 
         if (pid < 0)
@@ -63,6 +65,8 @@ static int spawn_tar(char *const argv[], int stdin_fd, int stdout_fd, pid_t *ret
                         _exit(127);
                 if (stdout_fd >= 0 && dup2(stdout_fd, STDOUT_FILENO) < 0)
                         _exit(127);
+                if (stderr_fd >= 0 && dup2(stderr_fd, STDERR_FILENO) < 0)
+                        _exit(127);
                 execvp(argv[0], argv);
                 _exit(127);
         }
@@ -70,15 +74,25 @@ static int spawn_tar(char *const argv[], int stdin_fd, int stdout_fd, pid_t *ret
         return 0;
 }
 
-static int wait_tar(pid_t pid) {
+/* With stderr_fd >= 0 (spawn_tar's), what tar said is shown unless quiet: after a failed
+ * GetArchive tar only saw an empty stream, and the call's own error says what went wrong. */
+static int wait_tar(pid_t pid, int stderr_fd, bool quiet) {
         int status;
 
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return -errno;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return log_error_errno(-EIO, "tar failed (status %d).", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        return 0;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        if (quiet)
+                return -EIO;
+        if (stderr_fd >= 0 && lseek(stderr_fd, 0, SEEK_SET) == 0) {
+                char buf[4096];
+                ssize_t n;
+                while ((n = read(stderr_fd, buf, sizeof(buf))) > 0)
+                        (void) !write(STDERR_FILENO, buf, n);
+        }
+        return log_error_errno(-EIO, "tar failed (status %d).", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 /* Is PATH a directory in the container? */
@@ -149,7 +163,7 @@ static int copy_in(sd_bus *bus, const char *src, const char *name, const char *d
                         argv[k++] = xform;
                 argv[k++] = (char *) base;
                 argv[k] = NULL;
-                r = spawn_tar(argv, -1, fds[1], &pid);
+                r = spawn_tar(argv, -1, fds[1], -1, &pid);
                 close(fds[1]);
                 if (r < 0)
                         return r;
@@ -163,7 +177,7 @@ static int copy_in(sd_bus *bus, const char *src, const char *name, const char *d
         closep(&fds[0]);
         r = bus_call_message(bus, m, NULL, "Failed to copy %s into container %s", src, name);
         if (pid > 0) {
-                int k = wait_tar(pid);
+                int k = wait_tar(pid, -1, false);
                 if (r >= 0)
                         r = k;
         }
@@ -173,6 +187,7 @@ static int copy_in(sd_bus *bus, const char *src, const char *name, const char *d
 static int copy_out(sd_bus *bus, const char *name, const char *src, const char *dest) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ char *cpath = NULL, *d1 = NULL, *d2 = NULL, *s1 = NULL, *strip = NULL;
+        _cleanup_close_ int tar_err = -1;
         struct stat st;
         pid_t pid = 0;
         int fds[2], r, wfd;
@@ -203,7 +218,10 @@ static int copy_out(sd_bus *bus, const char *name, const char *src, const char *
                         return log_error_errno(-errno, "Failed to make a pipe: %m");
                 char *argv[] = { (char *) "tar", (char *) "--no-same-owner", (char *) "-C", (char *) dir,
                                  (char *) "-x", strip, NULL };
-                r = spawn_tar(argv, fds[0], -1, &pid);
+                tar_err = memfd_create("tar-stderr", MFD_CLOEXEC);
+                if (tar_err < 0)
+                        return log_error_errno(-errno, "Failed to make a memfd: %m");
+                r = spawn_tar(argv, fds[0], -1, tar_err, &pid);
                 close(fds[0]);
                 if (r < 0) {
                         close(fds[1]);
@@ -221,7 +239,7 @@ static int copy_out(sd_bus *bus, const char *name, const char *src, const char *
         r = bus_call_message(bus, m, NULL, "Failed to copy %s out of container %s", src, name);
         sd_bus_message_unref(TAKE_PTR(m));
         if (pid > 0) {
-                int k = wait_tar(pid);
+                int k = wait_tar(pid, tar_err, r < 0);
                 if (r >= 0)
                         r = k;
         }
