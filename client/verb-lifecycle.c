@@ -22,7 +22,7 @@ static bool arg_env_given;
 static Port *arg_ports;
 static size_t arg_n_ports;
 static const char *arg_network, *arg_ip, *arg_mac, *arg_restart;
-static int arg_ephemeral = -1, arg_privileged = -1, arg_autostart = -1;
+static int arg_ephemeral = -1, arg_privileged = -1, arg_nesting = -1, arg_autostart = -1;
 static int64_t arg_memory = -1, arg_cpu_weight = -1, arg_cpu_quota = -1, arg_tasks_max = -1,
                arg_io_weight = -1, arg_restart_max = -1;
 
@@ -32,6 +32,7 @@ enum {
         ARG_MAC,
         ARG_EPHEMERAL,
         ARG_PRIVILEGED,
+        ARG_NESTING,
         ARG_MEMORY,
         ARG_CPU_WEIGHT,
         ARG_CPU_QUOTA,
@@ -53,6 +54,7 @@ static const struct option create_options[] = {
         { "ephemeral",   no_argument,       NULL, ARG_EPHEMERAL  },
         { "rm",          no_argument,       NULL, ARG_EPHEMERAL  },
         { "privileged",  no_argument,       NULL, ARG_PRIVILEGED },
+        { "nesting",     no_argument,       NULL, ARG_NESTING    },
         { "memory",      required_argument, NULL, ARG_MEMORY     },
         { "cpu-weight",  required_argument, NULL, ARG_CPU_WEIGHT },
         { "cpu-quota",   required_argument, NULL, ARG_CPU_QUOTA  },
@@ -83,6 +85,8 @@ static const struct option create_options[] = {
         "     --mac=ADDRESS       A MAC address for its veth\n"                                  \
         "     --ephemeral, --rm   Remove the container when it stops\n"                          \
         "     --privileged        No user namespace (needs org.containers.privileged)\n"         \
+        "     --nesting           User namespaces inside, to run containers in it\n"            \
+        "                         (needs org.containers.privileged)\n"                          \
         LIMITS_HELP
 
 static int parse_number(const char *s, const char *what, bool sizes, int64_t *ret) {
@@ -176,6 +180,9 @@ static int create_option(int c, const char *arg) {
         case ARG_PRIVILEGED:
                 arg_privileged = 1;
                 return 0;
+        case ARG_NESTING:
+                arg_nesting = 1;
+                return 0;
         case ARG_MEMORY:
                 return parse_number(arg, "memory size", true, &arg_memory);
         case ARG_CPU_WEIGHT:
@@ -227,6 +234,8 @@ static int append_options(sd_bus_message *m, bool create, int start, char **comm
                 if (arg_ephemeral > 0 && (r = sd_bus_message_append(m, "{sv}", "ephemeral", "b", 1)) < 0)
                         return r;
                 if (arg_privileged > 0 && (r = sd_bus_message_append(m, "{sv}", "privileged", "b", 1)) < 0)
+                        return r;
+                if (arg_nesting > 0 && (r = sd_bus_message_append(m, "{sv}", "nesting", "b", 1)) < 0)
                         return r;
                 if (arg_network && (r = sd_bus_message_append(m, "{sv}", "network", "s", arg_network)) < 0)
                         return r;

@@ -712,12 +712,28 @@ def t_completion():
     got = complete("containerctl", "snapshot", "")
     if sorted(got) != ["create", "list", "restore", "rm"]:
         return "snapshot: %r" % got
+    got = complete("containerctl", "create", "--nes")
+    if got != ["--nesting"]:
+        return "create --nesting: %r" % got
     if not sb.run("test -e /usr/share/man/man1/containerctl.1*", check=False).ok:
         return "no man page installed"
     return True
 
 
 tap.check("bash completion: verbs, container and image names, options; the man page is installed", t_completion)
+
+
+def t_nesting():
+    r = cc("create", "--nesting", "busybox", "nest", "true")
+    if not r.ok:
+        return "create --nesting: %r" % r
+    info = json.loads(cc("inspect", "nest", "--json=short").stdout)
+    conf = info.get("Confinement")
+    cc("rm", "nest")
+    return (info.get("Nesting") is True and "seccomp:nesting" in conf) or "Inspect: %r %r" % (info.get("Nesting"), conf)
+
+
+tap.check("create --nesting: Inspect says Nesting and the nesting profile", t_nesting)
 
 # ---- two hosts: -H and migrate --------------------------------------------------------------
 
